@@ -1,0 +1,101 @@
+"""Runs a worker through a FastStream broker: Kafka (consumer groups keep each
+key's partition in order) and FastStream's in-memory test brokers.
+
+The handler body is the same Processor the JetStream runner uses, so dedupe,
+retries and dead letters behave alike on every broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.nats import JStream, NatsBroker
+
+from schemas import Event
+
+from . import envelope
+from .config import BusSettings
+from .processor import Incoming, Processor
+from .subjects import address, parse_address, partition_of, stream_for
+from .worker import Worker
+
+AnyBroker = NatsBroker | KafkaBroker
+
+
+class FastStreamPublisher:
+    def __init__(self, broker: AnyBroker, settings: BusSettings, producer: str) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.producer = producer
+
+    async def publish(self, event: Event) -> None:
+        data = envelope.encode(event)
+        hdrs = envelope.headers(event, self.producer)
+        kind = event.type  # type: ignore[attr-defined]
+        stream_for(kind)
+        if isinstance(self.broker, KafkaBroker):
+            await self.broker.publish(
+                data, address(self.settings.namespace, kind), key=event.correlation_id.encode(), headers=hdrs
+            )
+        else:
+            part = partition_of(event.correlation_id, self.settings.partitions)
+            await self.broker.publish(data, address(self.settings.namespace, kind, part), headers=hdrs)
+
+    send = publish
+
+    async def flush(self) -> None:
+        return None
+
+
+def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor:
+    """Subscribe ``worker``'s handlers on ``broker``; returns the shared processor."""
+    processor = Processor(worker, settings)
+    publisher = FastStreamPublisher(broker, settings, worker.producer)
+    ns = settings.namespace
+    for subject in worker.subjects:
+        if isinstance(broker, KafkaBroker):
+            sub: Any = broker.subscriber(
+                address(ns, subject),
+                group_id=f"{ns}.{worker.name}",
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.MANUAL,
+            )
+        else:
+            spec = stream_for(subject)
+            sub = broker.subscriber(
+                address(ns, subject, None) + ".*",
+                stream=JStream(spec.stream_name(ns), subjects=spec.subjects(ns)),
+                durable=f"{worker.name}_{subject.replace('.', '-')}",
+                ack_policy=AckPolicy.MANUAL,
+            )
+        sub(_callback(processor, publisher, subject))
+    return processor
+
+
+def _callback(processor: Processor, publisher: FastStreamPublisher, subject: str) -> Any:
+    async def consume(msg: Any) -> None:  # faststream's NatsMessage / KafkaMessage
+        raw = msg.raw_message
+        partition = getattr(raw, "partition", None)
+        if partition is None and hasattr(raw, "subject"):
+            partition = parse_address(processor.settings.namespace, raw.subject)[1]
+        attempt = 1
+        meta = getattr(raw, "metadata", None)
+        if meta is not None and getattr(meta, "num_delivered", None):
+            attempt = meta.num_delivered
+        incoming = Incoming(
+            subject=subject,
+            data=msg.body,
+            headers={
+                k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (msg.headers or {}).items()
+            },
+            attempt=attempt,
+            partition=partition,
+            seq=getattr(raw, "offset", None),
+        )
+        await processor.process(incoming, publisher.send)
+        await msg.ack()
+
+    consume.__name__ = f"{processor.worker.name}_{subject.replace('.', '_')}"
+    return consume

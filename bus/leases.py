@@ -1,0 +1,116 @@
+"""Partition ownership for a worker kind's replicas, kept in a NATS KV bucket.
+
+Each replica heartbeats a member key; every replica computes the same
+assignment (slots dealt round robin over the sorted live members) and claims
+its slots with an atomic KV create. Keys expire with the bucket's TTL, so the
+slots of a replica that died are claimed by the others. A slot is one
+(subject, partition) pair; its owner alone fetches from it, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[str], Awaitable[None]]
+
+
+def assign(slots: list[str], members: list[str]) -> dict[str, str]:
+    """Deterministic slot -> member assignment, balanced to within one slot."""
+    members = sorted(members)
+    return {slot: members[i % len(members)] for i, slot in enumerate(sorted(slots))} if members else {}
+
+
+class Leases:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        bucket: str,
+        group: str,
+        replica: str,
+        slots: list[str],
+        ttl_s: float,
+        refresh_s: float,
+        on_acquire: Callback,
+        on_release: Callback,
+    ) -> None:
+        self.js = js
+        self.bucket = bucket
+        self.group = group
+        self.replica = replica
+        self.slots = slots
+        self.ttl_s = ttl_s
+        self.refresh_s = refresh_s
+        self.on_acquire = on_acquire
+        self.on_release = on_release
+        self.held: set[str] = set()
+        self.kv: KeyValue | None = None
+
+    async def open(self) -> None:
+        self.kv = await self.js.create_key_value(bucket=self.bucket, ttl=self.ttl_s, history=1)
+
+    def _member_key(self, replica: str) -> str:
+        return f"{self.group}.m.{replica}"
+
+    def _slot_key(self, slot: str) -> str:
+        return f"{self.group}.p.{slot}"
+
+    async def members(self) -> list[str]:
+        assert self.kv
+        prefix = f"{self.group}.m."
+        try:
+            keys = await self.kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+        return sorted(k[len(prefix) :] for k in keys if k.startswith(prefix))
+
+    async def tick(self) -> None:
+        assert self.kv
+        await self.kv.put(self._member_key(self.replica), b"1")
+        members = await self.members()
+        if self.replica not in members:
+            members.append(self.replica)
+        mine = {s for s, m in assign(self.slots, members).items() if m == self.replica}
+        for slot in sorted(self.held - mine):
+            await self.release(slot)
+        for slot in sorted(self.held & mine):
+            await self.kv.put(self._slot_key(slot), self.replica.encode())
+        for slot in sorted(mine - self.held):
+            try:
+                await self.kv.create(self._slot_key(slot), self.replica.encode())
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # still held by another replica; retry on the next tick
+            self.held.add(slot)
+            await self.on_acquire(slot)
+
+    async def release(self, slot: str) -> None:
+        assert self.kv
+        await self.on_release(slot)
+        self.held.discard(slot)
+        with contextlib.suppress(nats.js.errors.Error):
+            await self.kv.delete(self._slot_key(slot))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
+                log.warning("lease refresh failed", extra={"group": self.group}, exc_info=True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.refresh_s)
+
+    async def close(self) -> None:
+        for slot in sorted(self.held):
+            await self.release(slot)
+        if self.kv:
+            with contextlib.suppress(nats.js.errors.Error):
+                await self.kv.delete(self._member_key(self.replica))

@@ -1,0 +1,166 @@
+"""What happens to one message, whatever the broker.
+
+decode -> dedupe -> handler (bounded in-process retries) -> outputs published
+-> ack. A message that cannot be decoded, is too large, keeps killing workers,
+or whose handler keeps failing becomes a DeadLetter carrying the original
+bytes, headers and the error; it is then acked, so it never blocks the
+partition behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from schemas import DeadLetter, Event
+from schemas.dead import MAX_ORIGINAL_BYTES
+
+from . import envelope
+from .config import BusSettings
+from .dedupe import SeenIds
+from .metrics import EVENTS, HANDLE_SECONDS, IN_FLIGHT
+from .worker import Context, Handler, PermanentError, Worker
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], Awaitable[None]]
+
+
+class Verdict(enum.Enum):
+    ACK = "ack"  # handled (or a duplicate): outputs published
+    DEAD = "dead"  # dead letter published: ack it too
+
+
+@dataclass
+class Incoming:
+    """A received message as the transports hand it over."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    attempt: int = 1
+    partition: int | None = None
+    seq: int | None = None
+
+
+class Processor:
+    def __init__(self, worker: Worker, settings: BusSettings) -> None:
+        self.worker = worker
+        self.settings = settings
+        self.seen = SeenIds(settings.dedupe_cache)
+        self._in_flight = IN_FLIGHT.labels(worker.name)
+
+    async def process(self, msg: Incoming, publish: Publish) -> Verdict:
+        handler = self.worker.handlers.get(msg.subject)
+        if handler is None:
+            return await self._dead(
+                msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
+            )
+        if msg.attempt > self.settings.max_deliver:
+            return await self._dead(
+                msg,
+                publish,
+                "poison",
+                f"delivered {msg.attempt} times without an ack (worker crashed or timed out)",
+            )
+        try:
+            event = envelope.decode(msg.subject, msg.data, msg.headers)
+        except envelope.DecodeError as exc:
+            return await self._dead(msg, publish, exc.kind, str(exc))
+        if event.id in self.seen:
+            EVENTS.labels(self.worker.name, msg.subject, "duplicate").inc()
+            return Verdict.ACK
+
+        ctx = Context(self.worker.name, msg.subject, msg.headers, msg.attempt, msg.partition)
+        retries = self.settings.handler_retries
+        self._in_flight.inc()
+        try:
+            for attempt in range(retries + 1):
+                start = time.perf_counter()
+                try:
+                    await self._run(handler, event, ctx, publish)
+                except PermanentError as exc:
+                    return await self._dead(msg, publish, "handler", _describe(exc), event)
+                except Exception as exc:  # a handler bug must not kill the loop
+                    log.warning(
+                        "handler failed",
+                        extra={"worker": self.worker.name, "subject": msg.subject, "attempt": attempt + 1},
+                        exc_info=True,
+                    )
+                    if attempt == retries:
+                        return await self._dead(msg, publish, "handler", _describe(exc), event)
+                    await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
+                else:
+                    HANDLE_SECONDS.labels(self.worker.name, msg.subject).observe(time.perf_counter() - start)
+                    EVENTS.labels(self.worker.name, msg.subject, "ok").inc()
+                    self.seen.add(event.id)
+                    return Verdict.ACK
+        finally:
+            self._in_flight.dec()
+        raise AssertionError("unreachable")
+
+    async def _run(self, handler: Handler, event: Event, ctx: Context, publish: Publish) -> None:
+        index = 0
+
+        async def emit(out: Event) -> None:
+            nonlocal index
+            if not isinstance(out, Event):
+                raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
+            stamped = out.model_copy(
+                update={
+                    "id": envelope.derived_id(event.id, self.worker.name, index),
+                    "causation_id": event.id,
+                }
+            )
+            index += 1
+            await publish(stamped)
+
+        if handler.streaming:
+            async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
+                await emit(out)
+            return
+        result = await handler.fn(event, ctx)  # type: ignore[misc]
+        if result is None:
+            return
+        for out in [result] if isinstance(result, Event) else result:
+            await emit(out)
+
+    async def _dead(
+        self, msg: Incoming, publish: Publish, kind: str, error: str, event: Event | None = None
+    ) -> Verdict:
+        EVENTS.labels(self.worker.name, msg.subject, f"dead_{kind}").inc()
+        log.warning("dead letter", extra={"worker": self.worker.name, "subject": msg.subject, "kind": kind})
+        cause = event.id if event else msg.headers.get(envelope.EVENT_ID) or f"seq{msg.seq}"
+        correlation = event.correlation_id if event else msg.headers.get(envelope.CORRELATION_ID)
+        letter = DeadLetter(
+            id=envelope.derived_id(cause, self.worker.name, -1),
+            correlation_id=correlation if _valid_id(correlation) else "unknown",
+            causation_id=cause if _valid_id(cause) else None,
+            worker=self.worker.name,
+            subject=msg.subject[:1000],
+            error_kind=kind,  # type: ignore[arg-type]
+            error=error[:20_000],
+            attempts=msg.attempt,
+            original_headers={k[:1000]: v[:1000] for k, v in list(msg.headers.items())[:64]},
+            original=msg.data[:MAX_ORIGINAL_BYTES],
+            original_truncated=len(msg.data) > MAX_ORIGINAL_BYTES,
+            stream_seq=msg.seq,
+        )
+        await publish(letter)
+        return Verdict.DEAD
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def _valid_id(value: str | None) -> bool:
+    return value is not None and _ID.fullmatch(value) is not None

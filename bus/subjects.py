@@ -1,0 +1,90 @@
+"""Subjects and streams, declared once as data.
+
+A subject is named after the event type it carries (``voice.transcript``) and
+split into partitions by a token: ``{namespace}.{subject}.{partition}`` on NATS,
+topic ``{namespace}.{subject}`` with keyed partitions on Kafka. The partition of
+an event is a stable hash of its correlation id, so one session's events stay
+in order on one partition.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from schemas import EVENT_TYPES, Event
+
+DEAD = "dead.letter"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A JetStream stream (or a family of Kafka topics) holding one pipeline's history."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    max_age_s: float | None = None  # None: the settings' default
+    max_bytes: int | None = None
+
+    def stream_name(self, namespace: str) -> str:
+        return f"{namespace}_{self.name}".upper().replace("-", "_")
+
+    def subjects(self, namespace: str) -> list[str]:
+        return [f"{namespace}.{p}.>" for p in self.prefixes]
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("voice", ("voice",), max_age_s=24 * 3600),
+    StreamSpec("analyst", ("analyst",)),
+    StreamSpec("music", ("music",)),
+    StreamSpec("jobs", ("jobs",)),
+    StreamSpec("dead", ("dead",), max_age_s=30 * 24 * 3600),
+)
+
+
+def stream_for(subject: str) -> StreamSpec:
+    head = subject.split(".", 1)[0]
+    for spec in STREAMS:
+        if head in spec.prefixes:
+            return spec
+    raise KeyError(f"no stream holds subject {subject!r}")
+
+
+def subject_of(event: Event | type[Event]) -> str:
+    """The subject an event type is published on: its ``type`` literal."""
+    value = event.model_fields["type"].default
+    assert isinstance(value, str)
+    return value
+
+
+def event_type(subject: str) -> type[Event]:
+    try:
+        return EVENT_TYPES[subject]
+    except KeyError:
+        raise KeyError(f"unknown subject {subject!r}") from None
+
+
+def partition_of(key: str, partitions: int) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+def address(namespace: str, subject: str, partition: int | None = None) -> str:
+    """Broker address: NATS subject with its partition token, or the Kafka topic."""
+    base = f"{namespace}.{subject}"
+    return base if partition is None else f"{base}.{partition}"
+
+
+def parse_address(namespace: str, addr: str) -> tuple[str, int | None]:
+    """Inverse of :func:`address`: (subject, partition or None)."""
+    prefix = namespace + "."
+    if not addr.startswith(prefix):
+        raise ValueError(f"{addr!r} is not in namespace {namespace!r}")
+    rest = addr[len(prefix) :]
+    head, _, tail = rest.rpartition(".")
+    if tail.isdigit():
+        return head, int(tail)
+    return rest, None
+
+
+def slug(subject: str) -> str:
+    return subject.replace(".", "-")

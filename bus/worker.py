@@ -1,0 +1,101 @@
+"""Workers: typed async handlers that read one subject each and return events.
+
+A worker kind is declared once and runs unchanged on every broker::
+
+    worker = Worker("jobs", version="0.1.0")
+
+    @worker.handler(JobSubmitted)
+    async def on_submitted(event: JobSubmitted, ctx: Context) -> JobStatus:
+        return JobStatus(correlation_id=event.correlation_id, kind=event.kind, state="queued")
+
+A handler returns an event, a list of events, None, or yields events (an async
+generator) to stream them; each output is published before the input is acked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from schemas import Event
+
+from .subjects import subject_of
+
+Outputs: TypeAlias = Event | Sequence[Event] | None
+HandlerFn: TypeAlias = Callable[..., Awaitable[Outputs] | AsyncIterator[Event]]
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+
+
+class PermanentError(Exception):
+    """A handler error that retrying cannot fix: dead-letter the input at once."""
+
+
+@dataclass
+class Context:
+    """What a handler may know about the message it is handling."""
+
+    worker: str
+    subject: str
+    headers: dict[str, str]
+    attempt: int
+    """Delivery attempt as the broker counts it (1 on first delivery)."""
+    partition: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Handler:
+    subject: str
+    event: type[Event]
+    fn: HandlerFn
+    streaming: bool
+
+
+class Worker:
+    """A worker kind: a name, a version and one handler per input subject."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.1.0",
+        *,
+        ack_wait_s: float | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"worker name {name!r} must match {_NAME.pattern}")
+        self.name = name
+        self.version = version
+        self.ack_wait_s = ack_wait_s
+        self.on_start = on_start
+        self.on_stop = on_stop
+        self.handlers: dict[str, Handler] = {}
+
+    @property
+    def producer(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def handler(self, event: type[Event]) -> Callable[[HandlerFn], HandlerFn]:
+        subject = subject_of(event)
+
+        def register(fn: HandlerFn) -> HandlerFn:
+            if subject in self.handlers:
+                raise ValueError(f"{self.name} already handles {subject}")
+            streaming = inspect.isasyncgenfunction(fn)
+            if not streaming and not inspect.iscoroutinefunction(fn):
+                raise TypeError(f"{fn!r} must be an async function or async generator")
+            self.handlers[subject] = Handler(subject, event, fn, streaming)
+            return fn
+
+        return register
+
+    @property
+    def subjects(self) -> list[str]:
+        return list(self.handlers)
+
+    def __repr__(self) -> str:
+        return f"Worker({self.name!r}, subjects={self.subjects})"

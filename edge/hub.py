@@ -1,0 +1,112 @@
+"""The edge's link to the bus: publishes client events, fans results out to
+sessions, and keeps the job table from the jobs stream.
+
+One core NATS subscription on the namespace feeds every session's queue; a
+message is routed by its correlation-id header without decoding, so sessions
+never see each other's events. The job table is rebuilt from the stream at
+start, so any edge replica can answer for any job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import api
+
+from bus import envelope
+from bus.config import BusSettings
+from bus.jetstream import JetStreamPublisher, provision
+from bus.subjects import address, parse_address
+from schemas import Event, JobStatus
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 1_000
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    kind: str
+    state: str = "submitted"
+    progress: float = 0.0
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    updated_at: str = ""
+
+
+class Hub:
+    def __init__(self, nc: Client, settings: BusSettings, producer: str = "edge@0.1.0") -> None:
+        self.nc = nc
+        self.settings = settings
+        self.publisher = JetStreamPublisher(nc, settings, producer)
+        self.sessions: dict[str, asyncio.Queue[tuple[str, bytes]]] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.dropped = 0
+        self._subs: list[Any] = []
+
+    async def start(self) -> None:
+        await provision(self.nc.jetstream(), self.settings)
+        ns = self.settings.namespace
+        self._subs.append(await self.nc.subscribe(f"{ns}.>", cb=self._route))
+        js = self.nc.jetstream()
+        self._subs.append(
+            await js.subscribe(
+                address(ns, "jobs.status") + ".>",
+                cb=self._on_status,
+                ordered_consumer=True,
+                deliver_policy=api.DeliverPolicy.ALL,
+            )
+        )
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    def open_session(self, session_id: str) -> asyncio.Queue[tuple[str, bytes]]:
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_SIZE)
+        self.sessions[session_id] = queue
+        return queue
+
+    def close_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+
+    async def _route(self, msg: Msg) -> None:
+        hdrs = msg.headers or {}
+        queue = self.sessions.get(hdrs.get(envelope.CORRELATION_ID, ""))
+        if queue is None:
+            return
+        subject, _ = parse_address(self.settings.namespace, msg.subject)
+        try:
+            queue.put_nowait((subject, msg.data))
+        except asyncio.QueueFull:
+            self.dropped += 1  # a client that stops reading loses its oldest frames, not the bus
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            queue.put_nowait((subject, msg.data))
+
+    async def _on_status(self, msg: Msg) -> None:
+        try:
+            status = JobStatus.model_validate_json(msg.data)
+        except ValueError:
+            return
+        rec = self.jobs.get(status.correlation_id)
+        if rec is None:
+            rec = self.jobs[status.correlation_id] = JobRecord(status.correlation_id, status.kind)
+        if rec.state in ("succeeded", "failed", "cancelled"):
+            return  # terminal states stick
+        rec.state = status.state
+        rec.progress = status.progress
+        rec.message = status.message
+        rec.result = dict(status.result)
+        rec.updated_at = status.created_at.isoformat()
+
+    async def publish(self, event: Event) -> None:
+        await self.publisher.publish(event)

@@ -1,0 +1,103 @@
+"""Pydantic models of every event on the bus; no I/O, imported by all."""
+
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from .analyst import AnalystEvent, Chart, Code, Question, Result, Table
+from .base import MAX_EVENT_BYTES, SCHEMA_VERSION, ControlEvent, Event, Part, new_id
+from .dead import DeadLetter
+from .jobs import TERMINAL_STATES, JobCancel, JobEvent, JobStatus, JobSubmitted
+from .music import (
+    Embeddings,
+    Generated,
+    GenerateRequest,
+    MidiRaw,
+    ModelCheckpoint,
+    MusicEvent,
+    PieceMeta,
+    Tokens,
+)
+from .voice import (
+    Answer,
+    AnswerDelta,
+    AudioChunk,
+    Cancel,
+    ChatTurn,
+    Context,
+    Passage,
+    SpeechAudio,
+    SpeechSegment,
+    Transcript,
+    VoiceEvent,
+)
+
+AnyEvent = Annotated[
+    VoiceEvent | AnalystEvent | MusicEvent | JobEvent | DeadLetter, Field(discriminator="type")
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        AudioChunk,
+        SpeechSegment,
+        Transcript,
+        Context,
+        AnswerDelta,
+        Answer,
+        SpeechAudio,
+        Cancel,
+        Question,
+        Code,
+        Result,
+        MidiRaw,
+        Embeddings,
+        Tokens,
+        ModelCheckpoint,
+        GenerateRequest,
+        Generated,
+        JobSubmitted,
+        JobStatus,
+        JobCancel,
+        DeadLetter,
+    )
+}
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "MAX_EVENT_BYTES",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATES",
+    "AnyEvent",
+    "Answer",
+    "AnswerDelta",
+    "AudioChunk",
+    "Cancel",
+    "Chart",
+    "ChatTurn",
+    "Code",
+    "Context",
+    "ControlEvent",
+    "DeadLetter",
+    "Embeddings",
+    "Event",
+    "GenerateRequest",
+    "Generated",
+    "JobCancel",
+    "JobStatus",
+    "JobSubmitted",
+    "MidiRaw",
+    "ModelCheckpoint",
+    "Part",
+    "Passage",
+    "PieceMeta",
+    "Question",
+    "Result",
+    "SpeechAudio",
+    "SpeechSegment",
+    "Table",
+    "Tokens",
+    "Transcript",
+    "new_id",
+]

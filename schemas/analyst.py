@@ -1,0 +1,74 @@
+"""Analyst pipeline events: analyst.question -> analyst.code -> analyst.result.
+
+A failed result goes back to code generation as a new attempt, bounded by
+``max_attempts``; every attempt is its own event so a replay shows the path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Event, Id, LongText, Name, Part, Scalar, ShortText, Text
+
+Language = Literal["sql", "python"]
+MAX_ROWS_ON_BUS = 1_000
+MAX_CHART_BYTES = 400_000
+
+
+class Question(Event):
+    type: Literal["analyst.question"] = "analyst.question"
+    question: Text
+    dataset: Name
+    language: Language | None = None
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class Code(Event):
+    type: Literal["analyst.code"] = "analyst.code"
+    question_id: Id
+    dataset: Name
+    language: Language
+    code: LongText
+    attempt: int = Field(ge=1, le=10)
+    max_attempts: int = Field(ge=1, le=10)
+    model: Name
+    previous_error: Text | None = None
+
+
+class Table(Part):
+    columns: Annotated[list[Name], Field(max_length=256)]
+    rows: Annotated[list[Annotated[list[Scalar], Field(max_length=256)]], Field(max_length=MAX_ROWS_ON_BUS)]
+    truncated: bool = False
+    total_rows: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Table:
+        width = len(self.columns)
+        if any(len(row) != width for row in self.rows):
+            raise ValueError("every row must have one value per column")
+        return self
+
+
+class Chart(Part):
+    png: Annotated[bytes, Field(max_length=MAX_CHART_BYTES)] | None = None
+    vega_lite: LongText | None = None
+
+
+class Result(Event):
+    type: Literal["analyst.result"] = "analyst.result"
+    question_id: Id
+    attempt: int = Field(ge=1, le=10)
+    ok: bool
+    table: Table | None = None
+    chart: Chart | None = None
+    stdout: Text = ""
+    error: Text | None = None
+    error_kind: Literal["refused", "timeout", "limit", "runtime", "llm"] | None = None
+    cached: bool = False
+    elapsed_ms: int = Field(default=0, ge=0)
+    note: ShortText = ""
+
+
+AnalystEvent = Question | Code | Result

@@ -1,0 +1,72 @@
+"""Base event model and bounded field types shared by every pipeline.
+
+Every event is a frozen, strict pydantic model with a literal ``type`` that is
+also its subject name, an ``id`` (the dedupe key), a ``correlation_id``
+(session or job), an optional ``causation_id`` (the event it came from) and
+``created_at``. Strings, byte blobs and lists are bounded so one event can never
+exceed what the broker accepts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+"""Wire version of every event in this package; bumped on breaking changes."""
+
+MAX_EVENT_BYTES = 1_000_000
+"""Largest encoded event; the default NATS max_payload is 1 MiB."""
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=1_000)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+LongText = Annotated[str, StringConstraints(max_length=200_000)]
+Scalar = str | int | float | bool | None
+Params = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Scalar], Field(max_length=64)]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_CONFIG = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    strict=True,
+    ser_json_bytes="base64",
+    val_json_bytes="base64",
+)
+
+
+class Part(BaseModel):
+    """A nested value inside an event (a passage, a table, a chat turn)."""
+
+    model_config = _CONFIG
+
+
+class Event(BaseModel):
+    """Base of every event on the bus."""
+
+    model_config = _CONFIG
+
+    schema_version: ClassVar[int] = SCHEMA_VERSION
+    control: ClassVar[bool] = False
+    """Control events (cancel, barge-in) steer work; data events carry it."""
+
+    id: Id = Field(default_factory=new_id)
+    correlation_id: Id
+    causation_id: Id | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ControlEvent(Event):
+    control: ClassVar[bool] = True

@@ -1,0 +1,26 @@
+"""Dead letters: what a worker could not process, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Event, Name, ShortText, Text
+
+MAX_ORIGINAL_BYTES = 600_000
+
+
+class DeadLetter(Event):
+    """The original message (payload and headers, as received) and the error."""
+
+    type: Literal["dead.letter"] = "dead.letter"
+    worker: Name
+    subject: ShortText
+    error_kind: Literal["malformed", "oversized", "schema_version", "handler", "poison"]
+    error: Text
+    attempts: int = Field(ge=0)
+    original_headers: Annotated[dict[ShortText, ShortText], Field(max_length=64)] = {}
+    original: Annotated[bytes, Field(max_length=MAX_ORIGINAL_BYTES)]
+    original_truncated: bool = False
+    stream_seq: int | None = None

@@ -1,0 +1,1 @@
+"""Pipeline topology and tools over recorded streams: inspection, lag, replay."""

@@ -1,0 +1,294 @@
+"""The ``switchboard`` command: a thin layer over bus/, workers/, streams/ and edge/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from bus.config import BusSettings
+
+from . import logs
+
+app = typer.Typer(no_args_is_help=True, help="AI pipelines as stateless workers on a message bus.")
+replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded streams into an isolated namespace.")
+app.add_typer(replay_app, name="replay")
+
+Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
+
+
+def _settings(namespace: str | None = None) -> BusSettings:
+    settings = BusSettings()
+    if namespace:
+        settings = BusSettings(**{**settings.model_dump(), "namespace": namespace})
+    return settings
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="Worker kind (see `switchboard workers`) or module:attribute")],
+    replicas: Annotated[int, typer.Option(min=1, max=64, help="Processes to start; they share partitions")] = 1,
+    metrics_port: Annotated[int, typer.Option(help="Serve /metrics on this port (0: off)")] = 0,
+    namespace: Namespace = None,
+) -> None:
+    """Run a worker kind. Start more copies (here or on other machines) to scale it."""
+    logs.setup()
+    if replicas > 1:
+        from .supervise import Child, supervise
+
+        argv = [sys.executable, "-m", "switchboard.cli", "worker", name]
+        if namespace:
+            argv += ["--namespace", namespace]
+        children = [Child(f"{name}-{i}", argv) for i in range(replicas)]
+        raise typer.Exit(supervise(children))
+    from bus.runtime import run_worker
+    from workers import load
+
+    try:
+        w = load(name)
+    except (KeyError, ImportError, TypeError) as exc:
+        _fail(str(exc))
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(w, _settings(namespace), stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        _fail(f"cannot reach the broker: {exc}")
+
+
+@app.command()
+def workers() -> None:
+    """List the worker kinds."""
+    from workers import REGISTRY
+
+    for name, target in sorted(REGISTRY.items()):
+        typer.echo(f"{name:12} {target}")
+
+
+@app.command()
+def edge(
+    host: Annotated[str | None, typer.Option(help="[env SWITCHBOARD_EDGE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="[env SWITCHBOARD_EDGE_PORT]")] = None,
+    namespace: Namespace = None,
+) -> None:
+    """Run the WebSocket edge, the HTTP job API and the web page."""
+    import uvicorn
+
+    from edge.app import create_app
+    from edge.settings import EdgeSettings
+
+    logs.setup()
+    es = EdgeSettings()
+    uvicorn.run(
+        create_app(_settings(namespace), es),
+        host=host or es.host,
+        port=port if port is not None else es.port,
+        log_level="warning",
+        ws_max_size=es.max_frame_bytes * 2,
+    )
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    only: Annotated[list[str] | None, typer.Option(help="Run only these worker kinds")] = None,
+    data_dir: Annotated[str, typer.Option(help="Where an embedded NATS keeps its streams")] = ".switchboard/nats",
+) -> None:
+    """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
+    import os
+
+    from bus.servers import ensure_nats
+    from workers import REGISTRY
+
+    from .supervise import Child, supervise
+
+    logs.setup()
+    settings = _settings()
+    if settings.broker != "nats":
+        _fail("`up` runs on NATS; for Kafka start `switchboard worker NAME` with SWITCHBOARD_BROKER=kafka")
+    os.makedirs(data_dir, exist_ok=True)
+    try:
+        server = ensure_nats(settings.nats_url, data_dir)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    typer.echo(f"NATS: {settings.nats_url} ({'started here' if server else 'already running'})")
+    kinds = only or sorted(REGISTRY)
+    unknown = sorted(set(kinds) - set(REGISTRY))
+    if unknown:
+        _fail(f"unknown worker kinds {unknown}; known: {sorted(REGISTRY)}")
+    me = [sys.executable, "-m", "switchboard.cli"]
+    children = [Child("edge", [*me, "edge", "--host", host, "--port", str(port)])]
+    children += [Child(k, [*me, "worker", k]) for k in kinds]
+    typer.echo(f"workers: {', '.join(kinds)}")
+    typer.echo(f"edge: http://{host}:{port}/  (WebSocket ws://{host}:{port}/ws, API docs /docs)")
+    try:
+        supervise(children)
+    finally:
+        if server:
+            server.terminate()
+            server.wait(10)
+
+
+@app.command()
+def streams(
+    namespace: Namespace = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """List streams, subjects, message counts and consumer lag (NATS)."""
+    from dataclasses import asdict
+
+    from bus.runtime import connect_nats
+    from streams.inspect import report
+
+    settings = _settings(namespace)
+
+    async def main() -> None:
+        nc = await connect_nats(settings, "switchboard-cli")
+        reports = await report(nc.jetstream(), settings)
+        await nc.close()
+        if as_json:
+            typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
+            return
+        if not reports:
+            typer.echo(f"no streams in namespace {settings.namespace!r}")
+        for r in reports:
+            typer.echo(f"{r.name}  {r.messages} msgs  {r.bytes} B  seq {r.first_seq}..{r.last_seq}")
+            for subject, count in r.per_subject.items():
+                typer.echo(f"  {subject:44} {count}")
+            for c in r.consumers:
+                typer.echo(
+                    f"  consumer {c.name:36} lag {c.pending:6}  unacked {c.ack_pending:4}  redelivered {c.redelivered}"
+                )
+
+    asyncio.run(main())
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@replay_app.command("run")
+def replay_run(
+    into: Annotated[str, typer.Option(help="Replay namespace (isolated from live)")],
+    subject: Annotated[list[str] | None, typer.Option(help="Subjects to copy (default: a pipeline's inputs)")] = None,
+    pipeline: Annotated[str, typer.Option(help="voice | analyst | music | jobs")] = "voice",
+    start_seq: Annotated[int | None, typer.Option()] = None,
+    end_seq: Annotated[int | None, typer.Option()] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time")] = None,
+    correlation: Annotated[list[str] | None, typer.Option(help="Only these sessions/jobs")] = None,
+    namespace: Namespace = None,
+) -> None:
+    """Copy a recorded slice into NAMESPACE; then run a worker there with SWITCHBOARD_NAMESPACE=NAMESPACE."""
+    from bus.runtime import connect_nats
+    from streams.replay import Slice, replay
+    from streams.topology import ENTRY_SUBJECTS
+
+    settings = _settings(namespace)
+    if pipeline not in ENTRY_SUBJECTS:
+        _fail(f"unknown pipeline {pipeline!r}")
+    sl = Slice(
+        subjects=list(subject or ENTRY_SUBJECTS[pipeline]),
+        start_seq=start_seq,
+        end_seq=end_seq,
+        since=_parse_time(since),
+        until=_parse_time(until),
+        correlation_ids=set(correlation or []),
+    )
+
+    async def main() -> int:
+        nc = await connect_nats(settings, "switchboard-replay")
+        try:
+            return await replay(nc.jetstream(), settings, into, sl)
+        finally:
+            await nc.close()
+
+    try:
+        count = asyncio.run(main())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"replayed {count} events of {', '.join(sl.subjects)} into namespace {into!r}")
+    typer.echo(f"now run: SWITCHBOARD_NAMESPACE={into} switchboard worker NAME")
+
+
+@replay_app.command("compare")
+def replay_compare(
+    into: Annotated[str, typer.Option(help="Replay namespace")],
+    subject: Annotated[str, typer.Option(help="Output subject to compare")],
+    inputs: Annotated[list[str] | None, typer.Option(help="Replayed input subjects")] = None,
+    pipeline: Annotated[str, typer.Option()] = "voice",
+    namespace: Namespace = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pair the replay's outputs with the recorded ones and show what differs."""
+    from dataclasses import asdict
+
+    from bus.runtime import connect_nats
+    from streams.replay import compare
+    from streams.topology import ENTRY_SUBJECTS
+
+    settings = _settings(namespace)
+
+    async def main() -> list:  # type: ignore[type-arg]
+        nc = await connect_nats(settings, "switchboard-replay")
+        try:
+            return await compare(
+                nc.jetstream(), settings.namespace, into, subject, inputs or ENTRY_SUBJECTS[pipeline]
+            )
+        finally:
+            await nc.close()
+
+    pairs = asyncio.run(main())
+    if as_json:
+        typer.echo(json.dumps([asdict(p) for p in pairs], indent=2, default=str))
+        return
+    same = sum(1 for p in pairs if not p.differences)
+    typer.echo(f"{len(pairs)} outputs: {same} identical, {len(pairs) - same} different")
+    for p in pairs:
+        if p.differences:
+            typer.echo(f"  {p.key}: {', '.join(p.differences)}")
+
+
+@replay_app.command("drop")
+def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to delete")]) -> None:
+    """Delete a replay namespace's streams."""
+    from bus.runtime import connect_nats
+    from streams.replay import drop
+
+    settings = _settings()
+    if into == settings.namespace:
+        _fail("refusing to drop the live namespace")
+
+    async def main() -> list[str]:
+        nc = await connect_nats(settings, "switchboard-replay")
+        try:
+            return await drop(nc.jetstream(), into)
+        finally:
+            await nc.close()
+
+    typer.echo(f"dropped {', '.join(asyncio.run(main())) or 'nothing'}")
+
+
+if __name__ == "__main__":
+    app()

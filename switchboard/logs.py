@@ -1,0 +1,26 @@
+"""Logging: one line per record with the structured fields (never user text)."""
+
+from __future__ import annotations
+
+import logging
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class _Fields(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if extra:
+            line += " " + " ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+        return line
+
+
+def setup(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Fields("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("nats", "aiokafka", "faststream"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+
+from bus import BusSettings
+from bus.servers import ensure_nats, free_port, start_tansu
+from bus.subjects import STREAMS
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
+    proc = ensure_nats(url)
+    yield url
+    if proc:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    port = free_port()
+    proc = start_tansu(port)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+def fresh_namespace() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def fast_settings(**kw: object) -> BusSettings:
+    base: dict[str, object] = dict(
+        namespace=fresh_namespace(),
+        partitions=4,
+        batch=16,
+        fetch_timeout_s=0.2,
+        ack_wait_s=2.0,
+        lease_ttl_s=2.0,
+        lease_refresh_s=0.3,
+        retry_backoff_s=0.01,
+        max_age_s=600,
+    )
+    base.update(kw)
+    return BusSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def nats_settings(nats_url: str) -> AsyncIterator[BusSettings]:
+    settings = fast_settings(broker="nats", nats_url=nats_url)
+    yield settings
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for spec in STREAMS:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(spec.stream_name(settings.namespace))
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_key_value(f"{settings.namespace}_leases")
+    await nc.close()

@@ -1,0 +1,65 @@
+"""Drive a pipeline with events in and check events out (pipecat's run_test idea)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from nats.js import JetStreamContext
+
+from bus.config import BusSettings
+from schemas import JobSubmitted
+from streams.replay import Recorded, read
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def jobs(sessions: int, per_session: int, **params: object) -> list[JobSubmitted]:
+    """Events interleaved across sessions, each carrying its per-session sequence number."""
+    return [
+        JobSubmitted(correlation_id=f"s{s}", kind="relay", params={"seq": i, **params})  # type: ignore[dict-item]
+        for i in range(per_session)
+        for s in range(sessions)
+    ]
+
+
+async def collect(
+    js: JetStreamContext, namespace: str, subject: str, n: int, timeout: float = 30.0
+) -> list[Recorded]:
+    deadline = time.monotonic() + timeout
+    got: list[Recorded] = []
+    while time.monotonic() < deadline:
+        got = await read(js, namespace, subject)
+        if len(got) >= n:
+            return got
+        await asyncio.sleep(0.2)
+    return got
+
+
+def by_session(records: list[Recorded]) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        body = json.loads(r.data)
+        seqs[body["correlation_id"]].append(int(body["message"].split("@")[0]))
+    return seqs
+
+
+def spawn_worker(settings: BusSettings, target: str = "tests.relay:relay", **env: str) -> subprocess.Popen[bytes]:
+    environ = {
+        **os.environ,
+        **{f"SWITCHBOARD_{k.upper()}": str(v) for k, v in settings.model_dump().items()},
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "switchboard.cli", "worker", target],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

@@ -1,0 +1,168 @@
+"""The bus against a real NATS JetStream server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import nats
+import pytest
+
+from bus import BusSettings, envelope
+from bus.jetstream import JetStreamPublisher, provision
+from bus.nats_runner import NatsRunner
+from bus.subjects import address
+from schemas import DeadLetter, JobSubmitted
+from tests.helpers import by_session, collect, jobs, spawn_worker
+from tests.relay import relay
+
+pytestmark = pytest.mark.nats
+
+
+async def _connect(settings: BusSettings):  # type: ignore[no-untyped-def]
+    nc = await nats.connect(settings.nats_url)
+    await provision(nc.jetstream(), settings)
+    return nc, JetStreamPublisher(nc, settings, "test@1")
+
+
+async def test_chain_keeps_session_order_and_envelope(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    runner = NatsRunner(nc, relay, nats_settings)
+    await runner.start()
+    try:
+        sent = jobs(sessions=5, per_session=20)
+        for ev in sent:
+            await pub.publish(ev)
+        out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent))
+        assert len(out) == len(sent)
+        for session, seqs in by_session(out).items():
+            assert seqs == list(range(20)), session
+        first = out[0]
+        cause = next(e for e in sent if e.id == first.headers[envelope.CAUSATION_ID])
+        assert first.headers[envelope.CORRELATION_ID] == cause.correlation_id
+        assert first.headers[envelope.PRODUCER] == relay.producer
+        assert first.headers[envelope.SCHEMA] == "1"
+        assert first.headers[envelope.NATS_MSG_ID] == first.headers[envelope.EVENT_ID]
+        assert json.loads(first.data)["causation_id"] == cause.id
+    finally:
+        await runner.stop()
+        await nc.close()
+
+
+async def test_bad_input_goes_to_dead_letters_and_does_not_block(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    js = nc.jetstream()
+    runner = NatsRunner(nc, relay, nats_settings)
+    await runner.start()
+    try:
+        subject = address(nats_settings.namespace, "jobs.submitted", 0)
+        await js.publish(subject, b"\xff not json", headers={envelope.CORRELATION_ID: "s-bad"})
+        await js.publish(subject, b"x" * 1_010_000)
+        await js.publish(subject, b"{}", headers={envelope.SCHEMA: "99"})
+        await pub.publish(JobSubmitted(correlation_id="s-fail", kind="relay", params={"fail": True}))
+        await pub.publish(JobSubmitted(correlation_id="s-perm", kind="relay", params={"permanent": True}))
+        good = JobSubmitted(correlation_id="s-good", kind="relay", params={"seq": 1})
+        await pub.publish(good)
+
+        dead = await collect(js, nats_settings.namespace, "dead.letter", 5)
+        letters = {DeadLetter.model_validate_json(d.data).error_kind for d in dead}
+        assert letters == {"malformed", "oversized", "schema_version", "handler"}
+        by_kind = [DeadLetter.model_validate_json(d.data) for d in dead]
+        failed = next(d for d in by_kind if d.correlation_id == "s-fail")
+        assert "RuntimeError: boom" in failed.error
+        assert JobSubmitted.model_validate_json(failed.original).params["fail"] is True
+        bad = next(d for d in by_kind if d.correlation_id == "s-bad")
+        assert bad.original == b"\xff not json" and "invalid jobs.submitted" in bad.error
+        out = await collect(js, nats_settings.namespace, "jobs.status", 1)
+        assert [json.loads(o.data)["correlation_id"] for o in out] == ["s-good"]
+    finally:
+        await runner.stop()
+        await nc.close()
+
+
+async def test_duplicates_are_handled_once(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    js = nc.jetstream()
+    ev = JobSubmitted(correlation_id="s-dup", kind="relay", params={"seq": 7})
+    first = await pub.publish(ev)
+    again = await pub.publish(ev)  # same Nats-Msg-Id: the stream drops it
+    assert again.duplicate and again.seq == first.seq
+    # the same event under another message id reaches the consumer; the worker skips it
+    hdrs = envelope.headers(ev, "test@1")
+    hdrs[envelope.NATS_MSG_ID] = "other"
+    await js.publish(address(nats_settings.namespace, "jobs.submitted", 1), envelope.encode(ev), headers=hdrs)
+    await pub.publish(JobSubmitted(correlation_id="s-dup", kind="relay", params={"seq": 8}))
+    runner = NatsRunner(nc, relay, nats_settings)
+    await runner.start()
+    try:
+        out = await collect(js, nats_settings.namespace, "jobs.status", 2)
+        await asyncio.sleep(1.0)
+        out = await collect(js, nats_settings.namespace, "jobs.status", 2)
+        assert sorted(by_session(out)["s-dup"]) == [7, 8]
+    finally:
+        await runner.stop()
+        await nc.close()
+
+
+async def test_killed_worker_loses_nothing(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    js = nc.jetstream()
+    sent = jobs(sessions=4, per_session=10, sleep=0.05)
+    for ev in sent:
+        await pub.publish(ev)
+    proc = spawn_worker(nats_settings)
+    try:
+        partial = await collect(js, nats_settings.namespace, "jobs.status", 5)
+        assert 5 <= len(partial) < len(sent), "worker should be killed mid-stream"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc = spawn_worker(nats_settings)
+        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), timeout=60)
+        seqs = by_session(out)
+        assert {s: sorted(set(v)) for s, v in seqs.items()} == {f"s{i}": list(range(10)) for i in range(4)}
+        for v in seqs.values():  # redelivered work keeps the session's order
+            assert v == sorted(v)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        await nc.close()
+
+
+async def test_two_replicas_share_partitions_in_order(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    js = nc.jetstream()
+    procs = [spawn_worker(nats_settings), spawn_worker(nats_settings)]
+    try:
+        kv = None
+        owners: set[str] = set()
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            try:
+                kv = kv or await js.key_value(f"{nats_settings.namespace}_leases")
+                keys = await kv.keys()
+            except (nats.js.errors.NotFoundError, nats.js.errors.NoKeysError):
+                continue
+            owners = {(await kv.get(k)).value.decode() for k in keys if ".p." in k}
+            if len(owners) == 2 and len([k for k in keys if ".p." in k]) == nats_settings.partitions:
+                break
+        assert len(owners) == 2, "both replicas should own partitions"
+        sent = jobs(sessions=12, per_session=15, sleep=0.01)
+        for ev in sent[: len(sent) // 2]:
+            await pub.publish(ev)
+        await collect(js, nats_settings.namespace, "jobs.status", len(sent) // 4)
+        procs[0].send_signal(signal.SIGKILL)  # one replica dies mid-stream
+        for ev in sent[len(sent) // 2 :]:
+            await pub.publish(ev)
+        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), timeout=60)
+        seqs = by_session(out)
+        assert len(seqs) == 12
+        for session, v in seqs.items():
+            assert sorted(set(v)) == list(range(15)), session
+            deduped = list(dict.fromkeys(v))
+            assert deduped == sorted(deduped), session
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+        await nc.close()

@@ -1,0 +1,26 @@
+"""Worker kinds, by name. ``switchboard worker NAME`` runs one replica of one.
+
+A name not listed here may be given as ``package.module:attribute``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bus import Worker
+
+REGISTRY: dict[str, str] = {
+    "jobs": "workers.jobs:worker",
+}
+
+
+def load(name: str) -> Worker:
+    spec = REGISTRY.get(name, name)
+    if ":" not in spec:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown worker {name!r}; known: {known} (or give module:attribute)")
+    module, _, attr = spec.partition(":")
+    worker = getattr(importlib.import_module(module), attr)
+    if not isinstance(worker, Worker):
+        raise TypeError(f"{spec} is a {type(worker).__name__}, not a Worker")
+    return worker
