@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import nats.errors
 from faststream import AckPolicy
+from faststream import Context as Injected
 from faststream.kafka import KafkaBroker
-from faststream.nats import JStream, NatsBroker
+from faststream.nats import JStream, NatsBroker, PullSub
 
 from schemas import Event
 
@@ -68,6 +70,7 @@ def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor
                 address(ns, subject, None) + ".*",
                 stream=JStream(spec.stream_name(ns), subjects=spec.subjects(ns)),
                 durable=f"{worker.name}_{subject.replace('.', '-')}",
+                pull_sub=PullSub(batch_size=settings.batch, timeout=settings.fetch_timeout_s),
                 ack_policy=AckPolicy.MANUAL,
             )
         sub(_callback(processor, publisher, subject))
@@ -75,15 +78,16 @@ def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor
 
 
 def _callback(processor: Processor, publisher: FastStreamPublisher, subject: str) -> Any:
-    async def consume(msg: Any) -> None:  # faststream's NatsMessage / KafkaMessage
+    async def consume(msg: Any = Injected("message")) -> None:  # NatsMessage / KafkaMessage
         raw = msg.raw_message
         partition = getattr(raw, "partition", None)
         if partition is None and hasattr(raw, "subject"):
             partition = parse_address(processor.settings.namespace, raw.subject)[1]
         attempt = 1
-        meta = getattr(raw, "metadata", None)
-        if meta is not None and getattr(meta, "num_delivered", None):
-            attempt = meta.num_delivered
+        try:
+            attempt = raw.metadata.num_delivered or 1
+        except (AttributeError, nats.errors.NotJSMessageError):  # Kafka or the in-memory broker
+            attempt = 1
         incoming = Incoming(
             subject=subject,
             data=msg.body,

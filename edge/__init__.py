@@ -1,0 +1,1 @@
+"""WebSocket edge server, HTTP job API and the web page."""

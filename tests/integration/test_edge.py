@@ -1,0 +1,119 @@
+"""The edge over a real NATS server: sessions, isolation, bad input, jobs, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import nats
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from bus import BusSettings
+from bus.jetstream import JetStreamPublisher
+from edge.app import create_app
+from edge.settings import EdgeSettings
+from schemas import Transcript
+from streams.replay import read
+from tests.helpers import spawn_worker
+
+pytestmark = pytest.mark.nats
+
+
+def _publish(settings: BusSettings, event: Transcript) -> None:
+    async def go() -> None:
+        nc = await nats.connect(settings.nats_url)
+        await JetStreamPublisher(nc, settings, "test@1").publish(event)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def _read(settings: BusSettings, subject: str) -> list:  # type: ignore[type-arg]
+    async def go() -> list:  # type: ignore[type-arg]
+        nc = await nats.connect(settings.nats_url)
+        try:
+            return await read(nc.jetstream(), settings.namespace, subject)
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def test_sessions_see_only_their_own_events(nats_settings: BusSettings) -> None:
+    with TestClient(create_app(nats_settings, EdgeSettings())) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        assert "Switchboard" in client.get("/").text
+        with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+            sa = a.receive_json()["session_id"]
+            sb = b.receive_json()["session_id"]
+            a.send_text(json.dumps({"type": "voice.transcript", "segment_id": "t1", "text": "hello", "is_final": True, "source": "text"}))
+            got = a.receive_json()  # the edge's own publish comes back on the session
+            assert got["type"] == "voice.transcript" and got["correlation_id"] == sa
+            _publish(nats_settings, Transcript(correlation_id=sb, segment_id="x", text="for b", is_final=False))
+            assert b.receive_json()["text"] == "for b"
+            a.send_text(json.dumps({"type": "voice.cancel"}))
+            assert a.receive_json()["type"] == "voice.cancel"  # a got nothing of b's in between
+        stored = _read(nats_settings, "voice.transcript")
+        assert {json.loads(r.data)["correlation_id"] for r in stored} == {sa, sb}
+
+
+def test_bad_input_gets_error_frames(nats_settings: BusSettings) -> None:
+    edge = EdgeSettings(max_frame_bytes=1_000, rate_per_s=1, rate_burst=8)
+    with TestClient(create_app(nats_settings, edge)) as client, client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        ws.send_text("not json")
+        assert ws.receive_json()["code"] == "bad_json"
+        ws.send_text(json.dumps({"type": "jobs.status"}))
+        assert ws.receive_json()["code"] == "bad_type"
+        ws.send_text(json.dumps({"type": "voice.transcript", "text": 5}))
+        assert ws.receive_json()["code"] == "invalid"
+        ws.send_bytes(b"\x00" * 2_000)
+        assert ws.receive_json()["code"] == "too_large"
+        ws.send_bytes(b"\x00\x01\x02")
+        assert ws.receive_json()["code"] == "bad_audio"
+        codes = []
+        for _ in range(6):
+            ws.send_text("{}")
+            codes.append(ws.receive_json()["code"])
+        assert "rate_limited" in codes
+        assert client.get("/healthz").status_code == 200  # the edge keeps serving
+
+
+def test_jobs_api(nats_settings: BusSettings) -> None:
+    proc = spawn_worker(nats_settings, "jobs")
+    try:
+        with TestClient(create_app(nats_settings, EdgeSettings())) as client:
+            r = client.post("/jobs", json={"kind": "no.such.kind", "params": {"x": 1}})
+            assert r.status_code == 202
+            job_id = r.json()["job_id"]
+            assert client.get(f"/jobs/{job_id}").json()["state"] in ("submitted", "failed")
+            deadline = time.monotonic() + 30
+            state = {}
+            while time.monotonic() < deadline:
+                state = client.get(f"/jobs/{job_id}").json()
+                if state["state"] == "failed":
+                    break
+                time.sleep(0.2)
+            assert state["state"] == "failed" and "unknown job kind" in state["message"]
+            assert client.get("/jobs/nope").status_code == 404
+            assert client.delete(f"/jobs/{job_id}").status_code == 202
+            assert client.post("/jobs", json={"kind": ""}).status_code == 422
+            assert "/jobs" in client.get("/openapi.json").json()["paths"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_token_auth(nats_settings: BusSettings) -> None:
+    with TestClient(create_app(nats_settings, EdgeSettings(token="s3cret"))) as client:
+        assert client.post("/jobs", json={"kind": "k"}).status_code == 401
+        ok = client.post("/jobs", json={"kind": "k"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 202
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws") as ws:
+            ws.receive_json()
+        assert closed.value.code == 4401
+        with client.websocket_connect("/ws?token=s3cret") as ws:
+            assert ws.receive_json()["type"] == "session"
