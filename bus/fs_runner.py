@@ -98,7 +98,12 @@ def _callback(processor: Processor, publisher: FastStreamPublisher, subject: str
             partition=partition,
             seq=getattr(raw, "offset", None),
         )
-        await processor.process(incoming, publisher.send)
+        processor.in_flight.inc()
+        try:
+            await processor.process(incoming, publisher.send)
+        finally:
+            processor.in_flight.dec()
+            processor.flush_metrics()
         await msg.ack()
 
     consume.__name__ = f"{processor.worker.name}_{subject.replace('.', '_')}"

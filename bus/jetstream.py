@@ -77,4 +77,6 @@ class JetStreamPublisher:
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
         if pending:
-            await asyncio.wait_for(asyncio.gather(*pending), 30.0)
+            async with asyncio.timeout(30.0):
+                for future in pending:
+                    await future

@@ -51,6 +51,8 @@ class NatsRunner:
         self._loops: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
         self._lease_task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._working: list[list[Msg]] = []
         slots = [f"{slug(s)}.{p}" for s in worker.subjects for p in range(settings.partitions)]
         self.leases = Leases(
             self.js,
@@ -73,12 +75,15 @@ class NatsRunner:
         await self.leases.open()
         await self.leases.tick()
         self._lease_task = asyncio.create_task(self.leases.run(self._stop))
+        self._keepalive_task = asyncio.create_task(self._keepalive())
         READY.labels(self.worker.name).set(1)
 
     async def stop(self) -> None:
         self._stop.set()
         if self._lease_task:
             await self._lease_task
+        if self._keepalive_task:
+            await self._keepalive_task
         await self.leases.close()
         READY.labels(self.worker.name).set(0)
 
@@ -93,7 +98,9 @@ class NatsRunner:
         config = api.ConsumerConfig(
             durable_name=durable,
             filter_subject=address(self.settings.namespace, subject, partition),
-            ack_policy=api.AckPolicy.EXPLICIT,
+            # One ack for a batch: the owner handles a partition strictly in order,
+            # so acking the last message acknowledges everything before it.
+            ack_policy=api.AckPolicy.ALL,
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
             max_deliver=-1,  # we dead-letter after settings.max_deliver; the server must not drop
@@ -140,23 +147,25 @@ class NatsRunner:
                 except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
                     await asyncio.sleep(0.5)
                     continue
-                await self._handle_batch(subject, partition, msgs)
+                if msgs:
+                    await self._handle_batch(subject, partition, msgs)
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
     async def _handle_batch(self, subject: str, partition: int, msgs: list[Msg]) -> None:
-        keepalive = asyncio.create_task(self._keepalive(msgs))
+        self._working.append(msgs)
+        self.processor.in_flight.inc(len(msgs))
         try:
             for msg in msgs:
-                meta = msg.metadata
+                delivered, seq = _delivery(msg.reply)
                 incoming = Incoming(
                     subject=subject,
                     data=msg.data,
-                    headers=dict(msg.headers or {}),
-                    attempt=meta.num_delivered or 1,
+                    headers=msg.headers or {},
+                    attempt=delivered,
                     partition=partition,
-                    seq=meta.sequence.stream if meta.sequence else None,
+                    seq=seq,
                 )
                 await self.processor.process(incoming, self._send)
             await self.publisher.flush()
@@ -168,17 +177,36 @@ class NatsRunner:
                     await msg.nak(delay=1.0)
             return
         finally:
-            keepalive.cancel()
-        for msg in msgs:
-            await msg.ack()
+            self._working.remove(msgs)
+            self.processor.in_flight.dec(len(msgs))
+            self.processor.flush_metrics()
+        await msgs[-1].ack()
 
     async def _send(self, event: Event) -> None:
         await self.publisher.send(event)
 
-    async def _keepalive(self, msgs: list[Msg]) -> None:
-        """Tell the server long handlers are still working, so it doesn't redeliver."""
-        while True:
-            await asyncio.sleep(self.ack_wait_s / 3)
-            for msg in msgs:
-                with contextlib.suppress(nats.errors.Error):
-                    await msg.in_progress()
+    async def _keepalive(self) -> None:
+        """Tell the server that batches still being handled are in progress, so a
+        slow handler (a long LLM answer) is not redelivered while it works."""
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.ack_wait_s / 3)
+            for msgs in list(self._working):
+                for msg in msgs:
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.in_progress()
+
+
+def _delivery(reply: str) -> tuple[int, int | None]:
+    """(delivery count, stream sequence) from a JetStream ack subject.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``, or
+    the 12-token form with domain and account hash; cheaper than ``msg.metadata``,
+    which also builds timestamps this loop never reads.
+    """
+    tokens = reply.split(".")
+    at = 4 if len(tokens) == 9 else 6
+    try:
+        return int(tokens[at]), int(tokens[at + 1])
+    except (IndexError, ValueError):
+        return 1, None

@@ -33,13 +33,22 @@ class StreamSpec:
         return [f"{namespace}.{p}.>" for p in self.prefixes]
 
 
-STREAMS: tuple[StreamSpec, ...] = (
+STREAMS: list[StreamSpec] = [
     StreamSpec("voice", ("voice",), max_age_s=24 * 3600),
     StreamSpec("analyst", ("analyst",)),
     StreamSpec("music", ("music",)),
     StreamSpec("jobs", ("jobs",)),
     StreamSpec("dead", ("dead",), max_age_s=30 * 24 * 3600),
-)
+]
+
+
+def register_stream(spec: StreamSpec) -> StreamSpec:
+    """Add the stream of a pipeline defined outside this project (see schemas.register)."""
+    taken = {p for s in STREAMS for p in s.prefixes}
+    if spec.name in {s.name for s in STREAMS} or taken & set(spec.prefixes):
+        raise ValueError(f"stream {spec.name!r} or its prefixes {spec.prefixes} are taken")
+    STREAMS.append(spec)
+    return spec
 
 
 def stream_for(subject: str) -> StreamSpec:

@@ -63,6 +63,17 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
+
+
+def register(cls: type[Event]) -> type[Event]:
+    """Add an event type defined outside this package (a user's own pipeline)."""
+    subject = cls.model_fields["type"].default
+    if not isinstance(subject, str) or subject in EVENT_TYPES:
+        raise ValueError(f"{cls.__name__} needs a new literal `type`; {subject!r} is taken or missing")
+    EVENT_TYPES[subject] = cls
+    return cls
+
+
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",

@@ -9,7 +9,8 @@ exceed what the broker accepts.
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar
 
@@ -26,12 +27,28 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=1_000)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 LongText = Annotated[str, StringConstraints(max_length=200_000)]
-Scalar = str | int | float | bool | None
+Scalar = Annotated[str, StringConstraints(max_length=4_000)] | int | float | bool | None
 Params = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Scalar], Field(max_length=64)]
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+class _Ids:
+    """Unique ids without a system call each: a random 64-bit prefix per process
+    (renewed after fork) and a counter. urandom per id showed up at several
+    percent of a worker's time per hop on these virtual machines."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4)))
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_id = _Ids()
 
 
 def utcnow() -> datetime:

@@ -43,7 +43,7 @@ async def test_chain_keeps_session_order_and_envelope(nats_settings: BusSettings
         assert first.headers[envelope.CORRELATION_ID] == cause.correlation_id
         assert first.headers[envelope.PRODUCER] == relay.producer
         assert first.headers[envelope.SCHEMA] == "1"
-        assert first.headers[envelope.NATS_MSG_ID] == first.headers[envelope.EVENT_ID]
+        assert first.headers[envelope.EVENT_ID] == json.loads(first.data)["id"]
         assert json.loads(first.data)["causation_id"] == cause.id
     finally:
         await runner.stop()
@@ -90,7 +90,7 @@ async def test_duplicates_are_handled_once(nats_settings: BusSettings) -> None:
     assert again.duplicate and again.seq == first.seq
     # the same event under another message id reaches the consumer; the worker skips it
     hdrs = envelope.headers(ev, "test@1")
-    hdrs[envelope.NATS_MSG_ID] = "other"
+    hdrs[envelope.EVENT_ID] = "other"
     await js.publish(address(nats_settings.namespace, "jobs.submitted", 1), envelope.encode(ev), headers=hdrs)
     await pub.publish(JobSubmitted(correlation_id="s-dup", kind="relay", params={"seq": 8}))
     runner = NatsRunner(nc, relay, nats_settings)

@@ -1,0 +1,27 @@
+# The README's commands. Each one sets up .venv first (only when needed).
+.PHONY: up test test-fast lint bench-bus compose-check
+
+up:
+	@scripts/setup.sh
+	.venv/bin/switchboard up
+
+test:
+	@scripts/setup.sh test
+	.venv/bin/python -m pytest
+
+test-fast:
+	@scripts/setup.sh
+	.venv/bin/python -m pytest tests/unit
+
+lint:
+	@scripts/setup.sh
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy schemas bus
+
+bench-bus:
+	@scripts/setup.sh
+	.venv/bin/python bench/bus/run.py
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q

@@ -1,0 +1,102 @@
+"""Five pass-through hops, written on the bus (``sb``) and with raw nats-py (``raw``).
+
+Both keep the same delivery contract: durable pull consumers, explicit ack
+after the next hop's publish is confirmed by the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Literal
+
+import nats
+from nats.js import api
+from pydantic import StringConstraints, create_model
+
+from bus import BusSettings, Context, Worker
+from bus.nats_runner import NatsRunner
+from bus.subjects import StreamSpec, register_stream
+from schemas import Event, register
+
+HOPS = 5
+Payload = Annotated[str, StringConstraints(max_length=4_096)]
+HOP_EVENTS: list[type[Event]] = [
+    register(
+        create_model(  # type: ignore[call-overload]
+            f"Hop{i}",
+            __base__=Event,
+            type=(Literal[f"bench.h{i}"], f"bench.h{i}"),  # type: ignore[valid-type]
+            t0=(float, ...),
+            payload=(Payload, ...),
+        )
+    )
+    for i in range(HOPS + 1)
+]
+register_stream(StreamSpec("bench", ("bench",), max_age_s=600))
+
+
+def hop_worker(i: int) -> Worker:
+    worker = Worker(f"hop{i}")
+    out = HOP_EVENTS[i + 1]
+
+    @worker.handler(HOP_EVENTS[i])
+    async def forward(event: Event, ctx: Context) -> Event:
+        return out(correlation_id=event.correlation_id, t0=event.t0, payload=event.payload)  # type: ignore[attr-defined]
+
+    return worker
+
+
+async def run_sb(settings: BusSettings, stop: asyncio.Event) -> None:
+    nc = await nats.connect(settings.nats_url)
+    runners = [NatsRunner(nc, hop_worker(i), settings) for i in range(HOPS)]
+    for r in runners:
+        await r.start()
+    await stop.wait()
+    for r in runners:
+        await r.stop()
+    await nc.close()
+
+
+RAW_STREAM = "BENCHRAW"
+
+
+async def setup_raw(js: nats.js.JetStreamContext) -> None:
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_stream(RAW_STREAM)
+    await js.add_stream(name=RAW_STREAM, subjects=["raw.>"], max_age=600)
+
+
+async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64) -> None:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream(publish_async_max_pending=4_000)
+
+    async def hop(i: int) -> None:
+        sub = await js.pull_subscribe(
+            f"raw.h{i}",
+            durable=f"rawhop{i}",
+            stream=RAW_STREAM,
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.EXPLICIT, max_ack_pending=batch * 4),
+        )
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=0.5)
+            except TimeoutError:
+                continue
+            # a fresh dedupe id per hop, as the bus derives one per output
+            futures = [
+                await js.publish_async(
+                    f"raw.h{i + 1}",
+                    m.data,
+                    headers={"Nats-Msg-Id": f"{(m.headers or {}).get('Nats-Msg-Id')}.{i}"},
+                )
+                for m in msgs
+            ]
+            await asyncio.gather(*futures)
+            for m in msgs:
+                await m.ack()
+
+    tasks = [asyncio.create_task(hop(i)) for i in range(HOPS)]
+    await stop.wait()
+    await asyncio.gather(*tasks)
+    await nc.close()
