@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from schemas import MAX_EVENT_BYTES, SCHEMA_VERSION, Event
+from schemas.dead import ErrorKind
 
 from .subjects import event_type
 
@@ -30,7 +31,7 @@ REPLAY_OF = "Sb-Replay-Of"
 class DecodeError(Exception):
     """A message that can never be processed: it goes to the dead letters."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 

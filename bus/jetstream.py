@@ -40,7 +40,7 @@ async def provision(
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:  # exists with other limits
             await js.update_stream(config)
-        names.append(config.name)  # type: ignore[arg-type]
+        names.append(spec.stream_name(settings.namespace))
     return names
 
 

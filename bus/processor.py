@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from schemas import DeadLetter, Event
-from schemas.dead import MAX_ORIGINAL_BYTES
+from schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
 
 from . import envelope
 from .config import BusSettings
@@ -142,7 +142,7 @@ class Processor:
             await emit(out)
 
     async def _dead(
-        self, msg: Incoming, publish: Publish, kind: str, error: str, event: Event | None = None
+        self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None
     ) -> Verdict:
         EVENTS.labels(self.worker.name, msg.subject, f"dead_{kind}").inc()
         log.warning("dead letter", extra={"worker": self.worker.name, "subject": msg.subject, "kind": kind})
@@ -154,7 +154,7 @@ class Processor:
             causation_id=cause if _valid_id(cause) else None,
             worker=self.worker.name,
             subject=msg.subject[:1000],
-            error_kind=kind,  # type: ignore[arg-type]
+            error_kind=kind,
             error=error[:20_000],
             attempts=msg.attempt,
             original_headers={k[:1000]: v[:1000] for k, v in list(msg.headers.items())[:64]},

@@ -151,7 +151,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
                 if raw is None:
                     continue
                 if len(raw) > edge.max_frame_bytes:
-                    await error("too_large", f"frame of {len(raw)} bytes; the limit is {edge.max_frame_bytes}")
+                    await error(
+                        "too_large", f"frame of {len(raw)} bytes; the limit is {edge.max_frame_bytes}"
+                    )
                     continue
                 if not bucket.take():
                     await error("rate_limited", f"more than {edge.rate_per_s:g} messages/s")

@@ -64,7 +64,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-
 def register(cls: type[Event]) -> type[Event]:
     """Add an event type defined outside this package (a user's own pipeline)."""
     subject = cls.model_fields["type"].default

@@ -11,13 +11,16 @@ from .base import Event, Name, ShortText, Text
 MAX_ORIGINAL_BYTES = 600_000
 
 
+ErrorKind = Literal["malformed", "oversized", "schema_version", "handler", "poison"]
+
+
 class DeadLetter(Event):
     """The original message (payload and headers, as received) and the error."""
 
     type: Literal["dead.letter"] = "dead.letter"
     worker: Name
     subject: ShortText
-    error_kind: Literal["malformed", "oversized", "schema_version", "handler", "poison"]
+    error_kind: ErrorKind
     error: Text
     attempts: int = Field(ge=0)
     original_headers: Annotated[dict[ShortText, ShortText], Field(max_length=64)] = {}

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from .base import ControlEvent, Event, Id, Name, Part, ShortText, Text
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE: Literal[16000] = 16000
 MAX_CHUNK_BYTES = 64_000  # 2 s of 16 kHz PCM16
 MAX_SEGMENT_BYTES = 640_000  # 20 s of 16 kHz PCM16 (853 kB as base64)
 MAX_TTS_BYTES = 480_000  # 10 s of 24 kHz PCM16

@@ -37,7 +37,9 @@ def _fail(message: str) -> None:
 @app.command()
 def worker(
     name: Annotated[str, typer.Argument(help="Worker kind (see `switchboard workers`) or module:attribute")],
-    replicas: Annotated[int, typer.Option(min=1, max=64, help="Processes to start; they share partitions")] = 1,
+    replicas: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes to start; they share partitions")
+    ] = 1,
     metrics_port: Annotated[int, typer.Option(help="Serve /metrics on this port (0: off)")] = 0,
     namespace: Namespace = None,
 ) -> None:
@@ -113,7 +115,9 @@ def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     only: Annotated[list[str] | None, typer.Option(help="Run only these worker kinds")] = None,
-    data_dir: Annotated[str, typer.Option(help="Where an embedded NATS keeps its streams")] = ".switchboard/nats",
+    data_dir: Annotated[
+        str, typer.Option(help="Where an embedded NATS keeps its streams")
+    ] = ".switchboard/nats",
 ) -> None:
     """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
     import os
@@ -191,7 +195,9 @@ def _parse_time(value: str | None) -> datetime | None:
 @replay_app.command("run")
 def replay_run(
     into: Annotated[str, typer.Option(help="Replay namespace (isolated from live)")],
-    subject: Annotated[list[str] | None, typer.Option(help="Subjects to copy (default: a pipeline's inputs)")] = None,
+    subject: Annotated[
+        list[str] | None, typer.Option(help="Subjects to copy (default: a pipeline's inputs)")
+    ] = None,
     pipeline: Annotated[str, typer.Option(help="voice | analyst | music | jobs")] = "voice",
     start_seq: Annotated[int | None, typer.Option()] = None,
     end_seq: Annotated[int | None, typer.Option()] = None,

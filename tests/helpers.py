@@ -30,9 +30,9 @@ def jobs(sessions: int, per_session: int, **params: object) -> list[JobSubmitted
 
 
 async def collect(
-    js: JetStreamContext, namespace: str, subject: str, n: int, timeout: float = 30.0
+    js: JetStreamContext, namespace: str, subject: str, n: int, wait_s: float = 30.0
 ) -> list[Recorded]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     got: list[Recorded] = []
     while time.monotonic() < deadline:
         got = await read(js, namespace, subject)
@@ -50,7 +50,9 @@ def by_session(records: list[Recorded]) -> dict[str, list[int]]:
     return seqs
 
 
-def spawn_worker(settings: BusSettings, target: str = "tests.relay:relay", **env: str) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: BusSettings, target: str = "tests.relay:relay", **env: str
+) -> subprocess.Popen[bytes]:
     environ = {
         **os.environ,
         **{f"SWITCHBOARD_{k.upper()}": str(v) for k, v in settings.model_dump().items()},

@@ -74,7 +74,9 @@ class Sink:
         self.done.clear()
 
 
-async def measure(variant: str, settings: BusSettings, events: int, size: int, rate: float) -> dict[str, float]:
+async def measure(
+    variant: str, settings: BusSettings, events: int, size: int, rate: float
+) -> dict[str, float]:
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream(publish_async_max_pending=4_000)
     if variant == "sb":
@@ -175,7 +177,9 @@ async def main() -> None:
                     nats_url=url, namespace=ns, partitions=args.partitions, batch=args.batch
                 )
                 try:
-                    results[variant].append(await measure(variant, settings, args.events, args.size, args.rate))
+                    results[variant].append(
+                        await measure(variant, settings, args.events, args.size, args.rate)
+                    )
                 finally:
                     await _cleanup(url, ns)
     finally:

@@ -49,10 +49,22 @@ def test_sessions_see_only_their_own_events(nats_settings: BusSettings) -> None:
         with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
             sa = a.receive_json()["session_id"]
             sb = b.receive_json()["session_id"]
-            a.send_text(json.dumps({"type": "voice.transcript", "segment_id": "t1", "text": "hello", "is_final": True, "source": "text"}))
+            a.send_text(
+                json.dumps(
+                    {
+                        "type": "voice.transcript",
+                        "segment_id": "t1",
+                        "text": "hello",
+                        "is_final": True,
+                        "source": "text",
+                    }
+                )
+            )
             got = a.receive_json()  # the edge's own publish comes back on the session
             assert got["type"] == "voice.transcript" and got["correlation_id"] == sa
-            _publish(nats_settings, Transcript(correlation_id=sb, segment_id="x", text="for b", is_final=False))
+            _publish(
+                nats_settings, Transcript(correlation_id=sb, segment_id="x", text="for b", is_final=False)
+            )
             assert b.receive_json()["text"] == "for b"
             a.send_text(json.dumps({"type": "voice.cancel"}))
             assert a.receive_json()["type"] == "voice.cancel"  # a got nothing of b's in between

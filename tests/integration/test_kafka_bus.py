@@ -30,7 +30,7 @@ async def kafka_settings(kafka_bootstrap: str) -> BusSettings:
     return settings
 
 
-async def _consume(settings: BusSettings, subject: str, n: int, timeout: float = 40.0) -> list:  # type: ignore[type-arg]
+async def _consume(settings: BusSettings, subject: str, n: int, wait_s: float = 40.0) -> list:  # type: ignore[type-arg]
     consumer = AIOKafkaConsumer(
         address(settings.namespace, subject),
         bootstrap_servers=settings.kafka_bootstrap,
@@ -39,7 +39,7 @@ async def _consume(settings: BusSettings, subject: str, n: int, timeout: float =
     )
     await consumer.start()
     got = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     try:
         while len(got) < n and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)

@@ -118,7 +118,7 @@ async def test_killed_worker_loses_nothing(nats_settings: BusSettings) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc = spawn_worker(nats_settings)
-        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), timeout=60)
+        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), wait_s=60)
         seqs = by_session(out)
         assert {s: sorted(set(v)) for s, v in seqs.items()} == {f"s{i}": list(range(10)) for i in range(4)}
         for v in seqs.values():  # redelivered work keeps the session's order
@@ -154,7 +154,7 @@ async def test_two_replicas_share_partitions_in_order(nats_settings: BusSettings
         procs[0].send_signal(signal.SIGKILL)  # one replica dies mid-stream
         for ev in sent[len(sent) // 2 :]:
             await pub.publish(ev)
-        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), timeout=60)
+        out = await collect(js, nats_settings.namespace, "jobs.status", len(sent), wait_s=60)
         seqs = by_session(out)
         assert len(seqs) == 12
         for session, v in seqs.items():

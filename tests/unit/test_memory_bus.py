@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 from faststream.nats.annotations import NatsMessage
@@ -10,7 +11,8 @@ from faststream.nats.annotations import NatsMessage
 from bus import BusSettings, Context, Worker, envelope
 from bus.fs_runner import FastStreamPublisher, mount
 from bus.subjects import address
-from schemas import AnswerDelta, Context as VoiceContext, DeadLetter, JobStatus, JobSubmitted
+from schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
+from schemas import Context as VoiceContext
 from tests import relay as relay_module
 from tests.relay import relay
 
