@@ -80,6 +80,8 @@ class NatsRunner:
 
     async def stop(self) -> None:
         self._stop.set()
+        for stop, _ in self._loops.values():  # all loops finish their batch at once
+            stop.set()
         if self._lease_task:
             await self._lease_task
         if self._keepalive_task:

@@ -61,6 +61,7 @@ def start_nats(port: int, store_dir: str | None = None) -> subprocess.Popen[byte
         [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stopped last, by whoever started it
     )
     _wait("127.0.0.1", port, proc, "nats-server")
     return proc

@@ -72,9 +72,11 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await run_worker(w, _settings(namespace), stop)
 
+    import nats.errors
+
     try:
         asyncio.run(main())
-    except OSError as exc:
+    except (OSError, nats.errors.Error) as exc:
         _fail(f"cannot reach the broker: {exc}")
 
 

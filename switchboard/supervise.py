@@ -20,7 +20,8 @@ class Child:
     started: float = field(default=0.0)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv)
+        # own session: a Ctrl-C reaches the supervisor alone, which stops children in order
+        self.proc = subprocess.Popen(self.argv, start_new_session=True)
         self.started = time.monotonic()
 
 

@@ -1,0 +1,53 @@
+"""The switchboard command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bus import BusSettings
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.nats
+
+
+def sb(*args: str, settings: BusSettings | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if settings:
+        env["SWITCHBOARD_NATS_URL"] = settings.nats_url
+    return subprocess.run(
+        [sys.executable, "-m", "switchboard.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_unknown_worker_is_a_clear_error() -> None:
+    result = sb("worker", "no-such-worker")
+    assert result.returncode == 2
+    assert "unknown worker 'no-such-worker'" in result.stderr and "jobs" in result.stderr
+
+
+def test_streams_and_replay_commands(nats_settings: BusSettings) -> None:
+    ns = nats_settings.namespace
+    # the edge or a worker provisions streams; here the replay run does it for the target
+    result = sb(
+        "replay", "run", "--into", ns + "-r", "--pipeline", "jobs", "--namespace", ns, settings=nats_settings
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replayed 0 events" in result.stdout
+    listed = sb("streams", "--namespace", ns + "-r", "--json", settings=nats_settings)
+    assert listed.returncode == 0, listed.stderr
+    names = {s["name"] for s in json.loads(listed.stdout)}
+    assert f"{ns}_R_JOBS".upper() in names
+    refused = sb("replay", "run", "--into", ns, "--namespace", ns, settings=nats_settings)
+    assert refused.returncode == 2 and "live namespace" in refused.stderr
+    dropped = sb("replay", "drop", ns + "-r", settings=nats_settings)
+    assert dropped.returncode == 0 and "JOBS" in dropped.stdout
