@@ -89,8 +89,13 @@ class Leases:
                 await self.kv.create(self._slot_key(slot), self.replica.encode())
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue  # still held by another replica; retry on the next tick
+            try:
+                await self.on_acquire(slot)
+            except Exception:
+                with contextlib.suppress(nats.js.errors.Error):
+                    await self.kv.delete(self._slot_key(slot))  # let any replica try again
+                raise
             self.held.add(slot)
-            await self.on_acquire(slot)
 
     async def release(self, slot: str) -> None:
         assert self.kv

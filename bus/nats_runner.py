@@ -111,8 +111,12 @@ class NatsRunner:
         )
         try:
             await self.js.add_consumer(stream, config)
-        except nats.js.errors.BadRequestError:
-            await self.js.add_consumer(stream, config)  # update of an existing durable
+        except nats.js.errors.BadRequestError as exc:
+            raise RuntimeError(
+                f"consumer {durable} on {stream} exists with settings that cannot be changed "
+                f"in place ({exc.description}); delete it (nats consumer rm {stream} {durable}) "
+                "or run in another namespace"
+            ) from exc
         return stream, durable
 
     async def _start_slot(self, slot: str) -> None:
@@ -139,6 +143,22 @@ class NatsRunner:
         if delay:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        while not stop.is_set():
+            try:
+                await self._consume(subject, partition, stream, durable, stop)
+            except (nats.errors.Error, nats.js.errors.Error, OSError):
+                # the partition stays ours: log, back off, bind again
+                log.warning(
+                    "partition loop failed",
+                    extra={"worker": self.worker.name, "durable": durable},
+                    exc_info=True,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _consume(
+        self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event
+    ) -> None:
         sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
         try:
             while not stop.is_set():

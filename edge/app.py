@@ -136,9 +136,10 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
             await socket.send_text(json.dumps({"type": "error", "code": code, "message": message}))
 
         async def pump() -> None:
-            while True:
-                subject, data = await queue.get()
-                await socket.send_text(data.decode())
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # client went away
+                while True:
+                    subject, data = await queue.get()
+                    await socket.send_text(data.decode())
 
         sender = asyncio.create_task(pump())
         try:
