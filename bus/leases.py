@@ -108,7 +108,7 @@ class Leases:
         while not stop.is_set():
             try:
                 await self.tick()
-            except (TimeoutError, nats.errors.Error, nats.js.errors.Error):
+            except Exception:  # keep refreshing: a dead refresh loop would orphan the partitions
                 log.warning("lease refresh failed", extra={"group": self.group}, exc_info=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.refresh_s)
