@@ -8,7 +8,7 @@ COPY schemas schemas
 COPY workers workers
 COPY streams streams
 COPY edge edge
-RUN pip install --no-cache-dir ".[kafka]"
+RUN pip install --no-cache-dir ".[kafka,analyst]"
 ENV SWITCHBOARD_NATS_URL=nats://nats:4222
 ENTRYPOINT ["switchboard"]
 CMD ["--help"]

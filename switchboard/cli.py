@@ -18,6 +18,8 @@ from . import logs
 app = typer.Typer(no_args_is_help=True, help="AI pipelines as stateless workers on a message bus.")
 replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded streams into an isolated namespace.")
 app.add_typer(replay_app, name="replay")
+analyst_app = typer.Typer(no_args_is_help=True, help="Analyst datasets: load, inspect, query.")
+app.add_typer(analyst_app, name="analyst")
 
 Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
 
@@ -296,6 +298,63 @@ def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to de
             await nc.close()
 
     typer.echo(f"dropped {', '.join(asyncio.run(main())) or 'nothing'}")
+
+
+@analyst_app.command("load")
+def analyst_load(
+    postgres: Annotated[
+        str | None,
+        typer.Option(help="Also load into this PostgreSQL URL [env SWITCHBOARD_ANALYST_POSTGRES_URL]"),
+    ] = None,
+) -> None:
+    """Load the Chinook database into DuckDB (and PostgreSQL when configured)."""
+    from workers.analyst.datasets import AnalystSettings, load_duckdb, load_postgres
+
+    settings = AnalystSettings()
+    try:
+        counts = load_duckdb(settings.duckdb_path("chinook"))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"DuckDB {settings.duckdb_path('chinook')}: {sum(counts.values())} rows in {len(counts)} tables"
+    )
+    url = postgres or settings.postgres_url
+    if url:
+        try:
+            counts = load_postgres(url)
+        except Exception as exc:  # any driver error: report it, don't trace
+            _fail(f"PostgreSQL load failed: {str(exc).splitlines()[0]}")
+        typer.echo(f"PostgreSQL schema chinook: {sum(counts.values())} rows in {len(counts)} tables")
+
+
+@analyst_app.command("sql")
+def analyst_sql(
+    query: Annotated[str, typer.Argument(help="One read-only SELECT")],
+    dataset: Annotated[str, typer.Option(help="chinook (DuckDB) or chinook-pg (PostgreSQL)")] = "chinook",
+) -> None:
+    """Run a query through the same guard and limits the SQL worker applies."""
+    from schemas import Code
+    from workers.analyst import sql
+
+    code = Code(
+        correlation_id="cli",
+        question_id="cli",
+        dataset=dataset,
+        language="sql",
+        code=query,
+        attempt=1,
+        max_attempts=1,
+        model="human",
+    )
+    result = asyncio.run(sql.run(code))
+    if not result.ok:
+        _fail(f"{result.error_kind}: {result.error}")
+    assert result.table
+    typer.echo("\t".join(result.table.columns))
+    for row in result.table.rows:
+        typer.echo("\t".join("" if v is None else str(v) for v in row))
+    if result.table.truncated:
+        typer.echo(f"(truncated: {result.note or 'more rows than shown'})", err=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""SQL worker: analyst.code (language=sql) -> analyst.result.
+
+The code is checked (one read-only query over the dataset's tables, row limit)
+and run with a statement timeout on a read-only connection. A refusal or a
+database error is a result with ``ok=False``: the code generator reads it and
+tries again, so it is data, not a dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bus import Context, Worker
+from schemas import Code, Result, Table
+from schemas.analyst import MAX_ROWS_ON_BUS
+
+from . import sqlexec
+from .datasets import AnalystSettings, dataset, load_duckdb, load_postgres
+from .sqlguard import SQLRefused, check
+
+settings = AnalystSettings()
+
+
+async def _prepare() -> None:
+    """Load the datasets on first start, so a fresh machine answers at once."""
+    path = settings.duckdb_path("chinook")
+    if not path.exists():
+        await asyncio.to_thread(load_duckdb, path)
+    if settings.postgres_url:
+        await asyncio.to_thread(_ensure_postgres, settings.postgres_url)
+
+
+def _ensure_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        if "chinook" not in inspect(engine).get_schema_names():
+            load_postgres(url)
+    finally:
+        engine.dispose()
+
+
+worker = Worker("sql", version="0.1.0", on_start=_prepare)
+ROW_BYTES_ON_BUS = 600_000
+
+
+def _table(res: sqlexec.SQLResult) -> Table:
+    rows = res.rows[:MAX_ROWS_ON_BUS]
+    budget = ROW_BYTES_ON_BUS
+    kept = []
+    for row in rows:  # stay well under the bus's 1 MB event limit
+        budget -= sum(len(str(v)) + 4 for v in row)
+        if budget < 0:
+            break
+        kept.append(row)
+    columns = [c[:128] or f"col{i}" for i, c in enumerate(res.columns)]
+    return Table(
+        columns=columns,
+        rows=kept,
+        truncated=res.truncated or len(kept) < len(res.rows),
+        total_rows=None if res.truncated else len(res.rows),
+    )
+
+
+async def run(code: Code) -> Result:
+    base = {"correlation_id": code.correlation_id, "question_id": code.question_id, "attempt": code.attempt}
+    try:
+        ds = dataset(code.dataset)
+        checked = check(
+            code.code,
+            tables=set(ds.tables),
+            dialect="postgres" if ds.engine == "postgres" else "duckdb",
+            limit=settings.row_limit,
+        )
+    except (SQLRefused, KeyError) as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="refused")
+    try:
+        if ds.engine == "postgres":
+            if not settings.postgres_url:
+                return Result(**base, ok=False, error="no PostgreSQL configured", error_kind="refused")
+            res = await asyncio.to_thread(
+                sqlexec.run_postgres, settings.postgres_url, "chinook", checked, settings.statement_timeout_s
+            )
+        else:
+            res = await asyncio.to_thread(
+                sqlexec.run_duckdb, settings.duckdb_path(ds.name), checked, settings.statement_timeout_s
+            )
+    except sqlexec.SQLTimeout as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="timeout")
+    except sqlexec.SQLFailed as exc:
+        return Result(**base, ok=False, error=str(exc)[:20_000], error_kind="runtime")
+    table = _table(res)
+    note = "row limit reached; showing the first rows" if res.truncated else ""
+    return Result(**base, ok=True, table=table, elapsed_ms=res.elapsed_ms, note=note)
+
+
+@worker.handler(Code)
+async def on_code(code: Code, ctx: Context) -> Result | None:
+    if code.language != "sql":
+        return None  # the Python sandbox worker takes it
+    return await run(code)
