@@ -12,6 +12,7 @@ from bus import Worker
 REGISTRY: dict[str, str] = {
     "jobs": "workers.jobs:worker",
     "sql": "workers.analyst.sql:worker",
+    "sandbox": "workers.analyst.python:worker",
 }
 
 

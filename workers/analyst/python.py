@@ -1,0 +1,62 @@
+"""Python sandbox worker: analyst.code (language=python) -> analyst.result.
+
+The code sees ``con`` (a read-only DuckDB connection to the dataset), ``pd``,
+``np`` and ``plt``; it sets ``result`` (a DataFrame, Series, list of dicts,
+dict or scalar) and may draw one matplotlib figure, returned as a PNG. A
+refusal, a limit or an exception is a result with ``ok=False`` for the code
+generator to read.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from bus import Context, Worker
+from schemas import Chart, Code, Result, Table
+
+from .datasets import AnalystSettings, dataset
+from .sandbox import Limits, run_python
+
+settings = AnalystSettings()
+limits = Limits()
+worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
+
+
+async def run(code: Code) -> Result:
+    base = {"correlation_id": code.correlation_id, "question_id": code.question_id, "attempt": code.attempt}
+    try:
+        ds = dataset(code.dataset)
+    except KeyError as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="refused")
+    if ds.engine != "duckdb":
+        return Result(
+            **base,
+            ok=False,
+            error=f"Python runs over DuckDB datasets; {ds.name} is {ds.engine}",
+            error_kind="refused",
+        )
+    out = await run_python(code.code, settings.duckdb_path(ds.name), limits)
+    if not out.ok:
+        return Result(
+            **base,
+            ok=False,
+            error=(out.error or "failed")[:20_000],
+            error_kind=out.error_kind or "runtime",  # type: ignore[arg-type]
+            stdout=out.stdout[:20_000],
+        )
+    try:
+        table = Table(**out.table) if out.table else None
+    except ValidationError as exc:
+        return Result(
+            **base, ok=False, error=f"result is not a table: {exc.errors()[0]['msg']}", error_kind="runtime"
+        )
+    chart = Chart(png=out.chart_png) if out.chart_png and len(out.chart_png) <= 400_000 else None
+    note = "stdout truncated" if out.extra.get("stdout_truncated") else ""
+    return Result(**base, ok=True, table=table, chart=chart, stdout=out.stdout[:20_000], note=note)
+
+
+@worker.handler(Code)
+async def on_code(code: Code, ctx: Context) -> Result | None:
+    if code.language != "python":
+        return None  # the SQL worker takes it
+    return await run(code)
