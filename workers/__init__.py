@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "jobs": "workers.jobs:worker",
     "sql": "workers.analyst.sql:worker",
     "sandbox": "workers.analyst.python:worker",
+    "codegen": "workers.analyst.codegen:worker",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bus import Context, Worker
-from schemas import Event, JobCancel, JobStatus, JobSubmitted
+from schemas import Event, JobCancel, JobStatus, JobSubmitted, Question
 
 worker = Worker("jobs", version="0.1.0")
 
@@ -27,6 +27,21 @@ def job_kind(name: str) -> Callable[[JobStarter], JobStarter]:
         return fn
 
     return register
+
+
+@job_kind("analyst.ask")
+def _ask(job: JobSubmitted) -> Event:
+    """params: question, dataset (chinook | chinook-pg), language (sql | python), max_attempts."""
+    p = job.params
+    if not p.get("question"):
+        raise ValueError("params.question is required")
+    return Question(
+        correlation_id=job.correlation_id,
+        question=str(p["question"]),
+        dataset=str(p.get("dataset") or "chinook"),
+        language=p.get("language") or None,  # type: ignore[arg-type]
+        max_attempts=int(p.get("max_attempts") or 3),  # type: ignore[arg-type]
+    )
 
 
 @worker.handler(JobSubmitted)

@@ -23,7 +23,16 @@ worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
 
 
 async def run(code: Code) -> Result:
-    base = {"correlation_id": code.correlation_id, "question_id": code.question_id, "attempt": code.attempt}
+    base = {
+        "correlation_id": code.correlation_id,
+        "question_id": code.question_id,
+        "attempt": code.attempt,
+        "max_attempts": code.max_attempts,
+        "question": code.question,
+        "dataset": code.dataset,
+        "language": code.language,
+        "code": code.code,
+    }
     try:
         ds = dataset(code.dataset)
     except KeyError as exc:

@@ -64,7 +64,16 @@ def _table(res: sqlexec.SQLResult) -> Table:
 
 
 async def run(code: Code) -> Result:
-    base = {"correlation_id": code.correlation_id, "question_id": code.question_id, "attempt": code.attempt}
+    base = {
+        "correlation_id": code.correlation_id,
+        "question_id": code.question_id,
+        "attempt": code.attempt,
+        "max_attempts": code.max_attempts,
+        "question": code.question,
+        "dataset": code.dataset,
+        "language": code.language,
+        "code": code.code,
+    }
     try:
         ds = dataset(code.dataset)
         checked = check(

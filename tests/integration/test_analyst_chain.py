@@ -1,0 +1,108 @@
+"""question -> codegen -> sql/sandbox -> result, with self-correction, on the in-memory broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from faststream.nats import NatsBroker, TestNatsBroker
+from faststream.nats.annotations import NatsMessage
+
+from bus import BusSettings
+from bus.fs_runner import FastStreamPublisher, mount
+from schemas import Code, JobSubmitted, Question, Result
+from tests.fake_llm import FakeLLM
+from workers import jobs
+from workers.analyst import codegen, datasets, prompts, sql
+from workers.analyst import python as python_worker
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "chinook.duckdb"
+    datasets.load_duckdb(path)
+    return path
+
+
+async def _run(
+    duck: Path, monkeypatch: pytest.MonkeyPatch, llm: FakeLLM, *events: object
+) -> tuple[list[Code], list[Result]]:
+    monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=duck.parent))
+    monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=duck.parent))
+    codegen.use(llm)
+    broker = NatsBroker()
+    settings = BusSettings(broker="memory", namespace="chain", retry_backoff_s=0)
+    for w in (codegen.worker, sql.worker, python_worker.worker, jobs.worker):
+        mount(broker, w, settings)
+    codes: list[Code] = []
+    results: list[Result] = []
+
+    @broker.subscriber("chain.analyst.code.*")
+    async def on_code(msg: NatsMessage) -> None:
+        codes.append(Code.model_validate_json(msg.body))
+
+    @broker.subscriber("chain.analyst.result.*")
+    async def on_result(msg: NatsMessage) -> None:
+        results.append(Result.model_validate_json(msg.body))
+
+    async with TestNatsBroker(broker):
+        pub = FastStreamPublisher(broker, settings, "test@1")
+        for ev in events:
+            await pub.publish(ev)  # type: ignore[arg-type]
+    # the in-memory broker delivers depth first: order by attempt
+    return sorted(codes, key=lambda c: c.attempt), sorted(results, key=lambda r: r.attempt)
+
+
+async def test_failed_sql_is_corrected_on_the_next_attempt(
+    duck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = FakeLLM(
+        [
+            "```sql\nSELECT count(*) AS n FROM tracks\n```",
+            "Sorry! ```sql\nSELECT count(*) AS n FROM track;\n```",
+        ]
+    )
+    q = Question(
+        correlation_id="s1", question="How many tracks are there?", dataset="chinook", language="sql"
+    )
+    codes, results = await _run(duck, monkeypatch, llm, q)
+    assert [c.attempt for c in codes] == [1, 2]
+    assert "unknown table 'tracks'" in (codes[1].previous_error or "")
+    assert [r.ok for r in results] == [False, True]
+    assert results[-1].table and results[-1].table.rows == [[3503]]
+    retry_prompt = llm.prompts[1]
+    assert retry_prompt[-1]["content"].startswith("That failed with this error:")
+    assert "track(track_id integer" in retry_prompt[0]["content"]  # the schema is in the prompt
+
+
+async def test_attempts_are_bounded(duck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    llm = FakeLLM(["SELECT * FROM nowhere"] * 5)
+    q = Question(correlation_id="s2", question="?", dataset="chinook", language="sql", max_attempts=2)
+    codes, results = await _run(duck, monkeypatch, llm, q)
+    assert len(codes) == 2 and len(results) == 2 and not results[-1].ok
+
+
+async def test_chart_questions_go_to_python_and_jobs_start_questions(
+    duck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = FakeLLM(
+        [
+            "```python\ndf = con.execute('select g.name, count(*) n from track join genre g using (genre_id) "
+            "group by 1 order by 2 desc limit 5').df()\ndf.plot.bar(x='name', y='n')\nresult = df\n```"
+        ]
+    )
+    job = JobSubmitted(
+        correlation_id="job1",
+        kind="analyst.ask",
+        params={"question": "Plot the five biggest genres", "dataset": "chinook"},
+    )
+    codes, results = await _run(duck, monkeypatch, llm, job)
+    assert codes[0].language == "python" and codes[0].correlation_id == "job1"
+    assert results[0].ok and results[0].chart and results[0].chart.png
+    assert results[0].table and results[0].table.rows[0] == ["Rock", 1297]
+
+
+def test_code_is_pulled_out_of_replies() -> None:
+    assert prompts.extract_code("Here:\n```sql\nSELECT 1;\n```\nDone", "sql") == "SELECT 1"
+    assert prompts.extract_code("You can run SELECT a FROM t; to get it", "sql") == "SELECT a FROM t"
+    assert prompts.extract_code("```python\nresult = 1\n```", "python") == "result = 1"

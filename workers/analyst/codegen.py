@@ -1,0 +1,119 @@
+"""Code generation worker.
+
+analyst.question -> analyst.code (attempt 1)
+analyst.result (failed, attempts left) -> analyst.code (next attempt, with the error)
+
+The LLM (``workers.engines.llm``, chosen by SWITCHBOARD_LLM_*) is loaded once
+at start. Each attempt is its own event, so a replay shows the whole path.
+"""
+
+from __future__ import annotations
+
+from bus import Context, Worker
+from schemas import Code, Question, Result
+from workers.engines.llm import LLM, LLMError, load_llm
+
+from . import prompts
+from .datasets import dataset
+
+_llm: LLM | None = None
+MAX_TOKENS = 320
+
+
+async def _load() -> None:
+    import asyncio
+
+    global _llm
+    if _llm is None:
+        _llm = await asyncio.to_thread(load_llm)
+
+
+def use(llm: LLM) -> None:
+    """Hand in an engine (tests, or an embedding application)."""
+    global _llm
+    _llm = llm
+
+
+worker = Worker("codegen", version="0.1.0", on_start=_load, ack_wait_s=120)
+
+
+def _language(q: Question) -> str:
+    if q.language:
+        return q.language
+    wants_chart = any(w in q.question.lower() for w in ("chart", "plot", "graph", "histogram"))
+    return "python" if wants_chart else "sql"
+
+
+async def _generate(
+    question: str, ds_name: str, language: str, previous: str | None, error: str | None
+) -> str:
+    assert _llm is not None, "codegen started without an LLM"
+    ds = dataset(ds_name)
+    dialect = "PostgreSQL" if ds.engine == "postgres" else "DuckDB"
+    msgs = prompts.messages(question, language, dialect, prompts.schema_text(set(ds.tables)), previous, error)
+    reply = await _llm.complete(msgs, max_tokens=MAX_TOKENS)
+    return prompts.extract_code(reply, language)
+
+
+def _failed(q: Question, language: str, message: str) -> Result:
+    return Result(
+        correlation_id=q.correlation_id,
+        question_id=q.id,
+        attempt=1,
+        max_attempts=q.max_attempts,
+        ok=False,
+        error=message[:20_000],
+        error_kind="llm",
+        question=q.question,
+        dataset=q.dataset,
+        language=language,  # type: ignore[arg-type]
+    )
+
+
+@worker.handler(Question)
+async def on_question(q: Question, ctx: Context) -> Code | Result:
+    language = _language(q)
+    try:
+        code = await _generate(q.question, q.dataset, language, None, None)
+    except KeyError as exc:
+        return _failed(q, language, str(exc))
+    except LLMError as exc:
+        return _failed(q, language, f"the model failed: {exc}")
+    if not code:
+        return _failed(q, language, "the model wrote no code")
+    assert _llm is not None
+    return Code(
+        correlation_id=q.correlation_id,
+        question_id=q.id,
+        dataset=q.dataset,
+        language=language,
+        code=code,
+        attempt=1,
+        max_attempts=q.max_attempts,  # type: ignore[arg-type]
+        model=_llm.capabilities.name[:128],
+        question=q.question,
+    )
+
+
+@worker.handler(Result)
+async def on_result(r: Result, ctx: Context) -> Code | None:
+    """Self-correction: a failed attempt with attempts left gets a new one."""
+    if r.ok or r.error_kind == "llm" or r.attempt >= r.max_attempts or not r.language or not r.dataset:
+        return None
+    try:
+        code = await _generate(r.question, r.dataset, r.language, r.code, r.error)
+    except (KeyError, LLMError):
+        return None
+    assert _llm is not None
+    return Code(
+        correlation_id=r.correlation_id,
+        question_id=r.question_id,
+        dataset=r.dataset,
+        language=r.language,
+        code=code or r.code,
+        attempt=r.attempt + 1,
+        max_attempts=r.max_attempts,
+        model=_llm.capabilities.name[:128],
+        question=r.question,
+        previous_error=(r.error or "")[:20_000],
+    )

@@ -1,0 +1,66 @@
+"""Prompts for the code generator: schema-aware, with the previous attempt's
+code and error when retrying; and pulling the code out of the model's reply."""
+
+from __future__ import annotations
+
+import re
+
+from workers.engines.llm import Message
+
+from .chinook import TABLES
+
+_FENCE = re.compile(r"```(?:sql|python|py|duckdb|postgresql)?\s*\n(.*?)(?:```|$)", re.S | re.I)
+_SQL_START = re.compile(r"\b(WITH|SELECT)\b.*", re.S | re.I)
+
+
+def schema_text(tables: set[str] | None = None) -> str:
+    """One line per table: name(column type, ...) -- what it holds."""
+    lines = []
+    for t in TABLES:
+        if tables is None or t.name in tables:
+            cols = ", ".join(f"{c} {ty.split('(')[0].lower()}" for c, ty, _ in t.columns)
+            lines.append(f"{t.name}({cols}) -- {t.doc}")
+    return "\n".join(lines)
+
+
+def messages(
+    question: str,
+    language: str,
+    dialect: str,
+    schema: str,
+    previous_code: str | None = None,
+    error: str | None = None,
+) -> list[Message]:
+    if language == "sql":
+        system = (
+            f"You write one {dialect} SQL SELECT query that answers the user's question "
+            f"over these tables:\n{schema}\nReply with the SQL only, in a ```sql block."
+        )
+    else:
+        system = (
+            "You write short Python that answers the user's question. A read-only DuckDB "
+            "connection `con` is open on these tables:\n"
+            f"{schema}\n"
+            "Use `df = con.execute(sql).df()` with pandas (`pd`), numpy (`np`) and matplotlib "
+            "(`plt`), and assign the answer (a DataFrame or a value) to `result`. "
+            "Reply with the code only, in a ```python block."
+        )
+    out: list[Message] = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    if previous_code is not None:
+        out.append({"role": "assistant", "content": f"```{language}\n{previous_code}\n```"})
+        out.append(
+            {"role": "user", "content": f"That failed with this error:\n{error}\nWrite a corrected version."}
+        )
+    return out
+
+
+def extract_code(reply: str, language: str) -> str:
+    """The code in a model reply: the first fenced block, else the reply itself
+    (from its first SELECT/WITH, for SQL)."""
+    match = _FENCE.search(reply)
+    code = match.group(1) if match else reply
+    if language == "sql":
+        found = _SQL_START.search(code)
+        code = found.group(0) if found else code
+        code = code.split(";")[0]
+    return code.strip()

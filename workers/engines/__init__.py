@@ -1,0 +1,1 @@
+"""Model engines behind small interfaces; the worker modules pick one by config."""

