@@ -26,10 +26,17 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ "${1:-}" = "test" ] && ! command -v docker-compose >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
-  else
-    echo "setup: docker-compose (Debian package) is missing; the compose check will be skipped" >&2
+# test tools from Debian: docker-compose (validates docker-compose.yml) and
+# chromium (the page tests drive it through playwright; no browser download)
+if [ "${1:-}" = "test" ]; then
+  missing=()
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v chromium >/dev/null || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "setup: missing Debian packages ${missing[*]}; their tests will be skipped" >&2
+    fi
   fi
 fi

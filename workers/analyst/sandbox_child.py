@@ -275,7 +275,9 @@ def main() -> None:
             exec(compiled, namespace)
         outcome["table"] = _table(namespace.get("result"), 1_000)
         if plt.get_fignums():
-            plt.gcf().savefig(os.path.join(workdir, "chart.png"), dpi=80)
+            figure = plt.gcf()
+            figure.tight_layout()
+            figure.savefig(os.path.join(workdir, "chart.png"), dpi=80)
             outcome["chart"] = True
     except MemoryError:
         outcome = {"ok": False, "error_kind": "limit", "error": "MemoryError: the memory limit was reached"}

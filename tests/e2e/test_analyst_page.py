@@ -1,0 +1,109 @@
+"""The analyst panel in real headless Chromium: the page asks over the WebSocket,
+the edge and the workers run on real NATS, the page shows code, table and chart.
+The LLM is scripted (tests/fake_llm.py); everything else is real."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+import uvicorn
+
+from bus import BusSettings
+from bus.nats_runner import NatsRunner
+from bus.servers import free_port
+from edge.app import create_app
+from edge.settings import EdgeSettings
+from tests.fake_llm import FakeLLM
+from workers.analyst import codegen, datasets, sql
+from workers.analyst import python as python_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.nats]
+SHOTS = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS", tempfile.gettempdir()))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def stack(
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[str, FakeLLM]]:
+    datasets.load_duckdb(tmp_path / "chinook.duckdb")
+    monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=tmp_path))
+    monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=tmp_path))
+    llm = FakeLLM([])
+    codegen.use(llm)
+    nc = await nats.connect(nats_settings.nats_url)
+    runners = [NatsRunner(nc, w, nats_settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
+    for r in runners:
+        await r.start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):  # uvicorn exposes no start event  # noqa: ASYNC110
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/", llm
+    server.should_exit = True
+    await task
+    for r in runners:
+        await r.stop()
+    await nc.close()
+
+
+async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> None:
+    from playwright.async_api import async_playwright
+
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/setup.sh test installs it")
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    url, llm = stack
+    llm.replies += [
+        "```sql\nSELECT count(*) AS tracks FROM tracks\n```",  # wrong table: the worker retries
+        "```sql\nSELECT count(*) AS tracks FROM track\n```",
+        "```python\ndf = con.execute('select g.name as genre, count(*) as n from track "
+        "join genre g using (genre_id) group by 1 order by 2 desc limit 5').df()\n"
+        "df.plot.bar(x='genre', y='n')\nresult = df\n```",
+    ]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = await browser.new_page()
+        await page.goto(url)
+        await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+
+        await page.fill("#question", "How many tracks are there?")
+        await page.click("#ask button")
+        await page.wait_for_selector("#analyst-out .result.ok table", timeout=30_000)
+        codes = await page.locator("#analyst-out pre.code").all_inner_texts()
+        assert "FROM tracks" in codes[0] and "FROM track" in codes[1]
+        assert "unknown table 'tracks'" in await page.locator("#analyst-out .result.failed").inner_text()
+        assert await page.locator("#analyst-out .result.ok td").first.inner_text() == "3503"
+
+        await page.fill("#question", "Plot the five biggest genres")
+        await page.click("#ask button")
+        await page.wait_for_selector("#analyst-out img[alt=chart]", timeout=30_000)
+        assert await page.locator("#analyst-out .result.ok td").first.inner_text() == "Rock"
+        await page.wait_for_function(
+            "(() => { const i = document.querySelector('#analyst-out img[alt=chart]'); "
+            "return i && i.complete && i.naturalWidth > 100; })()"
+        )
+        await page.screenshot(path=str(SHOTS / "analyst.png"), full_page=True)
+        await browser.close()
