@@ -13,6 +13,31 @@ _FENCE = re.compile(r"```(?:sql|python|py|duckdb|postgresql)?\s*\n(.*?)(?:```|$)
 _SQL_START = re.compile(r"\b(WITH|SELECT)\b.*", re.S | re.I)
 
 
+# Worked examples: small models answer in prose without them (SmolLM2-135M did;
+# with them it writes SQL, if not always the right SQL).
+EXAMPLES: dict[str, list[Message]] = {
+    "sql": [
+        {"role": "user", "content": "How many albums are there?"},
+        {"role": "assistant", "content": "```sql\nSELECT count(*) AS albums FROM album\n```"},
+        {"role": "user", "content": "List the genres with their number of tracks."},
+        {
+            "role": "assistant",
+            "content": "```sql\nSELECT g.name, count(*) AS tracks FROM track t "
+            "JOIN genre g ON g.genre_id = t.genre_id GROUP BY g.name ORDER BY tracks DESC\n```",
+        },
+    ],
+    "python": [
+        {"role": "user", "content": "Plot the number of tracks per media type."},
+        {
+            "role": "assistant",
+            "content": "```python\ndf = con.execute('SELECT m.name, count(*) AS tracks FROM track t "
+            "JOIN media_type m ON m.media_type_id = t.media_type_id GROUP BY m.name').df()\n"
+            "df.plot.bar(x='name', y='tracks')\nresult = df\n```",
+        },
+    ],
+}
+
+
 def schema_text(tables: set[str] | None = None) -> str:
     """One line per table: name(column type, ...) -- what it holds."""
     lines = []
@@ -45,7 +70,8 @@ def messages(
             "(`plt`), and assign the answer (a DataFrame or a value) to `result`. "
             "Reply with the code only, in a ```python block."
         )
-    out: list[Message] = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    out: list[Message] = [{"role": "system", "content": system}, *EXAMPLES[language]]
+    out.append({"role": "user", "content": question})
     if previous_code is not None:
         out.append({"role": "assistant", "content": f"```{language}\n{previous_code}\n```"})
         out.append(
