@@ -1,2 +1,1 @@
-"""Analyst pipeline: datasets, SQL guard and execution (code generation and the
-Python sandbox come next)."""
+"""Analyst pipeline: datasets, code generation, the SQL worker and the Python sandbox."""

@@ -15,6 +15,7 @@ from bus import Context, Worker
 from schemas import Chart, Code, Result, Table
 
 from .datasets import AnalystSettings, dataset
+from .results import result_fields
 from .sandbox import Limits, run_python
 
 settings = AnalystSettings()
@@ -23,16 +24,7 @@ worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
 
 
 async def run(code: Code) -> Result:
-    base = {
-        "correlation_id": code.correlation_id,
-        "question_id": code.question_id,
-        "attempt": code.attempt,
-        "max_attempts": code.max_attempts,
-        "question": code.question,
-        "dataset": code.dataset,
-        "language": code.language,
-        "code": code.code,
-    }
+    base = result_fields(code)
     try:
         ds = dataset(code.dataset)
     except KeyError as exc:

@@ -16,6 +16,7 @@ from schemas.analyst import MAX_ROWS_ON_BUS
 
 from . import sqlexec
 from .datasets import AnalystSettings, dataset, load_duckdb, load_postgres
+from .results import result_fields
 from .sqlguard import SQLRefused, check
 
 settings = AnalystSettings()
@@ -64,16 +65,7 @@ def _table(res: sqlexec.SQLResult) -> Table:
 
 
 async def run(code: Code) -> Result:
-    base = {
-        "correlation_id": code.correlation_id,
-        "question_id": code.question_id,
-        "attempt": code.attempt,
-        "max_attempts": code.max_attempts,
-        "question": code.question,
-        "dataset": code.dataset,
-        "language": code.language,
-        "code": code.code,
-    }
+    base = result_fields(code)
     try:
         ds = dataset(code.dataset)
         checked = check(
