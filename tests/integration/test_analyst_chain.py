@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.fake_llm import FakeLLM
 from workers import jobs
 from workers.analyst import codegen, datasets, prompts, sql
 from workers.analyst import python as python_worker
+from workers.analyst.cache import MemoryCache, RedisCache, cache_key
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +27,15 @@ def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def _run(
-    duck: Path, monkeypatch: pytest.MonkeyPatch, llm: FakeLLM, *events: object
+    duck: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    llm: FakeLLM,
+    *events: object,
+    cache: MemoryCache | None = None,
 ) -> tuple[list[Code], list[Result]]:
     monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=duck.parent))
     monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=duck.parent))
-    codegen.use(llm)
+    codegen.use(llm, cache)
     broker = NatsBroker()
     settings = BusSettings(broker="memory", namespace="chain", retry_backoff_s=0)
     for w in (codegen.worker, sql.worker, python_worker.worker, jobs.worker):
@@ -100,6 +106,29 @@ async def test_chart_questions_go_to_python_and_jobs_start_questions(
     assert codes[0].language == "python" and codes[0].correlation_id == "job1"
     assert results[0].ok and results[0].chart and results[0].chart.png
     assert results[0].table and results[0].table.rows[0] == ["Rock", 1297]
+
+
+async def test_identical_questions_are_answered_from_the_cache(
+    duck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = FakeLLM(["```sql\nSELECT count(*) AS n FROM artist\n```"])
+    q1 = Question(correlation_id="s1", question="How many artists?", dataset="chinook", language="sql")
+    q2 = Question(correlation_id="s2", question="how many  ARTISTS?", dataset="chinook", language="sql")
+    cache = MemoryCache(ttl_s=60, max_entries=10)
+    codes, results = await _run(duck, monkeypatch, llm, q1, q2, cache=cache)
+    assert len(codes) == 1 and len(llm.prompts) == 1
+    fresh, cached = sorted(results, key=lambda r: r.cached)
+    assert not fresh.cached and cached.cached and cached.correlation_id == "s2"
+    assert cached.table == fresh.table and cached.table and cached.table.rows == [[275]]
+
+
+async def test_redis_cache_round_trip() -> None:
+    cache = RedisCache("redis://127.0.0.1:6379/0", ttl_s=5)
+    key = cache_key(f"q {time.time()}", "chinook", "v", "m", "sql")
+    assert await cache.get(key) is None
+    await cache.put(key, b"{}")
+    assert await cache.get(key) == b"{}"
+    assert 0 < await cache.client.ttl(key) <= 5  # type: ignore[attr-defined]
 
 
 def test_code_is_pulled_out_of_replies() -> None:

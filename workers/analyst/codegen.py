@@ -9,14 +9,18 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bus import Context, Worker
 from schemas import Code, Question, Result
 from workers.engines.llm import LLM, LLMError, load_llm
 
 from . import prompts
-from .datasets import dataset
+from .cache import Cache, cache_key, make_cache
+from .datasets import chinook_version, dataset
 
 _llm: LLM | None = None
+_cache: Cache | None = make_cache()
 MAX_TOKENS = 320
 
 
@@ -28,10 +32,25 @@ async def _load() -> None:
         _llm = await asyncio.to_thread(load_llm)
 
 
-def use(llm: LLM) -> None:
-    """Hand in an engine (tests, or an embedding application)."""
-    global _llm
+def use(llm: LLM, cache: Cache | None = None) -> None:
+    """Hand in an engine and a cache (tests, or an embedding application)."""
+    global _llm, _cache
     _llm = llm
+    _cache = cache
+
+
+def _key(question: str, ds_name: str, language: str) -> str:
+    assert _llm is not None
+    return cache_key(question, ds_name, _version(), _llm.capabilities.name, language)
+
+
+_VERSION: list[str] = []
+
+
+def _version() -> str:
+    if not _VERSION:
+        _VERSION.append(chinook_version())
+    return _VERSION[0]
 
 
 worker = Worker("codegen", version="0.1.0", on_start=_load, ack_wait_s=120)
@@ -73,6 +92,19 @@ def _failed(q: Question, language: str, message: str) -> Result:
 @worker.handler(Question)
 async def on_question(q: Question, ctx: Context) -> Code | Result:
     language = _language(q)
+    if _cache is not None:
+        hit = await _cache.get(_key(q.question, q.dataset, language))
+        if hit is not None:
+            stored = Result.model_validate_json(hit)
+            return stored.model_copy(
+                update={
+                    "correlation_id": q.correlation_id,
+                    "question_id": q.id,
+                    "cached": True,
+                    "attempt": 1,
+                    "created_at": datetime.now(UTC),
+                }
+            )
     try:
         code = await _generate(q.question, q.dataset, language, None, None)
     except KeyError as exc:
@@ -97,8 +129,13 @@ async def on_question(q: Question, ctx: Context) -> Code | Result:
 
 @worker.handler(Result)
 async def on_result(r: Result, ctx: Context) -> Code | None:
-    """Self-correction: a failed attempt with attempts left gets a new one."""
-    if r.ok or r.error_kind == "llm" or r.attempt >= r.max_attempts or not r.language or not r.dataset:
+    """Self-correction: a failed attempt with attempts left gets a new one;
+    a fresh success is remembered for identical questions."""
+    if r.ok:
+        if _cache is not None and not r.cached and r.language and r.dataset and _llm is not None:
+            await _cache.put(_key(r.question, r.dataset, r.language), r.model_dump_json().encode())
+        return None
+    if r.error_kind == "llm" or r.attempt >= r.max_attempts or not r.language or not r.dataset:
         return None
     try:
         code = await _generate(r.question, r.dataset, r.language, r.code, r.error)
