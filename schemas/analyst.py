@@ -23,6 +23,8 @@ class Question(Event):
     dataset: Name
     language: Language | None = None
     max_attempts: int = Field(default=3, ge=1, le=10)
+    job: bool = False
+    """Submitted as a job: progress goes to jobs.status under the same id."""
 
 
 class Code(Event):
@@ -36,6 +38,7 @@ class Code(Event):
     model: Name
     question: Text = ""
     previous_error: Text | None = None
+    job: bool = False
 
 
 class Table(Part):
@@ -76,6 +79,7 @@ class Result(Event):
     dataset: Name | None = None
     language: Language | None = None
     code: LongText = ""
+    job: bool = False
 
 
 AnalystEvent = Question | Code | Result

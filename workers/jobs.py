@@ -41,6 +41,7 @@ def _ask(job: JobSubmitted) -> Event:
         dataset=str(p.get("dataset") or "chinook"),
         language=p.get("language") or None,  # type: ignore[arg-type]
         max_attempts=int(p.get("max_attempts") or 3),  # type: ignore[arg-type]
+        job=True,
     )
 
 

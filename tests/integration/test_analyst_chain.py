@@ -11,12 +11,14 @@ from faststream.nats.annotations import NatsMessage
 
 from bus import BusSettings
 from bus.fs_runner import FastStreamPublisher, mount
-from schemas import Code, JobSubmitted, Question, Result
+from schemas import Code, JobStatus, JobSubmitted, Question, Result
 from tests.fake_llm import FakeLLM
 from workers import jobs
 from workers.analyst import codegen, datasets, prompts, sql
 from workers.analyst import python as python_worker
 from workers.analyst.cache import MemoryCache, RedisCache, cache_key
+
+STATUSES: list[JobStatus] = []
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,12 @@ async def _run(
     @broker.subscriber("chain.analyst.code.*")
     async def on_code(msg: NatsMessage) -> None:
         codes.append(Code.model_validate_json(msg.body))
+
+    STATUSES.clear()
+
+    @broker.subscriber("chain.jobs.status.*")
+    async def on_status(msg: NatsMessage) -> None:
+        STATUSES.append(JobStatus.model_validate_json(msg.body))
 
     @broker.subscriber("chain.analyst.result.*")
     async def on_result(msg: NatsMessage) -> None:
@@ -103,8 +111,11 @@ async def test_chart_questions_go_to_python_and_jobs_start_questions(
         params={"question": "Plot the five biggest genres", "dataset": "chinook"},
     )
     codes, results = await _run(duck, monkeypatch, llm, job)
-    assert codes[0].language == "python" and codes[0].correlation_id == "job1"
+    assert codes[0].language == "python" and codes[0].correlation_id == "job1" and codes[0].job
     assert results[0].ok and results[0].chart and results[0].chart.png
+    states = {s.state: s for s in STATUSES}
+    assert set(states) == {"queued", "running", "succeeded"}
+    assert states["succeeded"].result["rows"] == 5 and states["succeeded"].progress == 1.0
     assert results[0].table and results[0].table.rows[0] == ["Rock", 1297]
 
 
@@ -129,6 +140,21 @@ async def test_redis_cache_round_trip() -> None:
     await cache.put(key, b"{}")
     assert await cache.get(key) == b"{}"
     assert 0 < await cache.client.ttl(key) <= 5  # type: ignore[attr-defined]
+
+
+async def test_a_job_that_fails_every_attempt_ends_failed(
+    duck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = FakeLLM(["SELECT * FROM nowhere"] * 3)
+    job = JobSubmitted(
+        correlation_id="job2",
+        kind="analyst.ask",
+        params={"question": "How many?", "language": "sql", "max_attempts": 2},
+    )
+    codes, results = await _run(duck, monkeypatch, llm, job)
+    assert len(results) == 2
+    final = [s for s in STATUSES if s.state == "failed"]
+    assert len(final) == 1 and "unknown table 'nowhere'" in final[0].message
 
 
 def test_code_is_pulled_out_of_replies() -> None:

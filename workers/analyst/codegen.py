@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bus import Context, Worker
-from schemas import Code, Question, Result
+from schemas import Code, Event, JobStatus, Question, Result
 from workers.engines.llm import LLM, LLMError, load_llm
 
 from . import prompts
@@ -86,11 +86,47 @@ def _failed(q: Question, language: str, message: str) -> Result:
         question=q.question,
         dataset=q.dataset,
         language=language,  # type: ignore[arg-type]
+        job=q.job,
     )
 
 
+def _status(correlation_id: str, state: str, progress: float, message: str, **result: object) -> JobStatus:
+    return JobStatus(
+        correlation_id=correlation_id,
+        kind="analyst.ask",
+        state=state,  # type: ignore[arg-type]
+        progress=progress,
+        message=message[:1000],
+        result=result,  # type: ignore[arg-type]
+    )
+
+
+def _outcome(r: Result) -> JobStatus:
+    """The job's last status from its final result (the full table stays on analyst.result)."""
+    if not r.ok:
+        return _status(r.correlation_id, "failed", 1.0, f"{r.error_kind}: {r.error}", attempts=r.attempt)
+    summary: dict[str, object] = {"attempts": r.attempt, "cached": r.cached, "code": r.code[:4000]}
+    if r.table:
+        summary |= {
+            "rows": r.table.total_rows or len(r.table.rows),
+            "columns": ", ".join(r.table.columns)[:4000],
+        }
+        if len(r.table.rows) == 1 and len(r.table.columns) == 1:
+            summary["answer"] = r.table.rows[0][0]
+    return _status(r.correlation_id, "succeeded", 1.0, "answered", **summary)
+
+
 @worker.handler(Question)
-async def on_question(q: Question, ctx: Context) -> Code | Result:
+async def on_question(q: Question, ctx: Context) -> list[Event]:
+    out = await _answer(q)
+    if q.job:
+        if isinstance(out, Result):
+            return [out, _outcome(out)]
+        return [out, _status(q.correlation_id, "running", 0.3, f"running attempt 1 ({out.language})")]
+    return [out]
+
+
+async def _answer(q: Question) -> Code | Result:
     language = _language(q)
     if _cache is not None:
         hit = await _cache.get(_key(q.question, q.dataset, language))
@@ -103,6 +139,7 @@ async def on_question(q: Question, ctx: Context) -> Code | Result:
                     "cached": True,
                     "attempt": 1,
                     "created_at": datetime.now(UTC),
+                    "job": q.job,
                 }
             )
     try:
@@ -124,11 +161,24 @@ async def on_question(q: Question, ctx: Context) -> Code | Result:
         max_attempts=q.max_attempts,  # type: ignore[arg-type]
         model=_llm.capabilities.name[:128],
         question=q.question,
+        job=q.job,
     )
 
 
 @worker.handler(Result)
-async def on_result(r: Result, ctx: Context) -> Code | None:
+async def on_result(r: Result, ctx: Context) -> list[Event]:
+    if r.error_kind == "llm":
+        return []  # codegen's own failure: already reported where it happened
+    retry = await _next_attempt(r)
+    if not r.job or r.cached:
+        return [retry] if retry else []
+    if retry is None:
+        return [_outcome(r)]
+    step = f"attempt {r.attempt} failed ({r.error_kind}); running attempt {retry.attempt}"
+    return [retry, _status(r.correlation_id, "running", min(0.9, 0.3 + 0.2 * r.attempt), step)]
+
+
+async def _next_attempt(r: Result) -> Code | None:
     """Self-correction: a failed attempt with attempts left gets a new one;
     a fresh success is remembered for identical questions."""
     if r.ok:
@@ -153,4 +203,5 @@ async def on_result(r: Result, ctx: Context) -> Code | None:
         model=_llm.capabilities.name[:128],
         question=r.question,
         previous_error=(r.error or "")[:20_000],
+        job=r.job,
     )

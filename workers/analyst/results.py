@@ -18,4 +18,5 @@ def result_fields(code: Code) -> dict[str, Any]:
         "dataset": code.dataset,
         "language": code.language,
         "code": code.code,
+        "job": code.job,
     }
