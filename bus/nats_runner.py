@@ -21,8 +21,6 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from schemas import Event
-
 from .config import BusSettings
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
@@ -65,10 +63,6 @@ class NatsRunner:
             on_acquire=self._start_slot,
             on_release=self._stop_slot,
         )
-
-    @property
-    def owned(self) -> set[str]:
-        return set(self.leases.held)
 
     async def start(self) -> None:
         await provision(self.js, self.settings)
@@ -189,7 +183,7 @@ class NatsRunner:
                     partition=partition,
                     seq=seq,
                 )
-                await self.processor.process(incoming, self._send)
+                await self.processor.process(incoming, self.publisher.send)
             await self.publisher.flush()
         except (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError):
             # Outputs not confirmed: hand the batch back for redelivery, in order.
@@ -203,9 +197,6 @@ class NatsRunner:
             self.processor.in_flight.dec(len(msgs))
             self.processor.flush_metrics()
         await msgs[-1].ack()
-
-    async def _send(self, event: Event) -> None:
-        await self.publisher.send(event)
 
     async def _keepalive(self) -> None:
         """Tell the server that batches still being handled are in progress, so a

@@ -9,6 +9,7 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from bus import Context, Worker
@@ -25,8 +26,6 @@ MAX_TOKENS = 320
 
 
 async def _load() -> None:
-    import asyncio
-
     global _llm
     if _llm is None:
         _llm = await asyncio.to_thread(load_llm)
@@ -41,16 +40,7 @@ def use(llm: LLM, cache: Cache | None = None) -> None:
 
 def _key(question: str, ds_name: str, language: str) -> str:
     assert _llm is not None
-    return cache_key(question, ds_name, _version(), _llm.capabilities.name, language)
-
-
-_VERSION: list[str] = []
-
-
-def _version() -> str:
-    if not _VERSION:
-        _VERSION.append(chinook_version())
-    return _VERSION[0]
+    return cache_key(question, ds_name, chinook_version(), _llm.capabilities.name, language)
 
 
 worker = Worker("codegen", version="0.1.0", on_start=_load, ack_wait_s=120)

@@ -7,6 +7,7 @@ DuckDB file is written aside and renamed; PostgreSQL loads in one transaction).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ def dataset(name: str) -> Dataset:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
 
 
+@functools.cache
 def chinook_version() -> str:
     """Content hash of the fixture: part of result cache keys."""
     return hashlib.sha256(chinook.fixture_path().read_bytes()).hexdigest()[:16]
