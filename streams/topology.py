@@ -25,7 +25,8 @@ PIPELINES: dict[str, tuple[Hop, ...]] = {
         Hop("tts", ("voice.answer.delta", "voice.answer", "voice.cancel"), ("voice.speech.audio",)),
     ),
     "analyst": (
-        Hop("codegen", ("analyst.question", "analyst.result"), ("analyst.code",)),
+        Hop("codegen", ("analyst.question", "analyst.result"), ("analyst.code", "jobs.status")),
+        Hop("sql", ("analyst.code",), ("analyst.result",)),
         Hop("sandbox", ("analyst.code",), ("analyst.result",)),
     ),
     "music": (

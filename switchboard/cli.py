@@ -307,30 +307,51 @@ def analyst_load(
         typer.Option(help="Also load into this PostgreSQL URL [env SWITCHBOARD_ANALYST_POSTGRES_URL]"),
     ] = None,
 ) -> None:
-    """Load the Chinook database into DuckDB (and PostgreSQL when configured)."""
-    from workers.analyst.datasets import AnalystSettings, load_duckdb, load_postgres
+    """Load Chinook and the music21 score corpus into DuckDB (and PostgreSQL when configured)."""
+    from workers.analyst.datasets import PG_SCHEMA, AnalystSettings, load_duckdb, load_postgres
 
     settings = AnalystSettings()
     try:
-        counts = load_duckdb(settings.duckdb_path("chinook"))
+        counts = load_duckdb(settings.duckdb_path())
     except FileNotFoundError as exc:
         _fail(str(exc))
-    typer.echo(
-        f"DuckDB {settings.duckdb_path('chinook')}: {sum(counts.values())} rows in {len(counts)} tables"
-    )
+    typer.echo(f"DuckDB {settings.duckdb_path()}: {sum(counts.values())} rows in {len(counts)} tables")
     url = postgres or settings.postgres_url
     if url:
         try:
             counts = load_postgres(url)
         except Exception as exc:  # any driver error: report it, don't trace
             _fail(f"PostgreSQL load failed: {str(exc).splitlines()[0]}")
-        typer.echo(f"PostgreSQL schema chinook: {sum(counts.values())} rows in {len(counts)} tables")
+        typer.echo(f"PostgreSQL schema {PG_SCHEMA}: {sum(counts.values())} rows in {len(counts)} tables")
+
+
+@analyst_app.command("datasets")
+def analyst_datasets(
+    name: Annotated[str | None, typer.Argument(help="Show this dataset's tables and columns")] = None,
+) -> None:
+    """List the datasets (built-in and yours from SWITCHBOARD_ANALYST_DATABASES), or one's schema."""
+    from workers.analyst import datasets, prompts
+
+    if name is None:
+        for ds in datasets.all_datasets().values():
+            typer.echo(f"{ds.name:12} {ds.engine:9} {ds.doc}")
+        return
+    try:
+        ds = datasets.dataset(name)
+        typer.echo(prompts.schema_text(datasets.tables(ds)))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    except Exception as exc:  # a database of yours that cannot be reached
+        _fail(f"{name}: {str(exc).splitlines()[0]}")
 
 
 @analyst_app.command("sql")
 def analyst_sql(
     query: Annotated[str, typer.Argument(help="One read-only SELECT")],
-    dataset: Annotated[str, typer.Option(help="chinook (DuckDB) or chinook-pg (PostgreSQL)")] = "chinook",
+    dataset: Annotated[
+        str,
+        typer.Option(help="chinook | music (DuckDB), chinook-pg | music-pg (PostgreSQL), or one of yours"),
+    ] = "chinook",
 ) -> None:
     """Run a query through the same guard and limits the SQL worker applies."""
     from schemas import Code

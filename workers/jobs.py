@@ -31,7 +31,7 @@ def job_kind(name: str) -> Callable[[JobStarter], JobStarter]:
 
 @job_kind("analyst.ask")
 def _ask(job: JobSubmitted) -> Event:
-    """params: question, dataset (chinook | chinook-pg), language (sql | python), max_attempts."""
+    """params: question, dataset (chinook | music | chinook-pg | music-pg | yours), language (sql | python), max_attempts."""
     p = job.params
     if not p.get("question"):
         raise ValueError("params.question is required")

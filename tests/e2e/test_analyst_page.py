@@ -42,7 +42,7 @@ BROWSER_ARGS = [
 async def stack(
     nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[str, FakeLLM]]:
-    datasets.load_duckdb(tmp_path / "chinook.duckdb")
+    datasets.load_duckdb(tmp_path / "analyst.duckdb")
     monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=tmp_path))
     monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=tmp_path))
     llm = FakeLLM([])

@@ -23,7 +23,7 @@ STATUSES: list[JobStatus] = []
 
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "chinook.duckdb"
+    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
     datasets.load_duckdb(path)
     return path
 
@@ -161,3 +161,27 @@ def test_code_is_pulled_out_of_replies() -> None:
     assert prompts.extract_code("Here:\n```sql\nSELECT 1;\n```\nDone", "sql") == "SELECT 1"
     assert prompts.extract_code("You can run SELECT a FROM t; to get it", "sql") == "SELECT a FROM t"
     assert prompts.extract_code("```python\nresult = 1\n```", "python") == "result = 1"
+
+
+async def test_large_schemas_are_retrieved_not_pasted(
+    duck: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # real MiniLM embeddings in a real (embedded) Chroma store
+    monkeypatch.setenv("SWITCHBOARD_CHROMA_PATH", str(tmp_path / "chroma"))
+    monkeypatch.setattr(
+        codegen,
+        "settings",
+        datasets.AnalystSettings(data_dir=duck.parent, schema_rag_tables=4, schema_rag_k=2),
+    )
+    llm = FakeLLM(["```sql\nSELECT count(*) FROM score WHERE composer = 'J.S. Bach'\n```"])
+    q = Question(
+        correlation_id="s9",
+        question="How many pieces by each composer are in the score corpus?",
+        dataset="music",
+        language="sql",
+    )
+    codes, results = await _run(duck, monkeypatch, llm, q)
+    system = llm.prompts[0][0]["content"]
+    assert "score(score_id integer" in system
+    assert "playlist_track(" not in system and "employee(" not in system
+    assert results[-1].ok and results[-1].table and results[-1].table.rows[0][0] >= 400

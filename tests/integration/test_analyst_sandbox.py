@@ -22,7 +22,7 @@ LIMITS = Limits(cpu_s=4, wall_s=8, memory_bytes=1 << 30)
 
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "chinook.duckdb"
+    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
     datasets.load_duckdb(path)
     return path
 

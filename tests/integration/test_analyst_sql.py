@@ -33,6 +33,7 @@ EXPECTED = {
     "employee": 8,
     "media_type": 5,
     "playlist": 18,
+    "score": 15026,
 }
 REVENUE_BY_GENRE = (
     "select g.name as genre, round(sum(il.unit_price * il.quantity), 2) as revenue "
@@ -43,7 +44,7 @@ REVENUE_BY_GENRE = (
 
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "chinook.duckdb"
+    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
     assert datasets.load_duckdb(path) == EXPECTED
     return path
 
@@ -135,3 +136,77 @@ async def test_sql_worker_on_the_bus(duck: Path, monkeypatch: pytest.MonkeyPatch
     assert results[0].table and results[0].table.rows[0] == ["Rock", 826.65]
     assert results[1].error_kind == "refused" and "DELETE" in (results[1].error or "")
     assert results[2].error_kind == "runtime" and "nope" in (results[2].error or "")
+
+
+def test_score_corpus_is_queryable_on_the_music_dataset(duck: Path) -> None:
+    music = datasets.dataset("music")
+    per = sqlexec.run_duckdb(
+        duck,
+        check(
+            "select collection, count(*) as works from score group by 1 order by 2 desc limit 3",
+            tables=set(music.tables),
+        ),
+        10,
+    )
+    assert per.rows == [["essenFolksong", 8514], ["oneills1850", 2009], ["palestrina", 1318]]
+    bach = sqlexec.run_duckdb(
+        duck,
+        check(
+            "select count(*), min(range_semitones) >= 0, max(parts) from score where composer = 'J.S. Bach'",
+            tables=set(music.tables),
+        ),
+        10,
+    )
+    assert bach.rows[0][0] >= 400 and bach.rows[0][1] is True and bach.rows[0][2] >= 4
+    with pytest.raises(Exception, match="unknown table"):
+        check("select * from score", tables=set(datasets.dataset("chinook").tables))
+
+
+async def test_a_database_of_yours_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    con.executescript(
+        "create table product (id integer primary key, name text, price real);"
+        "create table sale (id integer primary key, product_id integer references product(id), qty integer);"
+        "insert into product values (1, 'lp', 20.0), (2, 'cd', 9.5);"
+        "insert into sale values (1, 1, 2), (2, 2, 5), (3, 1, 1);"
+    )
+    con.commit()
+    con.close()
+    settings = datasets.AnalystSettings(data_dir=tmp_path, databases={"shop": f"sqlite:///{db}"})
+    monkeypatch.setattr(sql, "settings", settings)
+    shop = datasets.dataset("shop", settings)
+    assert shop.tables == {"product", "sale"} and shop.dialect == "sqlite"
+    assert "product_id -> product" in next(t.doc for t in datasets.tables(shop) if t.name == "sale")
+
+    def code(text_: str, dataset: str = "shop") -> Code:
+        return Code(
+            correlation_id="s1",
+            question_id="q1",
+            dataset=dataset,
+            language="sql",
+            code=text_,
+            attempt=1,
+            max_attempts=1,
+            model="test",
+        )
+
+    ok = await sql.run(
+        code(
+            "select p.name, sum(s.qty * p.price) as revenue from sale s join product p on p.id = s.product_id "
+            "group by 1 order by 2 desc"
+        )
+    )
+    assert ok.ok and ok.table and ok.table.rows == [["lp", 60.0], ["cd", 47.5]]
+    refused = await sql.run(code("delete from sale"))
+    assert not refused.ok and refused.error_kind == "refused"
+    unknown = await sql.run(code("select 1", dataset="nope"))
+    assert not unknown.ok and "known:" in (unknown.error or "")
+    gone = datasets.AnalystSettings(
+        data_dir=tmp_path, databases={"gone": "postgresql+psycopg://nobody@127.0.0.1:1/x"}
+    )
+    monkeypatch.setattr(sql, "settings", gone)
+    unreachable = await sql.run(code("select 1", dataset="gone"))
+    assert not unreachable.ok and "gone" in (unreachable.error or "")

@@ -16,10 +16,11 @@ from bus import Context, Worker
 from schemas import Code, Event, JobStatus, Question, Result
 from workers.engines.llm import LLM, LLMError, load_llm
 
-from . import prompts
+from . import datasets, prompts, schema_rag
 from .cache import Cache, cache_key, make_cache
-from .datasets import chinook_version, dataset
+from .datasets import AnalystSettings, data_version, dataset
 
+settings = AnalystSettings()
 _llm: LLM | None = None
 _cache: Cache | None = make_cache()
 MAX_TOKENS = 320
@@ -28,7 +29,7 @@ MAX_TOKENS = 320
 async def _load() -> None:
     global _llm
     if _llm is None:
-        _llm = await asyncio.to_thread(load_llm)
+        _llm = await asyncio.to_thread(load_llm, None, "code")
 
 
 def use(llm: LLM, cache: Cache | None = None) -> None:
@@ -40,7 +41,7 @@ def use(llm: LLM, cache: Cache | None = None) -> None:
 
 def _key(question: str, ds_name: str, language: str) -> str:
     assert _llm is not None
-    return cache_key(question, ds_name, chinook_version(), _llm.capabilities.name, language)
+    return cache_key(question, ds_name, data_version(), _llm.capabilities.name, language)
 
 
 worker = Worker("codegen", version="0.1.0", on_start=_load, ack_wait_s=120)
@@ -57,11 +58,22 @@ async def _generate(
     question: str, ds_name: str, language: str, previous: str | None, error: str | None
 ) -> str:
     assert _llm is not None, "codegen started without an LLM"
-    ds = dataset(ds_name)
-    dialect = "PostgreSQL" if ds.engine == "postgres" else "DuckDB"
-    msgs = prompts.messages(question, language, dialect, prompts.schema_text(set(ds.tables)), previous, error)
+    ds = await asyncio.to_thread(dataset, ds_name, settings)
+    dialect = {"postgres": "PostgreSQL", "sqlite": "SQLite"}.get(ds.dialect, "DuckDB")
+    schema = await _schema(ds, question)
+    msgs = prompts.messages(question, language, dialect, schema, previous, error)
     reply = await _llm.complete(msgs, max_tokens=MAX_TOKENS)
     return prompts.extract_code(reply, language)
+
+
+async def _schema(ds: datasets.Dataset, question: str) -> str:
+    """Every table, or for a large schema the ones retrieved for this question."""
+    tables = await asyncio.to_thread(datasets.tables, ds)
+    if len(tables) > settings.schema_rag_tables:
+        tables = await asyncio.to_thread(
+            schema_rag.relevant, ds.name, tables, question, settings.schema_rag_k
+        )
+    return prompts.schema_text(tables)
 
 
 def _failed(q: Question, language: str, message: str) -> Result:
@@ -138,6 +150,8 @@ async def _answer(q: Question) -> Code | Result:
         return _failed(q, language, str(exc))
     except LLMError as exc:
         return _failed(q, language, f"the model failed: {exc}")
+    except Exception as exc:  # a database of yours that cannot be read for its schema
+        return _failed(q, language, f"{q.dataset}: {type(exc).__name__}: {exc}")
     if not code:
         return _failed(q, language, "the model wrote no code")
     assert _llm is not None
@@ -179,7 +193,7 @@ async def _next_attempt(r: Result) -> Code | None:
         return None
     try:
         code = await _generate(r.question, r.dataset, r.language, r.code, r.error)
-    except (KeyError, LLMError):
+    except Exception:  # the dataset or the model failed: the failed result stands as the answer
         return None
     assert _llm is not None
     return Code(

@@ -1,5 +1,6 @@
-"""Datasets the analyst answers over, loaded into DuckDB (embedded default) and
-PostgreSQL (through SQLAlchemy).
+"""Datasets the analyst answers over: the Chinook store and the music21 score
+corpus, loaded into DuckDB (embedded default) and PostgreSQL (through
+SQLAlchemy), and any database of yours attached by URL.
 
 ``switchboard analyst load`` builds them; loading is idempotent and atomic (a
 DuckDB file is written aside and renamed; PostgreSQL loads in one transaction).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from . import chinook
+from . import chinook, scores
+from .chinook import Table
 
 
 class AnalystSettings(BaseSettings):
@@ -26,68 +29,138 @@ class AnalystSettings(BaseSettings):
     data_dir: Path = Path(".switchboard/data")
     postgres_url: str | None = None
     """e.g. postgresql+psycopg://postgres@127.0.0.1/test; unset: DuckDB only."""
+    databases: dict[str, str] = {}
+    """Your own databases by SQLAlchemy URL (PostgreSQL or SQLite), as JSON:
+    {"sales": "postgresql+psycopg://user@host/db"}; each becomes a dataset."""
+    schema_rag_tables: int = Field(default=12, ge=0)
+    """Datasets with more tables than this get schema retrieval instead of the whole schema."""
+    schema_rag_k: int = Field(default=5, ge=1)
     row_limit: int = Field(default=10_000, ge=1, le=1_000_000)
     statement_timeout_s: float = Field(default=10.0, gt=0)
 
-    def duckdb_path(self, dataset: str) -> Path:
-        return self.data_dir / f"{dataset}.duckdb"
+    def duckdb_path(self) -> Path:
+        return self.data_dir / DUCKDB_FILE
+
+
+DUCKDB_FILE = "analyst.duckdb"
+PG_SCHEMA = "analyst"
+BUILTIN_TABLES: tuple[Table, ...] = (*chinook.TABLES, scores.TABLE)
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    engine: str  # "duckdb" | "postgres"
+    engine: str  # "duckdb" | "postgres" (the built-in data) | "url" (a database of yours)
     tables: frozenset[str]
     doc: str
+    url: str | None = None
+
+    @property
+    def dialect(self) -> str:
+        """sqlglot's name for the SQL dialect."""
+        if self.engine == "url":
+            return "sqlite" if (self.url or "").startswith("sqlite") else "postgres"
+        return "postgres" if self.engine == "postgres" else "duckdb"
 
 
+_CHINOOK = frozenset(t.name for t in chinook.TABLES)
+_MUSIC = _CHINOOK | {scores.TABLE.name}
 DATASETS: dict[str, Dataset] = {
-    "chinook": Dataset(
-        "chinook", "duckdb", frozenset(t.name for t in chinook.TABLES), "Chinook music store (DuckDB)"
-    ),
-    "chinook-pg": Dataset(
-        "chinook-pg",
-        "postgres",
-        frozenset(t.name for t in chinook.TABLES),
-        "Chinook music store (PostgreSQL)",
+    "chinook": Dataset("chinook", "duckdb", _CHINOOK, "Chinook music store, a business database (DuckDB)"),
+    "chinook-pg": Dataset("chinook-pg", "postgres", _CHINOOK, "Chinook music store (PostgreSQL)"),
+    "music": Dataset("music", "duckdb", _MUSIC, "music21 score corpus + the Chinook store (DuckDB)"),
+    "music-pg": Dataset(
+        "music-pg", "postgres", _MUSIC, "music21 score corpus + the Chinook store (PostgreSQL)"
     ),
 }
 
 
-def dataset(name: str) -> Dataset:
+def all_datasets(settings: AnalystSettings | None = None) -> dict[str, Dataset]:
+    settings = settings or AnalystSettings()
+    out = dict(DATASETS)
+    for name, url in settings.databases.items():
+        out[name] = Dataset(name, "url", frozenset(), f"your database {name}", url)
+    return out
+
+
+def dataset(name: str, settings: AnalystSettings | None = None) -> Dataset:
+    known = all_datasets(settings)
     try:
-        return DATASETS[name]
+        ds = known[name]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(known))}") from None
+    if ds.engine == "url" and not ds.tables:
+        ds = Dataset(ds.name, ds.engine, frozenset(t.name for t in reflect(ds.url or "")), ds.doc, ds.url)
+    return ds
+
+
+def tables(ds: Dataset) -> tuple[Table, ...]:
+    """The tables of a dataset, with columns and a line on what each holds."""
+    if ds.engine == "url":
+        return reflect(ds.url or "")
+    return tuple(t for t in BUILTIN_TABLES if t.name in ds.tables)
 
 
 @functools.cache
-def chinook_version() -> str:
-    """Content hash of the fixture: part of result cache keys."""
-    return hashlib.sha256(chinook.fixture_path().read_bytes()).hexdigest()[:16]
+def reflect(url: str) -> tuple[Table, ...]:
+    """Tables, columns and foreign keys of a database, read through SQLAlchemy."""
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        insp = inspect(engine)
+        out = []
+        for name in insp.get_table_names():
+            cols = tuple((c["name"], str(c["type"]), "") for c in insp.get_columns(name))
+            fks = [
+                f"{', '.join(fk['constrained_columns'])} -> {fk['referred_table']}"
+                for fk in insp.get_foreign_keys(name)
+            ]
+            try:
+                comment = (insp.get_table_comment(name) or {}).get("text") or ""
+            except NotImplementedError:  # SQLite keeps no comments
+                comment = ""
+            doc = "; ".join(x for x in (comment, ", ".join(fks)) if x) or name
+            out.append(Table(name, name, cols, doc))
+    finally:
+        engine.dispose()
+    return tuple(out)
+
+
+@functools.cache
+def data_version() -> str:
+    """Content hash of the built-in data's sources: part of result cache keys."""
+    digest = hashlib.sha256(chinook.fixture_path().read_bytes())
+    digest.update(importlib.metadata.version("music21").encode())
+    return digest.hexdigest()[:16]
+
+
+def builtin_rows() -> dict[str, list[tuple[Any, ...]]]:
+    return chinook.rows() | {scores.TABLE.name: scores.rows()}
 
 
 def load_duckdb(path: Path) -> dict[str, int]:
-    """Write the Chinook tables to a DuckDB file; returns row counts."""
+    """Write the built-in tables to a DuckDB file; returns row counts."""
     import duckdb
     import pandas
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    data = chinook.rows()
+    data = builtin_rows()
     con = duckdb.connect(str(tmp))
     try:
-        for table in chinook.TABLES:
+        for table in BUILTIN_TABLES:
             cols = ", ".join(f"{c} {t}" for c, t, _ in table.columns)
             con.execute(f"CREATE TABLE {table.name} ({cols})")
-            con.execute(f"COMMENT ON TABLE {table.name} IS '{table.doc}'")
+            doc = table.doc.replace("'", "''")
+            con.execute(f"COMMENT ON TABLE {table.name} IS '{doc}'")
             frame = pandas.DataFrame(data[table.name], columns=[c for c, _, _ in table.columns])
             con.register("incoming", frame)  # bulk insert: executemany is ~100x slower here
             con.execute(f"INSERT INTO {table.name} SELECT * FROM incoming")
             con.unregister("incoming")
         counts = {
-            t.name: _count(con.execute(f"SELECT count(*) FROM {t.name}").fetchone()) for t in chinook.TABLES
+            t.name: _count(con.execute(f"SELECT count(*) FROM {t.name}").fetchone()) for t in BUILTIN_TABLES
         }
     finally:
         con.close()
@@ -95,17 +168,17 @@ def load_duckdb(path: Path) -> dict[str, int]:
     return counts
 
 
-def load_postgres(url: str, schema: str = "chinook") -> dict[str, int]:
-    """Load the Chinook tables into ``schema`` of a PostgreSQL database, replacing it."""
+def load_postgres(url: str, schema: str = PG_SCHEMA) -> dict[str, int]:
+    """Load the built-in tables into ``schema`` of a PostgreSQL database, replacing it."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
-    data = chinook.rows()
+    data = builtin_rows()
     counts = {}
     with engine.begin() as con:
         con.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         con.execute(text(f'CREATE SCHEMA "{schema}"'))
-        for table in chinook.TABLES:
+        for table in BUILTIN_TABLES:
             cols = ", ".join(f"{c} {t}" for c, t, _ in table.columns)
             con.execute(text(f'CREATE TABLE "{schema}".{table.name} ({cols})'))
             names = [c for c, _, _ in table.columns]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from bus import Context, Worker
 from schemas import Chart, Code, Result, Table
 
-from .datasets import AnalystSettings, dataset
+from .datasets import AnalystSettings, all_datasets
 from .results import result_fields
 from .sandbox import Limits, run_python
 
@@ -25,10 +25,11 @@ worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
 
 async def run(code: Code) -> Result:
     base = result_fields(code)
-    try:
-        ds = dataset(code.dataset)
-    except KeyError as exc:
-        return Result(**base, ok=False, error=str(exc), error_kind="refused")
+    known = all_datasets(settings)
+    ds = known.get(code.dataset)
+    if ds is None:
+        error = f"unknown dataset {code.dataset!r}; known: {', '.join(sorted(known))}"
+        return Result(**base, ok=False, error=error, error_kind="refused")
     if ds.engine != "duckdb":
         return Result(
             **base,
@@ -36,7 +37,7 @@ async def run(code: Code) -> Result:
             error=f"Python runs over DuckDB datasets; {ds.name} is {ds.engine}",
             error_kind="refused",
         )
-    out = await run_python(code.code, settings.duckdb_path(ds.name), limits)
+    out = await run_python(code.code, settings.duckdb_path(), limits)
     if not out.ok:
         return Result(
             **base,

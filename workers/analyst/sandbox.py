@@ -94,6 +94,9 @@ def _dataset_paths(data_path: Path) -> tuple[str, str] | None:
     return str(data_path.resolve()), str(mpl_dir)
 
 
+_CHILD = str(Path(__file__).with_name("sandbox_child.py"))
+
+
 async def run_python(code: str, data_path: Path, limits: Limits | None = None) -> SandboxResult:
     limits = limits or Limits()
     paths = _dataset_paths(data_path)
@@ -104,8 +107,7 @@ async def run_python(code: str, data_path: Path, limits: Limits | None = None) -
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
-            "-m",
-            "workers.analyst.sandbox_child",
+            _CHILD,  # by path: the child imports nothing of ours
             workdir,
             data,
             str(limits.output_bytes),

@@ -15,7 +15,7 @@ from schemas import Code, Result, Table
 from schemas.analyst import MAX_ROWS_ON_BUS
 
 from . import sqlexec
-from .datasets import AnalystSettings, dataset, load_duckdb, load_postgres
+from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb, load_postgres
 from .results import result_fields
 from .sqlguard import SQLRefused, check
 
@@ -24,7 +24,7 @@ settings = AnalystSettings()
 
 async def _prepare() -> None:
     """Load the datasets on first start, so a fresh machine answers at once."""
-    path = settings.duckdb_path("chinook")
+    path = settings.duckdb_path()
     if not path.exists():
         await asyncio.to_thread(load_duckdb, path)
     if settings.postgres_url:
@@ -36,7 +36,7 @@ def _ensure_postgres(url: str) -> None:
 
     engine = create_engine(url)
     try:
-        if "chinook" not in inspect(engine).get_schema_names():
+        if PG_SCHEMA not in inspect(engine).get_schema_names():
             load_postgres(url)
     finally:
         engine.dispose()
@@ -67,26 +67,24 @@ def _table(res: sqlexec.SQLResult) -> Table:
 async def run(code: Code) -> Result:
     base = result_fields(code)
     try:
-        ds = dataset(code.dataset)
-        checked = check(
-            code.code,
-            tables=set(ds.tables),
-            dialect="postgres" if ds.engine == "postgres" else "duckdb",
-            limit=settings.row_limit,
-        )
+        ds = await asyncio.to_thread(dataset, code.dataset, settings)
+        checked = check(code.code, tables=set(ds.tables), dialect=ds.dialect, limit=settings.row_limit)
     except (SQLRefused, KeyError) as exc:
         return Result(**base, ok=False, error=str(exc), error_kind="refused")
+    except Exception as exc:  # a database of yours that cannot be reached or read
+        return Result(**base, ok=False, error=f"{code.dataset}: {exc}"[:20_000], error_kind="refused")
+    timeout = settings.statement_timeout_s
     try:
         if ds.engine == "postgres":
             if not settings.postgres_url:
                 return Result(**base, ok=False, error="no PostgreSQL configured", error_kind="refused")
             res = await asyncio.to_thread(
-                sqlexec.run_postgres, settings.postgres_url, "chinook", checked, settings.statement_timeout_s
+                sqlexec.run_postgres, settings.postgres_url, PG_SCHEMA, checked, timeout
             )
+        elif ds.engine == "url":
+            res = await asyncio.to_thread(sqlexec.run_url, ds.url or "", checked, timeout)
         else:
-            res = await asyncio.to_thread(
-                sqlexec.run_duckdb, settings.duckdb_path(ds.name), checked, settings.statement_timeout_s
-            )
+            res = await asyncio.to_thread(sqlexec.run_duckdb, settings.duckdb_path(), checked, timeout)
     except sqlexec.SQLTimeout as exc:
         return Result(**base, ok=False, error=str(exc), error_kind="timeout")
     except sqlexec.SQLFailed as exc:

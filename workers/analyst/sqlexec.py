@@ -1,6 +1,7 @@
 """Run checked SQL on a read-only connection with a row limit and a statement
-timeout: DuckDB (read-only file, no external access, configuration locked) or
-PostgreSQL through SQLAlchemy (read-only transaction, statement_timeout)."""
+timeout: DuckDB (read-only file, no external access, configuration locked),
+PostgreSQL through SQLAlchemy (read-only transaction, statement_timeout) or
+SQLite (read-only file, interrupted at the deadline)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,40 @@ def run_duckdb(path: Path, checked: CheckedSQL, timeout_s: float) -> SQLResult:
     return _result(columns, raw, checked.limit, start)
 
 
-def run_postgres(url: str, schema: str, checked: CheckedSQL, timeout_s: float) -> SQLResult:
+def run_url(url: str, checked: CheckedSQL, timeout_s: float) -> SQLResult:
+    """A database of yours: PostgreSQL as below, SQLite opened read-only."""
+    if url.startswith("postgresql"):
+        return run_postgres(url, None, checked, timeout_s)
+    if url.startswith("sqlite:///"):
+        return run_sqlite(Path(url.removeprefix("sqlite:///")), checked, timeout_s)
+    raise SQLFailed(f"databases by URL are PostgreSQL or SQLite; got {url.split(':', 1)[0]}")
+
+
+def run_sqlite(path: Path, checked: CheckedSQL, timeout_s: float) -> SQLResult:
+    import sqlite3
+
+    if not path.exists():
+        raise SQLFailed(f"database file {path} is missing")
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    start = time.perf_counter()
+    deadline = start + timeout_s
+    con.set_progress_handler(lambda: int(time.perf_counter() > deadline), 10_000)
+    try:
+        cur = con.execute(checked.sql)
+        columns = [d[0] for d in cur.description or []]
+        raw = cur.fetchmany(checked.limit + 1)
+    except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc):
+            raise SQLTimeout(f"query ran longer than {timeout_s:g} s and was stopped") from None
+        raise SQLFailed(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise SQLFailed(str(exc)) from None
+    finally:
+        con.close()
+    return _result(columns, raw, checked.limit, start)
+
+
+def run_postgres(url: str, schema: str | None, checked: CheckedSQL, timeout_s: float) -> SQLResult:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
@@ -92,7 +126,8 @@ def run_postgres(url: str, schema: str, checked: CheckedSQL, timeout_s: float) -
         with engine.connect() as con:
             con.execute(text("SET TRANSACTION READ ONLY"))
             con.execute(text(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}"))
-            con.execute(text(f'SET LOCAL search_path = "{schema}"'))
+            if schema:
+                con.execute(text(f'SET LOCAL search_path = "{schema}"'))
             cur = con.execute(text(checked.sql))
             columns = list(cur.keys())
             raw = [tuple(r) for r in cur.fetchmany(checked.limit + 1)]

@@ -121,7 +121,7 @@ def check(sql: str, *, tables: set[str], dialect: str = "duckdb", limit: int = 1
                 raise SQLRefused(f"file reference {node.name!r} is not allowed")
             if name in ctes:
                 continue
-            if node.db and node.db.lower() not in ("main", "chinook", "public"):
+            if node.db and node.db.lower() not in ("main", "analyst", "public"):
                 raise SQLRefused(f"schema {node.db!r} is not allowed; tables: {', '.join(sorted(allowed))}")
             if name not in allowed:
                 raise SQLRefused(f"unknown table {node.name!r}; tables: {', '.join(sorted(allowed))}")

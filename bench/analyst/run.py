@@ -1,0 +1,195 @@
+"""Analyst benchmark: 40 questions with gold answers (20 SQL over Chinook, 20
+Python over the score corpus and Chinook) through the real pipeline on NATS
+JetStream: codegen (the default embedded model unless SWITCHBOARD_LLM_* say
+otherwise) -> sql / sandbox -> result, with self-correction.
+
+    python bench/analyst/run.py [--limit N] [--attempts 3] [--only sql|python]
+
+Prints, per question, whether the answer matched the gold answer, the attempts
+used and the latency question -> final result; then execution accuracy,
+attempts and p50/p95 latency. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import nats  # noqa: E402
+
+from bench.analyst.questions import QUESTIONS, Q  # noqa: E402
+from bus import BusSettings  # noqa: E402
+from bus.jetstream import JetStreamPublisher, provision  # noqa: E402
+from bus.nats_runner import NatsRunner  # noqa: E402
+from bus.servers import ensure_nats  # noqa: E402
+from bus.subjects import address  # noqa: E402
+from schemas import Question, Result  # noqa: E402
+from streams.replay import drop  # noqa: E402
+from workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
+from workers.analyst import python as python_worker  # noqa: E402
+from workers.analyst.sqlguard import check  # noqa: E402
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int | float):
+        return round(float(v), 2) if math.isfinite(float(v)) else None
+    s = str(v).strip()
+    try:
+        return round(float(s), 2)
+    except ValueError:
+        return s.lower()
+
+
+def matches(gold: list[list[Any]], columns: list[str], rows: list[list[Any]]) -> bool:
+    """Gold columns found among the answer's columns (any order, extras allowed),
+    with the same rows, order ignored."""
+    if len(rows) != len(gold):
+        return False
+    if not gold:
+        return True
+    width = len(gold[0])
+    want = sorted(map(repr, ([_norm(v) for v in r] for r in gold)))
+    for cols in itertools.permutations(range(len(columns)), width):
+        got = sorted(repr([_norm(r[i]) for i in cols]) for r in rows)
+        if got == want:
+            return True
+    return False
+
+
+async def ask(
+    pub: JetStreamPublisher, results: dict[str, list[Result]], q: Q, attempts: int, wait_s: float
+) -> tuple[Result | None, float]:
+    corr = "b" + uuid.uuid4().hex[:10]
+    results[corr] = []
+    event = Question(
+        correlation_id=corr,
+        question=q.question,
+        dataset=q.dataset,
+        language=q.language,
+        max_attempts=attempts,
+    )  # type: ignore[arg-type]
+    start = time.perf_counter()
+    await pub.send(event)
+    await pub.flush()
+    while time.perf_counter() - start < wait_s:
+        for r in results[corr]:
+            if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm":
+                return r, time.perf_counter() - start
+        await asyncio.sleep(0.05)
+    return None, time.perf_counter() - start
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=0, help="first N questions of each language")
+    ap.add_argument("--attempts", type=int, default=3)
+    ap.add_argument("--only", choices=("sql", "python"))
+    ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--verbose", action="store_true", help="show the code and error of each miss")
+    args = ap.parse_args()
+    questions = [q for q in QUESTIONS if not args.only or q.language == args.only]
+    if args.limit:
+        questions = [
+            q
+            for lang in ("sql", "python")
+            for q in [x for x in questions if x.language == lang][: args.limit]
+        ]
+
+    url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
+    server = ensure_nats(url)
+    data = Path(tempfile.mkdtemp(prefix="bench-analyst-"))
+    datasets.load_duckdb(data / datasets.DUCKDB_FILE)
+    settings_a = datasets.AnalystSettings(data_dir=data)
+    sql.settings = settings_a
+    python_worker.settings = settings_a
+    codegen.settings = datasets.AnalystSettings(data_dir=data)
+    t = time.perf_counter()
+    await codegen._load()
+    load_s = time.perf_counter() - t
+    assert codegen._llm is not None
+    codegen.use(codegen._llm, None)  # no result cache: every question is answered afresh
+
+    ns = "bencha" + uuid.uuid4().hex[:6]
+    settings = BusSettings(nats_url=url, namespace=ns)
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await provision(js, settings)
+    results: dict[str, list[Result]] = {}
+
+    async def on_result(msg: Any) -> None:
+        r = Result.model_validate_json(msg.data)
+        results.setdefault(r.correlation_id, []).append(r)
+
+    await nc.subscribe(address(ns, "analyst.result") + ".*", cb=on_result)
+    runners = [NatsRunner(nc, w, settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
+    for r in runners:
+        await r.start()
+    pub = JetStreamPublisher(nc, settings, "bench@1")
+    rows = []
+    print(f"model: {codegen._llm.capabilities.name} (loaded in {load_s:.1f} s); {len(questions)} questions")
+    try:
+        for i, q in enumerate(questions, 1):
+            final, latency = await ask(pub, results, q, args.attempts, args.timeout)
+            ds = datasets.dataset(q.dataset)
+            gold = sqlexec.run_duckdb(data / datasets.DUCKDB_FILE, check(q.gold, tables=set(ds.tables)), 30)
+            ok = bool(
+                final
+                and final.ok
+                and final.table
+                and matches(gold.rows, final.table.columns, final.table.rows)
+            )
+            used = final.attempt if final else args.attempts
+            rows.append((q, ok, used, latency, final))
+            status = "ok  " if ok else ("FAIL" if final and final.ok else "ERR ")
+            print(
+                f"{i:2} {status} {q.language:6} attempts={used} {latency:5.1f}s  {q.question[:70]}",
+                flush=True,
+            )
+            if args.verbose and final and not ok:
+                print("   code:", final.code.replace("\n", "\n         "))
+                print("   error:", (final.error or "").strip().splitlines()[-1:] if final.error else "-")
+                if final.table:
+                    print("   got:", final.table.columns, final.table.rows[:3], " gold:", gold.rows[:3])
+    finally:
+        for r in runners:
+            await r.stop()
+        await drop(js, ns)
+        await nc.close()
+        if server:
+            server.terminate()
+
+    def report(label: str, part: list[tuple[Q, bool, int, float, Result | None]]) -> None:
+        if not part:
+            return
+        lat = sorted(r[3] for r in part)
+        acc = sum(r[1] for r in part) / len(part)
+        ran = sum(1 for r in part if r[4] and r[4].ok) / len(part)
+        p95 = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]
+        print(
+            f"{label:7} n={len(part):2}  execution accuracy {acc:.0%}  ran without error {ran:.0%}  "
+            f"attempts mean {statistics.mean(r[2] for r in part):.2f}  "
+            f"latency p50 {statistics.median(lat):.1f} s  p95 {p95:.1f} s"
+        )
+
+    print()
+    report("sql", [r for r in rows if r[0].language == "sql"])
+    report("python", [r for r in rows if r[0].language == "python"])
+    report("all", rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
