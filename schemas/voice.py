@@ -92,12 +92,14 @@ class Context(Event):
 
 
 class AnswerDelta(Event):
-    """A streamed piece of the answer; ``index`` orders the pieces of ``answer_id``."""
+    """A streamed piece of the answer; ``index`` orders the pieces of ``answer_id``;
+    ``last`` marks the final piece (its text may be empty)."""
 
     type: Literal["voice.answer.delta"] = "voice.answer.delta"
     answer_id: Id
     index: int = Field(ge=0)
     text: ShortText
+    last: bool = False
 
 
 class Answer(Event):

@@ -14,6 +14,11 @@ REGISTRY: dict[str, str] = {
     "sql": "workers.analyst.sql:worker",
     "sandbox": "workers.analyst.python:worker",
     "codegen": "workers.analyst.codegen:worker",
+    "vad": "workers.voice.vad:worker",
+    "stt": "workers.voice.stt:worker",
+    "retrieve": "workers.voice.retrieve:worker",
+    "llm": "workers.voice.llm:worker",
+    "tts": "workers.voice.tts:worker",
 }
 
 

@@ -1,0 +1,1 @@
+"""Voice pipeline workers: vad -> stt -> retrieve -> llm -> tts."""

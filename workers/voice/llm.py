@@ -1,0 +1,96 @@
+"""Answer worker: voice.context -> voice.answer.delta ... -> voice.answer.
+
+Streams the chat model's answer as deltas; a ``voice.cancel`` for the session
+(barge-in, hang-up) stops generation at the next token. The finished turn
+(question and answer, even a cut one) goes into the session's history."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from bus import Context, Worker
+from schemas import Answer, AnswerDelta, Cancel, Event
+from schemas import Context as VoiceContext
+from workers.engines.llm import LLM, LLMError, Message, load_llm
+
+from . import store
+
+settings = store.VoiceSettings()
+MAX_TOKENS = 120
+SYSTEM = (
+    "You are Switchboard's voice assistant. Answer in one to three short, plain sentences "
+    "that sound natural when spoken. Use the notes when they help; never mention them."
+)
+_llm: LLM | None = None
+_cancelled: dict[str, float] = {}  # session -> when its answers were cancelled
+
+
+async def _load() -> None:
+    global _llm
+    if _llm is None:
+        _llm = await asyncio.to_thread(load_llm, None, "chat")
+
+
+def use(llm: LLM) -> None:
+    global _llm
+    _llm = llm
+
+
+worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120)
+
+
+def messages(c: VoiceContext) -> list[Message]:
+    system = SYSTEM
+    if c.passages:
+        notes = "\n\n".join(p.text[:1200] for p in c.passages)
+        system += f"\n\nNotes:\n{notes}"
+    out: list[Message] = [{"role": "system", "content": system}]
+    out += [{"role": t.role, "content": t.content} for t in c.history if t.role != "system"]
+    out.append({"role": "user", "content": c.query})
+    return out
+
+
+@worker.handler(Cancel)
+async def on_cancel(c: Cancel, ctx: Context) -> None:
+    _cancelled[c.correlation_id] = time.monotonic()
+    if c.reason == "disconnect":
+        await asyncio.to_thread(store.forget, settings.db_url, c.correlation_id)
+
+
+@worker.handler(VoiceContext)
+async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
+    assert _llm is not None, "llm started without a model"
+    started = time.monotonic()
+    answer_id = f"a-{c.turn_id}"[:64]
+    text = ""
+    index = 0
+    finish = "stop"
+    try:
+        async for piece in _llm.stream(messages(c), max_tokens=MAX_TOKENS, temperature=0.0):
+            if _cancelled.get(c.correlation_id, 0) > started:
+                finish = "cancelled"
+                break
+            text += piece
+            yield AnswerDelta(
+                correlation_id=c.correlation_id, answer_id=answer_id, index=index, text=piece[:1000]
+            )
+            index += 1
+        else:
+            finish = "length" if index >= MAX_TOKENS else "stop"
+    except LLMError as exc:
+        finish = "error"
+        text = text or f"Sorry, the model failed: {exc}"[:1000]
+    yield AnswerDelta(correlation_id=c.correlation_id, answer_id=answer_id, index=index, text="", last=True)
+    yield Answer(
+        correlation_id=c.correlation_id,
+        answer_id=answer_id,
+        turn_id=c.turn_id,
+        text=text.strip()[:20_000],
+        model=_llm.capabilities.name[:128],
+        finish_reason=finish,  # type: ignore[arg-type]
+    )
+    await asyncio.to_thread(
+        store.remember, settings.db_url, c.correlation_id, [("user", c.query), ("assistant", text.strip())]
+    )

@@ -1,0 +1,100 @@
+"""The voice assistant's state outside any process: a knowledge base in the
+vector store (document passages; FAQ questions pointing at answers), and, in a
+SQL database through SQLAlchemy (SQLite by default, PostgreSQL in compose),
+the FAQ table and each session's chat history."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class VoiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_VOICE_", extra="ignore")
+
+    db_url: str = "sqlite:///.switchboard/voice.db"
+    kb_collection: str = "kb"
+    passages: int = 3
+    max_distance: float = 0.75
+    """Passages farther than this (cosine distance) from the question are left out."""
+    faq_distance: float = 0.25
+    """A FAQ question this close to the user's is answered from the FAQ."""
+    history_tokens: int = 600
+    """Chat history kept in the prompt, roughly (4 characters a token)."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FAQ(Base):
+    __tablename__ = "voice_faq"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300))
+
+
+class Turn(Base):
+    __tablename__ = "voice_turn"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@functools.cache
+def engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    eng = create_engine(url)
+    Base.metadata.create_all(eng)
+    return eng
+
+
+def history(url: str, session: str, budget_tokens: int) -> list[tuple[str, str]]:
+    """The session's latest turns, oldest first, within the budget."""
+    with Session(engine(url)) as db:
+        rows = db.scalars(select(Turn).where(Turn.session == session).order_by(Turn.id.desc()).limit(64))
+        out: list[tuple[str, str]] = []
+        budget = budget_tokens * 4
+        for t in rows:
+            budget -= len(t.content)
+            if budget < 0:
+                break
+            out.append((t.role, t.content))
+    return out[::-1]
+
+
+def remember(url: str, session: str, turns: list[tuple[str, str]]) -> None:
+    now = datetime.now(UTC)
+    with Session(engine(url)) as db, db.begin():
+        db.add_all(Turn(session=session, role=r, content=c[:20_000], at=now) for r, c in turns)
+
+
+def forget(url: str, session: str) -> None:
+    with Session(engine(url)) as db, db.begin():
+        db.execute(delete(Turn).where(Turn.session == session))
+
+
+def faq_answer(url: str, faq_id: int) -> FAQ | None:
+    with Session(engine(url)) as db:
+        return db.get(FAQ, faq_id)
+
+
+def add_faq(url: str, items: list[tuple[str, str, str]]) -> list[int]:
+    """Store (question, answer, source) rows, replacing rows from the same sources."""
+    with Session(engine(url)) as db, db.begin():
+        sources = {s for _, _, s in items}
+        db.execute(delete(FAQ).where(FAQ.source.in_(sources)))
+        rows = [FAQ(question=q, answer=a, source=s) for q, a, s in items]
+        db.add_all(rows)
+        db.flush()
+        return [r.id for r in rows]

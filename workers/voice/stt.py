@@ -1,0 +1,39 @@
+"""STT worker: voice.speech.segment -> voice.transcript (partial, or final at
+end of turn). Stateless: each segment carries the utterance so far."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import Histogram
+
+from bus import Context, Worker
+from schemas import SpeechSegment, Transcript
+from workers.engines.stt import WhisperSTT
+
+RTF = Histogram("switchboard_stt_rtf", "STT time / audio time", buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6))
+_stt: WhisperSTT | None = None
+
+
+async def _load() -> None:
+    global _stt
+    if _stt is None:
+        _stt = await asyncio.to_thread(WhisperSTT)
+
+
+worker = Worker("stt", version="0.1.0", on_start=_load)
+
+
+@worker.handler(SpeechSegment)
+async def on_segment(seg: SpeechSegment, ctx: Context) -> Transcript | None:
+    assert _stt is not None, "stt started without its model"
+    result = await asyncio.to_thread(_stt.transcribe, seg.pcm)
+    RTF.observe(result.rtf)
+    if not result.text:
+        return None  # nothing intelligible: no transcript, no answer
+    return Transcript(
+        correlation_id=seg.correlation_id,
+        segment_id=seg.segment_id,
+        text=result.text[:4000],
+        is_final=seg.end_of_turn,
+    )

@@ -1,0 +1,94 @@
+"""TTS worker: voice.answer.delta -> voice.speech.audio, sentence by sentence.
+
+Deltas of an answer are gathered until a sentence ends, then that sentence is
+spoken, so the first audio leaves long before the answer is complete. A
+``voice.cancel`` drops what was gathered for the session and the rest of its
+answers in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+
+from prometheus_client import Histogram
+
+from bus import Context, Worker
+from schemas import AnswerDelta, Cancel, Event, SpeechAudio
+from schemas.voice import MAX_TTS_BYTES
+from workers.engines.tts import PiperTTS
+
+RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
+_SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
+_tts: PiperTTS | None = None
+_pending: dict[str, tuple[str, str, int, float]] = {}  # answer -> (session, text, next index, started)
+_cancelled: dict[str, float] = {}
+
+
+async def _load() -> None:
+    global _tts
+    if _tts is None:
+        _tts = await asyncio.to_thread(PiperTTS)
+
+
+worker = Worker("tts", version="0.1.0", on_start=_load)
+
+
+def split(text: str, final: bool) -> tuple[list[str], str]:
+    """Whole sentences in ``text`` and the rest (all of it when final)."""
+    sentences = []
+    pos = 0
+    for m in _SENTENCE.finditer(text):
+        if m.group(2) or final:
+            sentences.append(m.group(1).strip())
+            pos = m.end()
+    rest = text[pos:]
+    if final and rest.strip():
+        sentences.append(rest.strip())
+        rest = ""
+    return [s for s in sentences if s], rest
+
+
+@worker.handler(Cancel)
+async def on_cancel(c: Cancel, ctx: Context) -> None:
+    _cancelled[c.correlation_id] = time.monotonic()
+    for answer in [a for a, v in _pending.items() if v[0] == c.correlation_id]:
+        del _pending[answer]
+
+
+@worker.handler(AnswerDelta)
+async def on_delta(d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
+    assert _tts is not None, "tts started without a voice"
+    session, text, index, started = _pending.pop(d.answer_id, (d.correlation_id, "", 0, time.monotonic()))
+    if _cancelled.get(session, 0) > started:
+        return
+    sentences, rest = split(text + d.text, d.last)
+    for sentence in sentences:
+        speech = await asyncio.to_thread(_tts.synthesize, sentence)
+        RTF.observe(speech.rtf)
+        if _cancelled.get(session, 0) > started:
+            return
+        pcm = speech.pcm
+        while pcm:  # long sentences go out in pieces under the event size limit
+            part, pcm = pcm[:MAX_TTS_BYTES], pcm[MAX_TTS_BYTES:]
+            yield SpeechAudio(
+                correlation_id=session,
+                answer_id=d.answer_id,
+                index=index,
+                sample_rate=speech.sample_rate,
+                pcm=part,
+                text=sentence[:1000],
+            )
+            index += 1
+    if d.last:
+        yield SpeechAudio(
+            correlation_id=session,
+            answer_id=d.answer_id,
+            index=index,
+            sample_rate=_tts.sample_rate,
+            pcm=b"",
+            last=True,
+        )
+    else:
+        _pending[d.answer_id] = (session, rest, index, started)
