@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up .venv first (only when needed).
-.PHONY: up test test-fast lint bench-bus bench-analyst compose-check
+.PHONY: up test test-fast lint bench-bus bench-analyst bench-voice compose-check
 
 up:
 	@scripts/setup.sh
@@ -26,6 +26,10 @@ bench-bus:
 bench-analyst:
 	@scripts/setup.sh
 	.venv/bin/python bench/analyst/run.py
+
+bench-voice:
+	@scripts/setup.sh
+	.venv/bin/python bench/voice/run.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q

@@ -29,10 +29,12 @@ from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted, ne
 from schemas.base import Params
 from streams.topology import ENTRY_SUBJECTS
 
+from . import audio
 from .hub import Hub, JobRecord
 from .limits import TokenBucket
 from .settings import EdgeSettings
 
+STATIC_FILES = {"voice-mic.js": "text/javascript", "voice-player.js": "text/javascript"}
 CLIENT_SUBJECTS = frozenset(s for subs in ENTRY_SUBJECTS.values() for s in subs)
 
 
@@ -117,6 +119,13 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     async def page() -> str:
         return resources.files("edge").joinpath("static/index.html").read_text()
 
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, f"no file {name}")
+        body = resources.files("edge").joinpath(f"static/{name}").read_text()
+        return Response(body, media_type=STATIC_FILES[name])
+
     @app.websocket("/ws")
     async def ws(socket: WebSocket, token: str | None = None) -> None:
         if edge.token and token != edge.token:
@@ -161,10 +170,12 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
                     continue
                 if isinstance(raw, bytes):
                     try:
-                        await h.publish(AudioChunk(correlation_id=session, seq=seq, pcm=raw))
+                        pcm = audio.pcm16(raw)
+                        await h.publish(AudioChunk(correlation_id=session, seq=seq, pcm=pcm))
                         seq += 1
-                    except ValidationError as exc:
-                        await error("bad_audio", _first_error(exc))
+                    except ValueError as exc:  # pydantic's ValidationError included
+                        message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+                        await error("bad_audio", message)
                     continue
                 await _client_event(raw, session, h, error)
         except WebSocketDisconnect:

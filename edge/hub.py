@@ -41,6 +41,10 @@ class JobRecord:
     updated_at: str = ""
 
 
+# The client's own audio, echoed back, would only cost bandwidth.
+NOT_TO_CLIENTS = frozenset({"voice.audio.chunk", "voice.speech.segment"})
+
+
 class Hub:
     def __init__(self, nc: Client, settings: BusSettings, producer: str = "edge@0.1.0") -> None:
         self.nc = nc
@@ -84,6 +88,8 @@ class Hub:
         if queue is None:
             return
         subject, _ = parse_address(self.settings.namespace, msg.subject)
+        if subject in NOT_TO_CLIENTS:
+            return
         try:
             queue.put_nowait((subject, msg.data))
         except asyncio.QueueFull:

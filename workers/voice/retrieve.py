@@ -40,7 +40,7 @@ def passages(question: str) -> list[Passage]:
             row = store.faq_answer(settings.db_url, int(h.metadata["faq_id"]))
             if row is None:
                 continue
-            text, source = f"Q: {row.question}\nA: {row.answer}", f"faq:{row.source}"
+            text, source = row.answer, f"faq:{row.source}"
         else:
             text, source = h.text, str(h.metadata.get("source", "kb"))
         out.append(Passage(text=text[:20_000], source=source[:1000], score=round(1 - h.distance, 4)))

@@ -19,9 +19,9 @@ class VoiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_VOICE_", extra="ignore")
 
     db_url: str = "sqlite:///.switchboard/voice.db"
-    kb_collection: str = "kb"
+    kb_collection: str = "knowledge-base"
     passages: int = 3
-    max_distance: float = 0.75
+    max_distance: float = 0.6
     """Passages farther than this (cosine distance) from the question are left out."""
     faq_distance: float = 0.25
     """A FAQ question this close to the user's is answered from the FAQ."""

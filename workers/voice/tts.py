@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from prometheus_client import Histogram
 
@@ -22,8 +22,11 @@ from workers.engines.tts import PiperTTS
 RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
 _SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
 _tts: PiperTTS | None = None
-_pending: dict[str, tuple[str, str, int, float]] = {}  # answer -> (session, text, next index, started)
-_cancelled: dict[str, float] = {}
+_pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
+_cancel_at: dict[str, datetime] = {}  # session -> time of its latest cancel (event time)
+_dropped: dict[str, None] = {}  # answers cut by a cancel (insertion-ordered, bounded)
+_sessions: dict[str, str] = {}  # answer -> session, for answers with gathered text
+MAX_DROPPED = 10_000
 
 
 async def _load() -> None:
@@ -50,24 +53,44 @@ def split(text: str, final: bool) -> tuple[list[str], str]:
     return [s for s in sentences if s], rest
 
 
+def _drop(answer: str) -> None:
+    _pending.pop(answer, None)
+    _dropped[answer] = None
+    while len(_dropped) > MAX_DROPPED:
+        del _dropped[next(iter(_dropped))]
+
+
+def _cut(d: AnswerDelta) -> bool:
+    """Was this answer in flight when its session was cancelled?"""
+    if d.answer_id in _dropped:
+        return True
+    at = _cancel_at.get(d.correlation_id)
+    if at is not None and d.created_at < at:  # written before the cancel: a stale answer
+        _drop(d.answer_id)
+        return True
+    return False
+
+
 @worker.handler(Cancel)
 async def on_cancel(c: Cancel, ctx: Context) -> None:
-    _cancelled[c.correlation_id] = time.monotonic()
-    for answer in [a for a, v in _pending.items() if v[0] == c.correlation_id]:
-        del _pending[answer]
+    _cancel_at[c.correlation_id] = c.created_at
+    for answer in [a for a, v in _sessions.items() if v == c.correlation_id and a in _pending]:
+        _drop(answer)
 
 
 @worker.handler(AnswerDelta)
 async def on_delta(d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
     assert _tts is not None, "tts started without a voice"
-    session, text, index, started = _pending.pop(d.answer_id, (d.correlation_id, "", 0, time.monotonic()))
-    if _cancelled.get(session, 0) > started:
+    if _cut(d):
         return
+    session = d.correlation_id
+    text, index = _pending.pop(d.answer_id, ("", 0))
+    _sessions.pop(d.answer_id, None)
     sentences, rest = split(text + d.text, d.last)
     for sentence in sentences:
         speech = await asyncio.to_thread(_tts.synthesize, sentence)
         RTF.observe(speech.rtf)
-        if _cancelled.get(session, 0) > started:
+        if _cut(d):  # cancelled while speaking
             return
         pcm = speech.pcm
         while pcm:  # long sentences go out in pieces under the event size limit
@@ -91,4 +114,5 @@ async def on_delta(d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
             last=True,
         )
     else:
-        _pending[d.answer_id] = (session, rest, index, started)
+        _pending[d.answer_id] = (rest, index)
+        _sessions[d.answer_id] = session

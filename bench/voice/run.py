@@ -1,0 +1,201 @@
+"""Voice benchmark: spoken questions streamed at real-time pace through the
+edge to the five voice workers (each its own process, real packaged models,
+real NATS), with 1 and with N concurrent sessions.
+
+    python bench/voice/run.py [--sessions 1 4] [--rounds 2]
+
+Prints end-of-speech -> first audio byte (p50/p95), per-stage latencies from
+the events' own timestamps (VAD end of turn, STT final, retrieval, LLM first
+token, TTS first audio), and STT/TTS real-time factors through the workers
+against the bare engines on the same audio and text in the same run. Figures
+only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+import websockets  # noqa: E402
+
+from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
+from streams.replay import drop  # noqa: E402
+from tests.voice_audio import speech_16k  # noqa: E402
+
+QUESTIONS = [
+    "How do I scale a worker?",
+    "What happens when a worker crashes?",
+    "How do I add my own documents?",
+    "Which speech model does the assistant use?",
+]
+LEAD_S, TAIL_S = 0.6, 2.5
+WORKERS = ("vad", "stt", "retrieve", "llm", "tts")
+
+
+def _t(ev: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(ev["created_at"]).replace("Z", "+00:00")).timestamp()
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+async def session(url: str, question: str, bus_events: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    pcm = speech_16k(question, LEAD_S, TAIL_S)
+    speech_end_offset = len(pcm) / 32_000 - TAIL_S
+    async with websockets.connect(url, max_size=8_000_000) as ws:
+        sid = json.loads(await ws.recv())["session_id"]
+        bus_events[sid] = []
+        first_audio: float | None = None
+        done = asyncio.Event()
+
+        async def receive() -> None:
+            nonlocal first_audio
+            async for raw in ws:
+                ev = json.loads(raw)
+                if ev["type"] == "voice.speech.audio" and first_audio is None and ev.get("pcm"):
+                    first_audio = time.time()
+                if ev["type"] == "voice.speech.audio" and ev.get("last"):
+                    done.set()
+                    return
+
+        reader = asyncio.create_task(receive())
+        start = time.time()
+        for i, off in enumerate(range(0, len(pcm), 3200)):
+            await ws.send(pcm[off : off + 3200])
+            await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.time()))
+        await asyncio.wait_for(done.wait(), 180)
+        reader.cancel()
+    speech_end = start + speech_end_offset
+    evs = bus_events[sid]
+
+    def first(kind: str, **match: Any) -> float:
+        return min(_t(e) for e in evs if e["type"] == kind and all(e.get(k) == v for k, v in match.items()))
+
+    seg = first("voice.speech.segment", end_of_turn=True)
+    final = first("voice.transcript", is_final=True)
+    ctx = first("voice.context")
+    delta = first("voice.answer.delta")
+    audio = min(_t(e) for e in evs if e["type"] == "voice.speech.audio" and e.get("pcm"))
+    seg_audio_s = next(
+        (e["end_ms"] - e["start_ms"]) / 1000
+        for e in evs
+        if e["type"] == "voice.speech.segment" and e["end_of_turn"]
+    )
+    first_sentence = next(e for e in evs if e["type"] == "voice.speech.audio" and e.get("pcm"))
+    return {
+        "e2e": (first_audio or audio) - speech_end,
+        "vad": seg - speech_end,
+        "stt": final - seg,
+        "retrieve": ctx - final,
+        "llm_first": delta - ctx,
+        "tts_first": audio - delta,
+        "stt_rtf": (final - seg) / seg_audio_s,
+        "tts_sentence": first_sentence["text"],
+        "tts_rtf": (audio - delta)
+        / (len(str(first_sentence["pcm"])) * 3 / 4 / 2 / first_sentence["sample_rate"]),
+        "utterance_s": seg_audio_s,
+    }  # type: ignore[dict-item]
+
+
+def bare_engines(results: list[dict[str, Any]]) -> tuple[float, float]:
+    """STT and TTS real-time factors of the bare engines on the same audio and text."""
+    from workers.engines.stt import WhisperSTT
+    from workers.engines.tts import PiperTTS
+
+    stt, tts = WhisperSTT(), PiperTTS()
+    stt.transcribe(speech_16k(QUESTIONS[0], 0, 0))  # warm-up
+    stt_rtf = [stt.transcribe(speech_16k(q, 0.2, 0.3)).rtf for q in QUESTIONS]
+    tts_rtf = [tts.synthesize(r["tts_sentence"]).rtf for r in results]
+    return statistics.median(stt_rtf), statistics.median(tts_rtf)
+
+
+def wait_for_port(port: int) -> None:
+    while not port_open("127.0.0.1", port):
+        time.sleep(0.5)
+
+
+def spawn(ns: str, nats_url: str, port: int) -> list[subprocess.Popen[bytes]]:
+    """The five workers and the edge, each its own process, as `switchboard up` runs them."""
+    env = {**os.environ, "SWITCHBOARD_NAMESPACE": ns, "SWITCHBOARD_NATS_URL": nats_url}
+    cli = [sys.executable, "-m", "switchboard.cli"]
+    quiet = subprocess.DEVNULL
+    procs = [subprocess.Popen([*cli, "worker", w], cwd=ROOT, env=env, stderr=quiet) for w in WORKERS]
+    procs.append(subprocess.Popen([*cli, "edge", "--port", str(port)], cwd=ROOT, env=env, stderr=quiet))
+    return procs
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--rounds", type=int, default=2, help="questions per session count")
+    args = ap.parse_args()
+    nats_url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
+    server = ensure_nats(nats_url)
+    ns = "benchv" + uuid.uuid4().hex[:6]
+    port = free_port()
+    procs = spawn(ns, nats_url, port)
+    nc = await nats.connect(nats_url)
+    bus_events: dict[str, list[dict[str, Any]]] = {}
+
+    async def record(msg: Any) -> None:
+        corr = (msg.headers or {}).get("Sb-Corr", "")
+        if corr in bus_events:
+            bus_events[corr].append(json.loads(msg.data))
+
+    await nc.subscribe(f"{ns}.voice.>", cb=record)
+    url = f"ws://127.0.0.1:{port}/ws"
+    try:
+        await asyncio.to_thread(wait_for_port, port)
+        t = time.time()
+        await session(url, QUESTIONS[0], bus_events)  # warm-up: every model loaded and used once
+        print(f"warm-up turn (models loading) {time.time() - t:.1f} s")
+        for n in args.sessions:
+            results: list[dict[str, Any]] = []
+            for r in range(args.rounds):
+                batch = [QUESTIONS[(r + i) % len(QUESTIONS)] for i in range(n)]
+                results += await asyncio.gather(*(session(url, q, bus_events) for q in batch))
+            stt_bare, tts_bare = await asyncio.to_thread(bare_engines, results)
+            e2e = [r["e2e"] for r in results]
+            print(f"\n{n} concurrent session(s), {len(results)} turns")
+            print(
+                f"  end of speech -> first audio byte: p50 {pct(e2e, 0.5):.2f} s  p95 {pct(e2e, 0.95):.2f} s"
+            )
+            for stage in ("vad", "stt", "retrieve", "llm_first", "tts_first"):
+                v = [r[stage] for r in results]
+                print(f"  {stage:10} p50 {pct(v, 0.5) * 1000:6.0f} ms  p95 {pct(v, 0.95) * 1000:6.0f} ms")
+            stt_w = statistics.median(r["stt_rtf"] for r in results)
+            tts_w = statistics.median(r["tts_rtf"] for r in results)
+            print(
+                f"  STT RTF workers {stt_w:.3f} vs bare {stt_bare:.3f} (overhead {stt_w / stt_bare - 1:+.0%}); "
+                f"TTS RTF workers {tts_w:.3f} vs bare {tts_bare:.3f} (overhead {tts_w / tts_bare - 1:+.0%})"
+            )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        js = nc.jetstream()
+        await drop(js, ns)
+        await nc.close()
+        if server:
+            server.terminate()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

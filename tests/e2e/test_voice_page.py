@@ -1,0 +1,105 @@
+"""The voice panel in real headless Chromium: Chromium's fake microphone plays a
+WAV (a spoken question made with the Piper voice), the page streams it through
+the <voice-mic> component to the edge, and every worker runs its real model on
+real NATS. The page must show the transcript and the answer and play audio."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+import uvicorn
+
+from bus import BusSettings
+from bus.nats_runner import NatsRunner
+from bus.servers import free_port
+from edge.app import create_app
+from edge.settings import EdgeSettings
+from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
+from tests.voice_audio import speech_16k
+from workers.voice import llm, retrieve, store, stt, tts, vad
+
+pytestmark = [pytest.mark.slow, pytest.mark.nats]
+VOICE = (vad, stt, retrieve, llm, tts)
+
+
+@pytest.fixture
+async def page_url(
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    settings = store.VoiceSettings(
+        db_url=f"sqlite:///{tmp_path / 'voice.db'}", kb_collection=f"kb-page-{uuid.uuid4().hex[:8]}"
+    )
+    monkeypatch.setattr(retrieve, "settings", settings)
+    monkeypatch.setattr(llm, "settings", settings)
+    nc = await nats.connect(nats_settings.nats_url)
+    runners = [NatsRunner(nc, w.worker, nats_settings) for w in VOICE]
+    for r in runners:
+        await r.start()
+    for w in VOICE:
+        assert w.worker.on_start
+        await w.worker.on_start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):  # noqa: ASYNC110
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    await task
+    for r in runners:
+        await r.stop()
+    await nc.close()
+
+
+def _wav(path: Path, pcm: bytes) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(pcm)
+    return path
+
+
+async def test_speak_into_the_page_and_hear_the_answer(page_url: str, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    # a long silent tail: Chromium loops the file, and one question is enough
+    wav = _wav(tmp_path / "question.wav", speech_16k("How do I scale a worker in Switchboard?", 0.5, 30.0))
+    args = [
+        *BROWSER_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(page_url)
+        await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+        await page.click("voice-mic button")
+        await page.wait_for_selector("#conversation .you", timeout=60_000)
+        said = (await page.locator("#conversation .you").first.inner_text()).lower()
+        assert "scale" in said and "worker" in said
+        await page.wait_for_selector("#conversation .bot.done", timeout=90_000)
+        await page.click("voice-mic button")  # stop the microphone
+        assert (await page.locator("#conversation .bot").first.inner_text()).strip()
+        await page.wait_for_function("window.voiceStats.chunks > 0 && window.voiceStats.seconds > 0.3")
+        assert await page.evaluate("document.getElementById('voice-error').textContent") == ""
+        await page.screenshot(path=str(SHOTS / "voice.png"), full_page=True)
+        await browser.close()
+    assert not errors, errors
