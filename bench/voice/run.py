@@ -5,10 +5,13 @@ real NATS), with 1 and with N concurrent sessions.
     python bench/voice/run.py [--sessions 1 4] [--rounds 2]
 
 Prints end-of-speech -> first audio byte (p50/p95), per-stage latencies from
-the events' own timestamps (VAD end of turn, STT final, retrieval, LLM first
-token, TTS first audio), and STT/TTS real-time factors through the workers
-against the bare engines on the same audio and text in the same run. Figures
-only; nothing is asserted.
+the events' own timestamps (vad: end of speech -> end-of-turn segment; stt:
+segment -> final transcript, including any partial still being decoded;
+retrieve; llm_first: context -> first delta; tts_first: first delta -> first
+audio, which includes waiting for the first clause; tts_work: the delta that
+completed that clause -> its audio), and STT/TTS real-time factors through the
+workers against the bare engines on the same audio and text in the same run.
+Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ async def session(url: str, question: str, bus_events: dict[str, list[dict[str, 
         if e["type"] == "voice.speech.segment" and e["end_of_turn"]
     )
     first_sentence = next(e for e in evs if e["type"] == "voice.speech.audio" and e.get("pcm"))
+    # the delta that completed the first sentence: TTS starts from there
+    trigger = max(_t(e) for e in evs if e["type"] == "voice.answer.delta" and _t(e) <= audio)
     return {
         "e2e": (first_audio or audio) - speech_end,
         "vad": seg - speech_end,
@@ -105,6 +110,7 @@ async def session(url: str, question: str, bus_events: dict[str, list[dict[str, 
         "retrieve": ctx - final,
         "llm_first": delta - ctx,
         "tts_first": audio - delta,
+        "tts_work": audio - trigger,
         "stt_rtf": (final - seg) / seg_audio_s,
         "tts_sentence": first_sentence["text"],
         "tts_rtf": (audio - delta)
@@ -176,7 +182,7 @@ async def main() -> None:
             print(
                 f"  end of speech -> first audio byte: p50 {pct(e2e, 0.5):.2f} s  p95 {pct(e2e, 0.95):.2f} s"
             )
-            for stage in ("vad", "stt", "retrieve", "llm_first", "tts_first"):
+            for stage in ("vad", "stt", "retrieve", "llm_first", "tts_first", "tts_work"):
                 v = [r[stage] for r in results]
                 print(f"  {stage:10} p50 {pct(v, 0.5) * 1000:6.0f} ms  p95 {pct(v, 0.95) * 1000:6.0f} ms")
             stt_w = statistics.median(r["stt_rtf"] for r in results)

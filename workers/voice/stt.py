@@ -4,6 +4,7 @@ end of turn). Stateless: each segment carries the utterance so far."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from prometheus_client import Histogram
 
@@ -12,6 +13,7 @@ from schemas import SpeechSegment, Transcript
 from workers.engines.stt import WhisperSTT
 
 RTF = Histogram("switchboard_stt_rtf", "STT time / audio time", buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6))
+STALE_PARTIAL_S = 0.6
 _stt: WhisperSTT | None = None
 
 
@@ -27,6 +29,8 @@ worker = Worker("stt", version="0.1.0", on_start=_load)
 @worker.handler(SpeechSegment)
 async def on_segment(seg: SpeechSegment, ctx: Context) -> Transcript | None:
     assert _stt is not None, "stt started without its model"
+    if not seg.end_of_turn and (datetime.now(UTC) - seg.created_at).total_seconds() > STALE_PARTIAL_S:
+        return None  # a newer partial (or the final) is already on its way: skip, catch up
     result = await asyncio.to_thread(_stt.transcribe, seg.pcm)
     RTF.observe(result.rtf)
     if not result.text:

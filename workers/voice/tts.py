@@ -21,6 +21,7 @@ from workers.engines.tts import PiperTTS
 
 RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
 _SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
+_CLAUSE = re.compile(r"^((?:\S+\s+){3,}?\S*[,;:])\s+", re.S)  # a first clause of 4+ words
 _tts: PiperTTS | None = None
 _pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
 _cancel_at: dict[str, datetime] = {}  # session -> time of its latest cancel (event time)
@@ -38,10 +39,17 @@ async def _load() -> None:
 worker = Worker("tts", version="0.1.0", on_start=_load)
 
 
-def split(text: str, final: bool) -> tuple[list[str], str]:
-    """Whole sentences in ``text`` and the rest (all of it when final)."""
+def split(text: str, final: bool, first: bool = False) -> tuple[list[str], str]:
+    """Whole sentences in ``text`` and the rest (all of it when final). For the
+    answer's first piece a clause ending in a comma is enough: the user hears
+    something sooner."""
     sentences = []
     pos = 0
+    if first and not _SENTENCE.match(text):
+        clause = _CLAUSE.match(text)
+        if clause:
+            rest_sentences, rest = split(text[clause.end() :], final)
+            return [clause.group(1).strip(), *rest_sentences], rest
     for m in _SENTENCE.finditer(text):
         if m.group(2) or final:
             sentences.append(m.group(1).strip())
@@ -86,7 +94,7 @@ async def on_delta(d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
     session = d.correlation_id
     text, index = _pending.pop(d.answer_id, ("", 0))
     _sessions.pop(d.answer_id, None)
-    sentences, rest = split(text + d.text, d.last)
+    sentences, rest = split(text + d.text, d.last, first=index == 0)
     for sentence in sentences:
         speech = await asyncio.to_thread(_tts.synthesize, sentence)
         RTF.observe(speech.rtf)
