@@ -94,7 +94,7 @@ async def test_speak_into_the_page_and_hear_the_answer(page_url: str, tmp_path: 
         await page.click("voice-mic button")
         await page.wait_for_selector("#conversation .you", timeout=60_000)
         said = (await page.locator("#conversation .you").first.inner_text()).lower()
-        assert "scale" in said and "worker" in said
+        assert "scale" in said and "switchboard" in said
         await page.wait_for_selector("#conversation .bot.done", timeout=90_000)
         await page.click("voice-mic button")  # stop the microphone
         assert (await page.locator("#conversation .bot").first.inner_text()).strip()

@@ -91,7 +91,7 @@ async def test_spoken_question_gets_transcripts_answer_and_audio(edge_url: str) 
     assert partials, types
     assert len(finals) == 1
     text = str(finals[0]["text"]).lower()
-    assert "scale" in text and "worker" in text
+    assert "scale" in text and "switchboard" in text  # tiny.en sometimes hears "a worker" as "of work or"
     assert "voice.answer.delta" in types and "voice.answer" in types
     answer = next(f for f in frames if f["type"] == "voice.answer")
     assert str(answer["text"]).strip() and answer["finish_reason"] == "stop"
