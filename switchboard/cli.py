@@ -8,7 +8,7 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,8 @@ replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded streams int
 app.add_typer(replay_app, name="replay")
 analyst_app = typer.Typer(no_args_is_help=True, help="Analyst datasets: load, inspect, query.")
 app.add_typer(analyst_app, name="analyst")
+music_app = typer.Typer(no_args_is_help=True, help="The music pipeline's corpus.")
+app.add_typer(music_app, name="music")
 voice_app = typer.Typer(no_args_is_help=True, help="The voice assistant's knowledge base.")
 app.add_typer(voice_app, name="voice")
 
@@ -404,6 +406,60 @@ def voice_search(question: Annotated[str, typer.Argument(help="What to look up")
     kb.ensure_starter()
     for p in retrieve.passages(question):
         typer.echo(f"[{p.score:.2f} {p.source}] {p.text[:300]}")
+
+
+@music_app.command("ingest")
+def music_ingest(
+    out: Annotated[Path, typer.Option(help="Where .mid files and pieces.jsonl go")] = Path(
+        ".switchboard/music"
+    ),
+    collection: Annotated[
+        str | None, typer.Option(help="A music21 corpus collection: bach, palestrina, essenFolksong, ...")
+    ] = None,
+    folder: Annotated[Path | None, typer.Option(help="A folder of your .mid files")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many pieces from the collection")] = 100,
+) -> None:
+    """Convert a corpus collection (or read a folder) to MIDI with metadata and a description per piece."""
+    import json as _json
+
+    from workers.music import ingest
+
+    if (collection is None) == (folder is None):
+        _fail("give one of --collection or --folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        if not folder.is_dir():
+            _fail(f"{folder} is not a folder")
+        items = ingest.ingest_folder(folder)
+    else:
+        items = (
+            x if isinstance(x, ingest.Skipped) else _read(ingest, x[0], x[1])
+            for x in ingest.corpus_midi(str(collection), limit)
+        )
+    kept = skipped = 0
+    with (out / "pieces.jsonl").open("a", encoding="utf-8") as index:
+        for item in items:
+            if isinstance(item, ingest.Skipped):
+                skipped += 1
+                typer.echo(f"skipped {item.source}: {item.reason}", err=True)
+                continue
+            data = item.extra.pop("midi", None)
+            if data is not None:
+                (out / f"{item.piece_id}.mid").write_bytes(data)
+            index.write(_json.dumps(item.to_dict()) + "\n")
+            kept += 1
+            if kept % 10 == 0:
+                typer.echo(f"{kept} pieces…", err=True)
+    typer.echo(f"{kept} pieces in {out} ({skipped} skipped)")
+
+
+def _read(ingest: Any, data: bytes, known: dict[str, Any]) -> Any:
+    try:
+        piece = ingest.read_midi(data, f"music21:{known['collection']}/{known['title']}", **known)
+    except ingest.BadMidi as exc:
+        return ingest.Skipped(str(known["title"]), str(exc))
+    piece.extra["midi"] = data
+    return piece
 
 
 if __name__ == "__main__":

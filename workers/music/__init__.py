@@ -1,0 +1,1 @@
+"""Music pipeline: corpus -> MIDI + metadata -> embeddings -> tokens -> model."""
