@@ -453,6 +453,29 @@ def music_ingest(
     typer.echo(f"{kept} pieces in {out} ({skipped} skipped)")
 
 
+@music_app.command("dataset")
+def music_dataset(
+    folder: Annotated[Path, typer.Option(help="The folder `music ingest` wrote")] = Path(
+        ".switchboard/music"
+    ),
+    clusters: Annotated[int, typer.Option(min=1, help="k-means clusters (semantic tokens)")] = 8,
+) -> None:
+    """Embed the descriptions, cluster them, tokenize the MIDI (REMI) and write the versioned splits."""
+    from workers.music import features
+
+    if not (folder / "pieces.jsonl").exists():
+        _fail(f"{folder}/pieces.jsonl is missing: run `switchboard music ingest` first")
+
+    def progress(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            typer.echo(f"tokenized {done}/{total}", err=True)
+
+    summary = features.build_dataset(folder, clusters, progress)
+    for line in summary.pop("skipped"):
+        typer.echo(f"skipped {line}", err=True)
+    typer.echo(json.dumps(summary))
+
+
 def _read(ingest: Any, data: bytes, known: dict[str, Any]) -> Any:
     try:
         piece = ingest.read_midi(data, f"music21:{known['collection']}/{known['title']}", **known)

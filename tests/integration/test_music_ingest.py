@@ -61,3 +61,35 @@ def test_cli_ingests_a_collection(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("*.mid"))) == 4
     assert len((tmp_path / "pieces.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.slow
+def test_dataset_has_cluster_tokens_splits_and_a_version(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from switchboard.cli import app
+
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            app, ["music", "ingest", "--collection", "bach", "--limit", "12", "--out", str(tmp_path)]
+        ).exit_code
+        == 0
+    )
+    res = runner.invoke(app, ["music", "dataset", "--folder", str(tmp_path), "--clusters", "3"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["pieces"] == 12 and summary["clusters"] == 3 and len(summary["version"]) == 12
+    rows = [json.loads(x) for x in (tmp_path / "dataset.jsonl").read_text().splitlines()]
+    base = summary["vocab"] - 3
+    assert len(rows) == 12 and all(base <= r["ids"][0] < summary["vocab"] for r in rows)
+    assert all(max(r["ids"][1:]) < base and len(r["ids"]) > 100 for r in rows)
+    assert {r["split"] for r in rows} <= {"train", "valid", "test"}
+    again = json.loads(
+        runner.invoke(app, ["music", "dataset", "--folder", str(tmp_path), "--clusters", "3"])
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert again["version"] == summary["version"]  # same data, same tokenizer: same version
