@@ -5,24 +5,17 @@ real NATS. The page must show the transcript and the answer and play audio."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
-import uvicorn
 
 from bus import BusSettings
-from bus.nats_runner import NatsRunner
-from bus.servers import free_port
-from edge.app import create_app
-from edge.settings import EdgeSettings
 from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
 from tests.voice_audio import speech_16k
-from workers.voice import llm, retrieve, store, stt, tts, vad
+from tests.voice_stack import voice_stack
+from workers.voice import llm, retrieve, stt, tts, vad
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 VOICE = (vad, stt, retrieve, llm, tts)
@@ -32,33 +25,8 @@ VOICE = (vad, stt, retrieve, llm, tts)
 async def page_url(
     nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
-    settings = store.VoiceSettings(
-        db_url=f"sqlite:///{tmp_path / 'voice.db'}", kb_collection=f"kb-page-{uuid.uuid4().hex[:8]}"
-    )
-    monkeypatch.setattr(retrieve, "settings", settings)
-    monkeypatch.setattr(llm, "settings", settings)
-    nc = await nats.connect(nats_settings.nats_url)
-    runners = [NatsRunner(nc, w.worker, nats_settings) for w in VOICE]
-    for r in runners:
-        await r.start()
-    for w in VOICE:
-        assert w.worker.on_start
-        await w.worker.on_start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # noqa: ASYNC110
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    await task
-    for r in runners:
-        await r.stop()
-    await nc.close()
+    async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 def _wav(path: Path, pcm: bytes) -> Path:

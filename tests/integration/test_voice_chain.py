@@ -9,23 +9,18 @@ import base64
 import json
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
 import pytest
-import uvicorn
 import websockets
 
 from bus import BusSettings
-from bus.nats_runner import NatsRunner
-from bus.servers import free_port
-from edge.app import create_app
-from edge.settings import EdgeSettings
 from tests.fake_llm import SlowLLM
 from tests.voice_audio import speech_16k
-from workers.voice import llm, retrieve, store, stt, tts, vad
+from tests.voice_stack import voice_stack
+from workers.voice import llm
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
@@ -34,33 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.nats]
 async def edge_url(
     nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
-    settings = store.VoiceSettings(
-        db_url=f"sqlite:///{tmp_path / 'voice.db'}", kb_collection=f"kb-test-{uuid.uuid4().hex[:8]}"
-    )
-    monkeypatch.setattr(retrieve, "settings", settings)
-    monkeypatch.setattr(llm, "settings", settings)
-    nc = await nats.connect(nats_settings.nats_url)
-    runners = [NatsRunner(nc, w.worker, nats_settings) for w in (vad, stt, retrieve, llm, tts)]
-    for r in runners:
-        await r.start()
-    for w in (vad, stt, retrieve, llm, tts):  # models load before the clock starts
-        assert w.worker.on_start
-        await w.worker.on_start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # noqa: ASYNC110
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    yield f"ws://127.0.0.1:{port}/ws"
-    server.should_exit = True
-    await task
-    for r in runners:
-        await r.stop()
-    await nc.close()
+    async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
+        yield f"ws://127.0.0.1:{port}/ws"
 
 
 async def test_spoken_question_gets_transcripts_answer_and_audio(edge_url: str) -> None:

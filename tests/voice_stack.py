@@ -1,0 +1,58 @@
+"""The five voice workers with their real models and the edge, on real NATS,
+in this process (tests only). Yields the edge's port."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+import pytest
+import uvicorn
+
+from bus import BusSettings
+from bus.nats_runner import NatsRunner
+from bus.servers import free_port
+from edge.app import create_app
+from edge.settings import EdgeSettings
+from workers.voice import llm, retrieve, store, stt, tts, vad
+
+VOICE = (vad, stt, retrieve, llm, tts)
+
+
+@asynccontextmanager
+async def voice_stack(
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[int]:
+    settings = store.VoiceSettings(
+        db_url=f"sqlite:///{tmp_path / 'voice.db'}", kb_collection=f"kb-test-{uuid.uuid4().hex[:8]}"
+    )
+    monkeypatch.setattr(retrieve, "settings", settings)
+    monkeypatch.setattr(llm, "settings", settings)
+    nc = await nats.connect(nats_settings.nats_url)
+    runners = [NatsRunner(nc, w.worker, nats_settings) for w in VOICE]
+    for r in runners:
+        await r.start()
+    for w in VOICE:  # models load before the clock starts
+        assert w.worker.on_start
+        await w.worker.on_start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):  # noqa: ASYNC110  (uvicorn exposes no start event)
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+        for r in runners:
+            await r.stop()
+        await nc.close()
