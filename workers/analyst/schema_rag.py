@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from workers.engines.embed import load_embedder
-from workers.engines.vectors import Collection
+from workers.engines.vectors import Collection, collection
 
 from .chinook import Table
 
@@ -24,7 +24,7 @@ def describe(t: Table) -> str:
 def _collection(dataset: str, tables: Sequence[Table]) -> Collection:
     digest = hashlib.sha256("\n".join(describe(t) for t in tables).encode()).hexdigest()[:12]
     name = re.sub(r"[^a-zA-Z0-9._-]", "-", f"schema-{dataset}-{digest}")
-    col = Collection(name)
+    col = collection(name)
     if col.count() != len(tables):
         texts = [describe(t) for t in tables]
         col.upsert(

@@ -96,3 +96,10 @@ class Collection:
 
     def drop(self) -> None:
         self._chroma.delete_collection(self.name)
+
+
+@functools.cache
+def collection(name: str) -> Collection:
+    """One handle per collection name on the configured store, opened once per
+    process (not once per query)."""
+    return Collection(name)

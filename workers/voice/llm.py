@@ -19,6 +19,7 @@ from . import store
 
 settings = store.VoiceSettings()
 MAX_TOKENS = 120
+MAX_SESSIONS = 10_000
 SYSTEM = (
     "You are Switchboard's voice assistant. Answer in one to three short, plain sentences "
     "that sound natural when spoken."
@@ -56,7 +57,10 @@ def messages(c: VoiceContext) -> list[Message]:
 
 @worker.handler(Cancel)
 async def on_cancel(c: Cancel, ctx: Context) -> None:
+    _cancelled.pop(c.correlation_id, None)
     _cancelled[c.correlation_id] = time.monotonic()
+    while len(_cancelled) > MAX_SESSIONS:  # forget the oldest sessions' cancels
+        del _cancelled[next(iter(_cancelled))]
     if c.reason == "disconnect":
         await asyncio.to_thread(store.forget, settings.db_url, c.correlation_id)
 

@@ -12,7 +12,7 @@ from bus import Context, Worker
 from schemas import ChatTurn, Passage, Transcript
 from schemas import Context as VoiceContext
 from workers.engines.embed import load_embedder
-from workers.engines.vectors import Collection
+from workers.engines.vectors import collection
 
 from . import kb, store
 
@@ -29,7 +29,7 @@ worker = Worker("retrieve", version="0.1.0", on_start=_load)
 
 
 def passages(question: str) -> list[Passage]:
-    hits = Collection(settings.kb_collection).query(load_embedder().embed([question])[0], k=settings.passages)
+    hits = collection(settings.kb_collection).query(load_embedder().embed([question])[0], k=settings.passages)
     out = []
     for h in hits:
         if h.distance > settings.max_distance:

@@ -81,7 +81,10 @@ def _cut(d: AnswerDelta) -> bool:
 
 @worker.handler(Cancel)
 async def on_cancel(c: Cancel, ctx: Context) -> None:
+    _cancel_at.pop(c.correlation_id, None)
     _cancel_at[c.correlation_id] = c.created_at
+    while len(_cancel_at) > MAX_DROPPED:  # forget the oldest sessions' cancels
+        del _cancel_at[next(iter(_cancel_at))]
     for answer in [a for a, v in _sessions.items() if v == c.correlation_id and a in _pending]:
         _drop(answer)
 
