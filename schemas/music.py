@@ -1,5 +1,8 @@
 """Music pipeline events: music.midi.raw -> music.embeddings -> music.tokens ->
-music.model, and music.generate.request -> music.generated."""
+music.model, and music.generate.request -> music.generated.
+
+Each long step starts from a request event (a job's first event, see
+workers/jobs.py); the job id is the correlation id of all it causes."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ MAX_TOKENS = 65_536
 class PieceMeta(Part):
     title: ShortText = ""
     composer: ShortText = ""
+    collection: ShortText = ""
     duration_s: float = Field(default=0.0, ge=0)
     tempo_bpm: float | None = Field(default=None, gt=0, le=1_000)
     time_signature: Annotated[str, Field(max_length=16)] | None = None
@@ -33,6 +37,60 @@ class MidiRaw(Event):
     midi: Annotated[bytes, Field(max_length=MAX_MIDI_BYTES)]
     meta: PieceMeta
     description: Text = ""
+    seq: int = Field(default=0, ge=0)
+    last: bool = False
+    """The last piece of its ingest job: the embed worker then reports the job done."""
+    skipped: int = Field(default=0, ge=0)
+    """Files the ingest skipped so far (with reasons on jobs.status)."""
+
+
+class IngestRequest(Event):
+    type: Literal["music.ingest.request"] = "music.ingest.request"
+    collection: Name | None = None
+    """A music21 corpus collection: bach, palestrina, essenFolksong, ..."""
+    folder: ShortText | None = None
+    """A folder of .mid files the workers can read."""
+    limit: int = Field(default=200, ge=1, le=20_000)
+
+
+class EmbedRequest(Event):
+    """Embed what is not embedded yet and cluster all pieces: semantic tokens."""
+
+    type: Literal["music.embed.request"] = "music.embed.request"
+    clusters: int = Field(default=8, ge=1, le=256)
+
+
+class TokenizeRequest(Event):
+    """Tokenize every clustered piece into a new dataset version."""
+
+    type: Literal["music.tokenize.request"] = "music.tokenize.request"
+
+
+class TrainRequest(Event):
+    type: Literal["music.train.request"] = "music.train.request"
+    dataset_version: Name | None = None
+    """None: the newest dataset."""
+    resume: Name | None = None
+    """A model version to continue from its last checkpoint."""
+    n_layer: int = Field(default=4, ge=1, le=24)
+    n_head: int = Field(default=4, ge=1, le=32)
+    n_embd: int = Field(default=128, ge=16, le=2_048)
+    context: int = Field(default=256, ge=32, le=4_096)
+    batch_size: int = Field(default=8, ge=1, le=512)
+    learning_rate: float = Field(default=1e-3, gt=0, le=1)
+    max_steps: int = Field(default=500, ge=1, le=10_000_000)
+    max_minutes: float = Field(default=10.0, gt=0, le=7 * 24 * 60)
+    checkpoint_every: int = Field(default=100, ge=1)
+    seed: int = 0
+
+
+class EvaluateRequest(Event):
+    type: Literal["music.evaluate.request"] = "music.evaluate.request"
+    model_version: Name | None = None
+    """None: the newest model."""
+    samples: int = Field(default=8, ge=1, le=256)
+    max_tokens: int = Field(default=512, ge=16, le=8_192)
+    seed: int = 0
 
 
 class Embeddings(Event):
@@ -73,6 +131,10 @@ class GenerateRequest(Event):
     max_tokens: int = Field(default=1_024, ge=16, le=8_192)
     temperature: float = Field(default=1.0, gt=0, le=2.0)
     seed: int | None = None
+    seconds: float | None = Field(default=None, gt=0, le=600)
+    """Stop once the piece is this long (else at EOS or max_tokens)."""
+    job: bool = False
+    """Submitted as a job: progress and the result go on jobs.status too."""
 
 
 class Generated(Event):
@@ -84,6 +146,30 @@ class Generated(Event):
     midi: Annotated[bytes, Field(max_length=MAX_MIDI_BYTES)]
     token_count: int = Field(ge=0)
     duration_s: float = Field(ge=0)
+    note_count: int = Field(default=0, ge=0)
+    piano_roll: Annotated[bytes, Field(max_length=200_000)] = b""
+    """PNG of the piano roll."""
+    path: ShortText = ""
 
 
-MusicEvent = MidiRaw | Embeddings | Tokens | ModelCheckpoint | GenerateRequest | Generated
+class Report(Event):
+    type: Literal["music.report"] = "music.report"
+    model_version: Name
+    metrics: Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=256)] = {}
+    path: ShortText = ""
+
+
+MusicEvent = (
+    IngestRequest
+    | MidiRaw
+    | EmbedRequest
+    | Embeddings
+    | TokenizeRequest
+    | Tokens
+    | TrainRequest
+    | ModelCheckpoint
+    | GenerateRequest
+    | Generated
+    | EvaluateRequest
+    | Report
+)

@@ -30,10 +30,16 @@ PIPELINES: dict[str, tuple[Hop, ...]] = {
         Hop("sandbox", ("analyst.code",), ("analyst.result",)),
     ),
     "music": (
-        Hop("embed", ("music.midi.raw",), ("music.embeddings",)),
-        Hop("tokenize", ("music.embeddings",), ("music.tokens",)),
-        Hop("train", ("music.tokens",), ("music.model",)),
-        Hop("generate", ("music.generate.request",), ("music.generated",)),
+        Hop("music-ingest", ("music.ingest.request", "jobs.cancel"), ("music.midi.raw", "jobs.status")),
+        Hop(
+            "music-embed",
+            ("music.midi.raw", "music.embed.request"),
+            ("music.embeddings", "jobs.status"),
+        ),
+        Hop("music-tokenize", ("music.tokenize.request",), ("music.tokens", "jobs.status")),
+        Hop("music-train", ("music.train.request", "jobs.cancel"), ("music.model", "jobs.status")),
+        Hop("music-generate", ("music.generate.request",), ("music.generated", "jobs.status")),
+        Hop("music-evaluate", ("music.evaluate.request", "jobs.cancel"), ("music.report", "jobs.status")),
     ),
     "jobs": (Hop("jobs", ("jobs.submitted", "jobs.cancel"), ("jobs.status",)),),
 }
@@ -41,7 +47,15 @@ PIPELINES: dict[str, tuple[Hop, ...]] = {
 ENTRY_SUBJECTS: dict[str, tuple[str, ...]] = {
     "voice": ("voice.audio.chunk", "voice.transcript", "voice.cancel"),
     "analyst": ("analyst.question",),
-    "music": ("music.midi.raw", "music.generate.request"),
+    "music": (
+        "music.ingest.request",
+        "music.midi.raw",
+        "music.embed.request",
+        "music.tokenize.request",
+        "music.train.request",
+        "music.generate.request",
+        "music.evaluate.request",
+    ),
     "jobs": ("jobs.submitted", "jobs.cancel"),
 }
 """Subjects clients publish on: the recorded inputs a replay re-publishes."""

@@ -21,7 +21,9 @@ replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded streams int
 app.add_typer(replay_app, name="replay")
 analyst_app = typer.Typer(no_args_is_help=True, help="Analyst datasets: load, inspect, query.")
 app.add_typer(analyst_app, name="analyst")
-music_app = typer.Typer(no_args_is_help=True, help="The music pipeline's corpus.")
+music_app = typer.Typer(
+    no_args_is_help=True, help="The music pipeline, step by step; each step is a job on the bus."
+)
 app.add_typer(music_app, name="music")
 voice_app = typer.Typer(no_args_is_help=True, help="The voice assistant's knowledge base.")
 app.add_typer(voice_app, name="voice")
@@ -408,81 +410,144 @@ def voice_search(question: Annotated[str, typer.Argument(help="What to look up")
         typer.echo(f"[{p.score:.2f} {p.source}] {p.text[:300]}")
 
 
+def _job(kind: str, params: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """Submit a job, print its progress until it ends; its result, or exit 2."""
+    import nats.errors
+
+    from .jobclient import run_job
+
+    settings = _settings(namespace)
+    shown: list[str] = [""]
+
+    def show(st: Any) -> None:
+        line = f"[{st.state} {int(st.progress * 100):3d}%] {st.message}".rstrip()
+        if line != shown[0]:
+            typer.echo(line, err=True)
+            shown[0] = line
+
+    def silent() -> None:
+        typer.echo("no word from any worker yet: is `switchboard up` running?", err=True)
+
+    try:
+        status = asyncio.run(run_job(settings, kind, params, show, silent))
+    except KeyboardInterrupt:
+        _fail(f"{kind} cancelled")
+    except (OSError, nats.errors.Error) as exc:
+        _fail(f"cannot reach NATS at {settings.nats_url}: {exc} (start it with `switchboard up`)")
+    if status.state != "succeeded":
+        _fail(f"{kind} {status.state}: {status.message}")
+    return dict(status.result)
+
+
 @music_app.command("ingest")
 def music_ingest(
-    out: Annotated[Path, typer.Option(help="Where .mid files and pieces.jsonl go")] = Path(
-        ".switchboard/music"
-    ),
     collection: Annotated[
         str | None, typer.Option(help="A music21 corpus collection: bach, palestrina, essenFolksong, ...")
     ] = None,
     folder: Annotated[Path | None, typer.Option(help="A folder of your .mid files")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many pieces from the collection")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many pieces")] = 200,
+    namespace: Namespace = None,
 ) -> None:
-    """Convert a corpus collection (or read a folder) to MIDI with metadata and a description per piece."""
-    import json as _json
-
-    from workers.music import ingest
-
+    """Read pieces (MIDI + metadata + description) onto the bus; the embed worker stores them."""
     if (collection is None) == (folder is None):
         _fail("give one of --collection or --folder")
-    out.mkdir(parents=True, exist_ok=True)
-    if folder is not None:
-        if not folder.is_dir():
-            _fail(f"{folder} is not a folder")
-        items = ingest.ingest_folder(folder)
-    else:
-        items = (
-            x if isinstance(x, ingest.Skipped) else _read(ingest, x[0], x[1])
-            for x in ingest.corpus_midi(str(collection), limit)
-        )
-    kept = skipped = 0
-    with (out / "pieces.jsonl").open("a", encoding="utf-8") as index:
-        for item in items:
-            if isinstance(item, ingest.Skipped):
-                skipped += 1
-                typer.echo(f"skipped {item.source}: {item.reason}", err=True)
-                continue
-            data = item.extra.pop("midi", None)
-            if data is not None:
-                (out / f"{item.piece_id}.mid").write_bytes(data)
-            index.write(_json.dumps(item.to_dict()) + "\n")
-            kept += 1
-            if kept % 10 == 0:
-                typer.echo(f"{kept} pieces…", err=True)
-    typer.echo(f"{kept} pieces in {out} ({skipped} skipped)")
+    if folder is not None and not folder.is_dir():
+        _fail(f"{folder} is not a folder")
+    params = {"collection": collection, "folder": str(folder.resolve()) if folder else None, "limit": limit}
+    typer.echo(json.dumps(_job("music.ingest", params, namespace)))
 
 
-@music_app.command("dataset")
-def music_dataset(
-    folder: Annotated[Path, typer.Option(help="The folder `music ingest` wrote")] = Path(
-        ".switchboard/music"
-    ),
-    clusters: Annotated[int, typer.Option(min=1, help="k-means clusters (semantic tokens)")] = 8,
+@music_app.command("embed")
+def music_embed(
+    clusters: Annotated[int, typer.Option(min=1, max=256, help="k-means clusters (semantic tokens)")] = 8,
+    namespace: Namespace = None,
 ) -> None:
-    """Embed the descriptions, cluster them, tokenize the MIDI (REMI) and write the versioned splits."""
-    from workers.music import features
-
-    if not (folder / "pieces.jsonl").exists():
-        _fail(f"{folder}/pieces.jsonl is missing: run `switchboard music ingest` first")
-
-    def progress(done: int, total: int) -> None:
-        if done % 25 == 0 or done == total:
-            typer.echo(f"tokenized {done}/{total}", err=True)
-
-    summary = features.build_dataset(folder, clusters, progress)
-    for line in summary.pop("skipped"):
-        typer.echo(f"skipped {line}", err=True)
-    typer.echo(json.dumps(summary))
+    """Embed the descriptions (MiniLM) and cluster them: the semantic tokens."""
+    typer.echo(json.dumps(_job("music.embed", {"clusters": clusters}, namespace)))
 
 
-def _read(ingest: Any, data: bytes, known: dict[str, Any]) -> Any:
-    try:
-        piece = ingest.read_midi(data, f"music21:{known['collection']}/{known['title']}", **known)
-    except ingest.BadMidi as exc:
-        return ingest.Skipped(str(known["title"]), str(exc))
-    piece.extra["midi"] = data
-    return piece
+@music_app.command("tokenize")
+def music_tokenize(namespace: Namespace = None) -> None:
+    """REMI-tokenize every clustered piece into a new versioned dataset (train/valid/test)."""
+    typer.echo(json.dumps(_job("music.tokenize", {}, namespace)))
+
+
+@music_app.command("train")
+def music_train(
+    dataset: Annotated[str | None, typer.Option(help="Dataset version (default: the newest)")] = None,
+    resume: Annotated[str | None, typer.Option(help="A model version to continue")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps")] = 500,
+    minutes: Annotated[float, typer.Option(min=0.05, help="Time budget")] = 10.0,
+    layers: Annotated[int, typer.Option(min=1)] = 4,
+    heads: Annotated[int, typer.Option(min=1)] = 4,
+    width: Annotated[int, typer.Option(min=16, help="Embedding size (n_embd)")] = 128,
+    context: Annotated[int, typer.Option(min=32)] = 256,
+    batch: Annotated[int, typer.Option(min=1)] = 8,
+    lr: Annotated[float, typer.Option(help="Learning rate")] = 1e-3,
+    checkpoint_every: Annotated[int, typer.Option(min=1)] = 100,
+    namespace: Namespace = None,
+) -> None:
+    """Train a small GPT-2 from scratch on CPU (checkpoints, resumable, loss plot)."""
+    params = {
+        "dataset_version": dataset,
+        "resume": resume,
+        "max_steps": steps,
+        "max_minutes": minutes,
+        "n_layer": layers,
+        "n_head": heads,
+        "n_embd": width,
+        "context": context,
+        "batch_size": batch,
+        "learning_rate": lr,
+        "checkpoint_every": checkpoint_every,
+    }
+    typer.echo(json.dumps(_job("music.train", params, namespace)))
+
+
+@music_app.command("generate")
+def music_generate(
+    prompt: Annotated[str, typer.Argument(help='What to play, e.g. "a slow chorale in G minor"')],
+    out: Annotated[Path | None, typer.Option(help="Write the MIDI here")] = None,
+    seconds: Annotated[float | None, typer.Option(min=1, max=600, help="Stop once this long")] = None,
+    max_tokens: Annotated[int, typer.Option(min=16, max=8192)] = 1024,
+    temperature: Annotated[float, typer.Option(min=0.05, max=2.0)] = 1.0,
+    model: Annotated[str | None, typer.Option(help="Model version (default: the newest)")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    namespace: Namespace = None,
+) -> None:
+    """Text prompt -> nearest semantic cluster -> sampled tokens -> a MIDI file."""
+    import shutil
+
+    from workers.music.store import Store
+
+    params = {
+        "prompt": prompt,
+        "seconds": seconds,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "model_version": model,
+        "seed": seed,
+    }
+    result = _job("music.generate", params, namespace)
+    made = Store.from_settings().generated / Path(str(result["midi_url"])).name
+    if out is not None:
+        if not made.exists():
+            _fail(f"{made} is not on this machine; fetch {result['midi_url']} from the edge")
+        shutil.copy(made, out)
+        result["file"] = str(out)
+    typer.echo(json.dumps(result))
+
+
+@music_app.command("evaluate")
+def music_evaluate(
+    model: Annotated[str | None, typer.Option(help="Model version (default: the newest)")] = None,
+    samples: Annotated[int, typer.Option(min=1, max=256)] = 8,
+    max_tokens: Annotated[int, typer.Option(min=16, max=8192)] = 512,
+    namespace: Namespace = None,
+) -> None:
+    """Generate from held-out descriptions and compare with the real pieces; writes a report."""
+    params = {"model_version": model, "samples": samples, "max_tokens": max_tokens}
+    typer.echo(json.dumps(_job("music.evaluate", params, namespace)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ REGISTRY: dict[str, str] = {
     "retrieve": "workers.voice.retrieve:worker",
     "llm": "workers.voice.llm:worker",
     "tts": "workers.voice.tts:worker",
+    "music-ingest": "workers.music.steps.ingest:worker",
+    "music-embed": "workers.music.steps.embed:worker",
+    "music-tokenize": "workers.music.steps.tokenize:worker",
+    "music-train": "workers.music.steps.train:worker",
+    "music-generate": "workers.music.steps.generate:worker",
+    "music-evaluate": "workers.music.steps.evaluate:worker",
 }
 
 

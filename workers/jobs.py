@@ -13,7 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bus import Context, Worker
-from schemas import Event, JobCancel, JobStatus, JobSubmitted, Question
+from schemas import (
+    EmbedRequest,
+    EvaluateRequest,
+    Event,
+    GenerateRequest,
+    IngestRequest,
+    JobCancel,
+    JobStatus,
+    JobSubmitted,
+    Question,
+    TokenizeRequest,
+    TrainRequest,
+)
 
 worker = Worker("jobs", version="0.1.0")
 
@@ -45,6 +57,35 @@ def _ask(job: JobSubmitted) -> Event:
     )
 
 
+MUSIC_JOBS: dict[str, type[Event]] = {
+    "music.ingest": IngestRequest,
+    "music.embed": EmbedRequest,
+    "music.tokenize": TokenizeRequest,
+    "music.train": TrainRequest,
+    "music.generate": GenerateRequest,
+    "music.evaluate": EvaluateRequest,
+}
+
+
+def _music(request: type[Event]) -> JobStarter:
+    """params: the request event's fields (see schemas/music.py)."""
+
+    def start(job: JobSubmitted) -> Event:
+        extra = {"job": True} if request is GenerateRequest else {}
+        fields = {k: v for k, v in job.params.items() if v is not None}
+        known = set(request.model_fields) - {"id", "type", "correlation_id", "causation_id", "created_at"}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"unknown params {unknown}; known: {sorted(known)}")
+        return request.model_validate({**fields, **extra, "correlation_id": job.correlation_id})
+
+    return start
+
+
+for _kind, _request in MUSIC_JOBS.items():
+    job_kind(_kind)(_music(_request))
+
+
 @worker.handler(JobSubmitted)
 async def on_submitted(job: JobSubmitted, ctx: Context) -> list[Event]:
     start = JOB_KINDS.get(job.kind)
@@ -60,16 +101,17 @@ async def on_submitted(job: JobSubmitted, ctx: Context) -> list[Event]:
         ]
     try:
         first = start(job)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
         return [
             JobStatus(
                 correlation_id=job.correlation_id,
                 kind=job.kind,
                 state="failed",
-                message=f"bad parameters: {exc}"[:1000],
+                message=f"bad parameters: {_first_line(exc)}"[:1000],
             )
         ]
-    return [first, JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="queued")]
+    # queued first: the pipeline's own "running" must not be overtaken by it
+    return [JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="queued"), first]
 
 
 @worker.handler(JobCancel)
@@ -80,3 +122,12 @@ async def on_cancel(cancel: JobCancel, ctx: Context) -> JobStatus:
         state="cancelled",
         message=cancel.reason or "cancelled by the client",
     )
+
+
+def _first_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        return f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+    return str(exc)

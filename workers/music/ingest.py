@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-MAX_BYTES = 2_000_000
+MAX_BYTES = 512_000  # schemas.music.MAX_MIDI_BYTES: one piece fits one event
 MAX_SECONDS = 30 * 60
 TEMPO_RANGE = (10.0, 400.0)
 KEYS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -124,17 +124,49 @@ def describe(p: Piece) -> str:
     return ", ".join(x for x in parts if x) + "."
 
 
-def ingest_folder(folder: Path) -> Iterator[Piece | Skipped]:
+def ingest_folder(folder: Path, limit: int | None = None) -> Iterator[tuple[bytes, Piece] | Skipped]:
+    done = 0
     for path in sorted(folder.rglob("*")):
+        if limit is not None and done >= limit:
+            return
         if not path.is_file():
             continue
         if path.suffix.lower() not in (".mid", ".midi"):
             yield Skipped(str(path), "not a .mid file")
             continue
         try:
-            yield read_midi(path.read_bytes(), str(path), title=path.stem)
+            data = path.read_bytes()
+            yield data, read_midi(data, str(path), title=path.stem)
+            done += 1
         except (BadMidi, OSError) as exc:
             yield Skipped(str(path), str(exc))
+
+
+def pieces(
+    collection: str | None = None, folder: Path | None = None, limit: int = 200
+) -> Iterator[tuple[bytes, Piece] | Skipped]:
+    """Pieces of a music21 collection or of a folder, with the files skipped and why."""
+    if (collection is None) == (folder is None):
+        raise ValueError("give one of collection or folder")
+    if folder is not None:
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder the worker can read")
+        yield from ingest_folder(folder, limit)
+        return
+    assert collection is not None
+    found = False
+    for item in corpus_midi(collection, limit):
+        found = True
+        if isinstance(item, Skipped):
+            yield item
+            continue
+        data, known = item
+        try:
+            yield data, read_midi(data, f"music21:{collection}/{known['title']}", **known)
+        except BadMidi as exc:
+            yield Skipped(str(known["title"]), str(exc))
+    if not found:
+        raise ValueError(f"no music21 corpus collection {collection!r} (try bach, palestrina, essenFolksong)")
 
 
 def corpus_midi(collection: str, limit: int) -> Iterator[tuple[bytes, dict[str, Any]] | Skipped]:

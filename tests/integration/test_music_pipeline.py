@@ -1,0 +1,209 @@
+"""The music pipeline as jobs on real NATS: ingest -> embed -> tokenize ->
+train (checkpoints, resume, cancel) -> generate -> evaluate, with real models
+(MiniLM, miditok, a GPT-2 trained from scratch) and the real music21 corpus."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pretty_midi
+import pytest
+
+from bus import BusSettings
+from schemas import JobStatus, MidiRaw, PieceMeta
+from streams.replay import read
+from tests.integration.test_music_ingest import _midi
+from tests.music_stack import job, music_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.nats]
+
+
+@pytest.fixture
+async def stack(
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Path]:
+    async with music_stack(nats_settings, tmp_path / "music", monkeypatch):
+        yield tmp_path / "music"
+
+
+async def _raw(settings: BusSettings, subject: str) -> list[bytes]:
+    nc = await nats.connect(settings.nats_url)
+    try:
+        return [r.data for r in await read(nc.jetstream(), settings.namespace, subject)]
+    finally:
+        await nc.close()
+
+
+async def _events(settings: BusSettings, subject: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(d) for d in await _raw(settings, subject)]
+
+
+async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, stack: Path) -> None:
+    s = nats_settings
+    done, seen = await job(s, "music.ingest", collection="bach", limit=24)
+    assert done.state == "succeeded" and done.result["pieces"] == 24, done
+    assert any(x.state == "running" and x.progress > 0 for x in seen)
+    assert len(await _events(s, "music.midi.raw")) == 24
+    assert len(await _events(s, "music.embeddings")) == 24
+    assert len(list((stack / "pieces").glob("*.mid"))) == 24
+
+    done, _ = await job(s, "music.embed", clusters=3)
+    assert done.state == "succeeded" and done.result["clusters"] == 3, done
+
+    done, _ = await job(s, "music.tokenize")
+    assert done.state == "succeeded", done
+    version = str(done.result["dataset_version"])
+    tokens = await _events(s, "music.tokens")
+    assert len(tokens) == done.result["pieces"] > 20
+    assert {t["dataset_version"] for t in tokens} == {version}
+    assert {t["split"] for t in tokens} >= {"train", "test"}
+    again, _ = await job(s, "music.tokenize")
+    assert again.result["dataset_version"] == version  # same data, same version
+
+    done, seen = await job(s, "music.train", max_steps=20, checkpoint_every=10, n_embd=64, context=128)
+    assert done.state == "succeeded", done
+    model = str(done.result["model_version"])
+    assert any("loss" in x.message and x.state == "running" for x in seen)
+    checkpoints = [e for e in await _events(s, "music.model") if e["model_version"] == model]
+    assert [c["step"] for c in checkpoints if not c["final"]] == [10, 20]
+    assert checkpoints[-1]["final"] and checkpoints[-1]["valid_loss"] is not None
+    assert (stack / "models" / model / "loss.png").stat().st_size > 1000
+
+    resumed, _ = await job(s, "music.train", resume=model, max_steps=30)
+    assert resumed.state == "succeeded" and resumed.result["model_version"] == model, resumed
+    assert resumed.result["steps"] == 30
+
+    done, _ = await job(s, "music.generate", prompt="a chorale by J.S. Bach", max_tokens=256, seed=1)
+    assert done.state == "succeeded", done
+    midi = (stack / "generated" / Path(str(done.result["midi_url"])).name).read_bytes()
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    assert sum(len(i.notes) for i in pm.instruments) == done.result["notes"] > 0
+    (generated,) = await _events(s, "music.generated")
+    assert generated["note_count"] == done.result["notes"] and generated["piano_roll"]
+
+    done, _ = await job(s, "music.evaluate", samples=2, max_tokens=128)
+    assert done.state == "succeeded", done
+    report = json.loads((stack / "reports" / model / "report.json").read_text())
+    assert report["generated"] == 2 and report["real"] >= 1
+    for name in ("note_density", "pitch_class_entropy", "polyphony", "velocity_mean", "tempo_changes"):
+        assert report["features"][name]["distance"] >= 0
+    assert "| pitch_range |" in (stack / "reports" / model / "report.md").read_text()
+    assert (stack / "reports" / model / "features.png").stat().st_size > 1000
+
+
+async def test_bad_files_and_bad_requests_fail_clearly(
+    nats_settings: BusSettings, stack: Path, tmp_path: Path
+) -> None:
+    s = nats_settings
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    _midi(folder / "good.mid")
+    _midi(folder / "silent.mid", notes=0)
+    _midi(folder / "absurd.mid", tempo=2000)
+    (folder / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    done, seen = await job(s, "music.ingest", folder=str(folder))
+    assert done.state == "succeeded" and done.result["pieces"] == 1 and done.result["skipped"] == 3
+    reasons = " | ".join(x.message for x in seen)
+    assert "no notes" in reasons and "tempo" in reasons and "unreadable" in reasons
+
+    # a broken piece straight onto music.midi.raw: reported, nothing crashes
+    from bus.jetstream import JetStreamPublisher
+
+    nc = await nats.connect(s.nats_url)
+    await JetStreamPublisher(nc, s, "test@1").publish(
+        MidiRaw(
+            correlation_id="raw-1", piece_id="bad", source="x", midi=b"MThdjunk", meta=PieceMeta(), last=True
+        )
+    )
+    await nc.close()
+    for _ in range(50):
+        statuses = [JobStatus.model_validate_json(d) for d in await _raw(s, "jobs.status")]
+        if any(x.correlation_id == "raw-1" and x.state == "succeeded" for x in statuses):
+            break
+        await asyncio.sleep(0.2)
+    assert any(x.correlation_id == "raw-1" and "unreadable" in x.message for x in statuses)
+
+    for kind, params, words in [
+        ("music.ingest", {"collection": "no-such-composer"}, "no music21 corpus collection"),
+        ("music.ingest", {"folder": str(tmp_path / "nope")}, "not a folder"),
+        ("music.train", {"max_steps": -3}, "bad parameters"),
+        ("music.train", {"layers": 3}, "unknown params"),
+        ("music.tokenize", {}, "music embed"),
+        ("music.generate", {"prompt": "anything"}, "no model"),
+    ]:
+        done, _ = await job(s, kind, **params)
+        assert done.state == "failed" and words in done.message, (kind, done)
+
+
+async def test_training_stops_on_cancel(nats_settings: BusSettings, stack: Path) -> None:
+    from bus.jetstream import JetStreamPublisher
+    from schemas import JobCancel
+    from switchboard.jobclient import run_job
+
+    s = nats_settings
+    assert (await job(s, "music.ingest", collection="bach", limit=6))[0].state == "succeeded"
+    assert (await job(s, "music.embed", clusters=2))[0].state == "succeeded"
+    assert (await job(s, "music.tokenize"))[0].state == "succeeded"
+    nc = await nats.connect(s.nats_url)
+    publisher = JetStreamPublisher(nc, s, "test@1")
+    sent = False
+
+    def cancel_when_running(st: JobStatus) -> None:
+        nonlocal sent
+        if "step" in st.message and not sent:
+            sent = True
+            asyncio.get_running_loop().create_task(
+                publisher.publish(JobCancel(correlation_id=st.correlation_id))
+            )
+
+    last = await run_job(
+        s, "music.train", {"max_steps": 100_000, "n_embd": 32, "context": 64}, cancel_when_running
+    )
+    await nc.close()
+    assert last.state == "cancelled"
+    for _ in range(100):  # the trainer stops at its next step and keeps what it learnt
+        final = [
+            e
+            for e in await _events(s, "music.model")
+            if e["final"] and e["correlation_id"] == last.correlation_id
+        ]
+        if final:
+            break
+        await asyncio.sleep(0.2)
+    assert final and final[0]["step"] < 1000
+    assert (Path(final[0]["path"]) / "config.json").exists()
+
+
+async def test_cli_steps_are_jobs(nats_settings: BusSettings, stack: Path) -> None:
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        **{f"SWITCHBOARD_{k.upper()}": str(v) for k, v in nats_settings.model_dump().items()},
+    }
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "switchboard.cli",
+            "music",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await cli("ingest", "--collection", "bach", "--limit", "3")
+    assert code == 0, err
+    assert json.loads(out)["pieces"] == 3 and "[succeeded 100%]" in err
+    code, out, err = await cli("generate", "a fugue")
+    assert code == 2 and "music.generate failed" in err and "music train" in err

@@ -1,0 +1,47 @@
+"""The jobs worker and the six music workers on real NATS, in this process
+(tests only), with the music store in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from bus import BusSettings
+from bus.nats_runner import NatsRunner
+from schemas import JobStatus
+from switchboard.jobclient import run_job
+from workers import jobs
+from workers.music.steps import common, embed, evaluate, generate, ingest, tokenize, train
+from workers.music.store import MusicSettings
+
+MUSIC = (jobs, ingest, embed, tokenize, train, generate, evaluate)
+
+
+@asynccontextmanager
+async def music_stack(
+    nats_settings: BusSettings, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    monkeypatch.setattr(common, "settings", MusicSettings(dir=folder))
+    monkeypatch.setenv("SWITCHBOARD_MUSIC_DIR", str(folder))  # the edge reads it too
+    nc = await nats.connect(nats_settings.nats_url)
+    runners = [NatsRunner(nc, m.worker, nats_settings) for m in MUSIC]
+    for r in runners:
+        await r.start()
+    try:
+        yield
+    finally:
+        for r in runners:
+            await r.stop()
+        await nc.close()
+
+
+async def job(settings: BusSettings, kind: str, **params: Any) -> tuple[JobStatus, list[JobStatus]]:
+    """Run a job to its end: the last status and every status on the way."""
+    seen: list[JobStatus] = []
+    last = await run_job(settings, kind, params, seen.append)
+    return last, seen
