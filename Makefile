@@ -1,5 +1,5 @@
 # The README's commands. Each one sets up .venv first (only when needed).
-.PHONY: up test test-fast lint bench-bus bench-analyst bench-voice compose-check
+.PHONY: up test test-fast lint bench-bus bench-analyst bench-voice bench-music compose-check
 
 up:
 	@scripts/setup.sh
@@ -30,6 +30,10 @@ bench-analyst:
 bench-voice:
 	@scripts/setup.sh
 	.venv/bin/python bench/voice/run.py
+
+bench-music:
+	@scripts/setup.sh
+	.venv/bin/python bench/music/run.py
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q
