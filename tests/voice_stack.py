@@ -3,7 +3,6 @@ in this process (tests only). Yields the edge's port."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +10,10 @@ from pathlib import Path
 
 import nats
 import pytest
-import uvicorn
 
 from bus import BusSettings
 from bus.nats_runner import NatsRunner
-from bus.servers import free_port
-from edge.app import create_app
-from edge.settings import EdgeSettings
+from tests.edge_server import edge_server
 from workers.voice import llm, retrieve, store, stt, tts, vad
 
 VOICE = (vad, stt, retrieve, llm, tts)
@@ -39,20 +35,10 @@ async def voice_stack(
     for w in VOICE:  # models load before the clock starts
         assert w.worker.on_start
         await w.worker.on_start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # noqa: ASYNC110  (uvicorn exposes no start event)
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
     try:
-        yield port
+        async with edge_server(nats_settings) as port:
+            yield port
     finally:
-        server.should_exit = True
-        await task
         for r in runners:
             await r.stop()
         await nc.close()

@@ -4,7 +4,6 @@ The LLM is scripted (tests/fake_llm.py); everything else is real."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -13,13 +12,10 @@ from pathlib import Path
 
 import nats
 import pytest
-import uvicorn
 
 from bus import BusSettings
 from bus.nats_runner import NatsRunner
-from bus.servers import free_port
-from edge.app import create_app
-from edge.settings import EdgeSettings
+from tests.edge_server import edge_server
 from tests.fake_llm import FakeLLM
 from workers.analyst import codegen, datasets, sql
 from workers.analyst import python as python_worker
@@ -51,18 +47,8 @@ async def stack(
     runners = [NatsRunner(nc, w, nats_settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
     for r in runners:
         await r.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(nats_settings, EdgeSettings()), port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):  # uvicorn exposes no start event  # noqa: ASYNC110
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", llm
-    server.should_exit = True
-    await task
+    async with edge_server(nats_settings) as port:
+        yield f"http://127.0.0.1:{port}/", llm
     for r in runners:
         await r.stop()
     await nc.close()

@@ -1,0 +1,33 @@
+"""The edge app served by uvicorn on a free port, in this process (tests only)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from bus import BusSettings
+from bus.servers import free_port
+from edge.app import create_app
+from edge.settings import EdgeSettings
+
+
+@asynccontextmanager
+async def edge_server(settings: BusSettings) -> AsyncIterator[int]:
+    """Yields the port once the edge accepts connections."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, EdgeSettings()), port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):  # noqa: ASYNC110  (uvicorn exposes no start event)
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
