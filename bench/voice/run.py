@@ -10,7 +10,8 @@ segment -> final transcript, including any partial still being decoded;
 retrieve; llm_first: context -> first delta; tts_first: first delta -> first
 audio, which includes waiting for the first clause; tts_work: the delta that
 completed that clause -> its audio), and STT/TTS real-time factors through the
-workers against the bare engines on the same audio and text in the same run.
+workers (stt; tts_work) against the bare engines on the same audio (the
+end-of-turn segments) and text (the first sentences) in the same run.
 Figures only; nothing is asserted.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -38,6 +40,7 @@ import websockets  # noqa: E402
 from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
 from streams.replay import drop  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
+from workers.voice.tts import split  # noqa: E402
 
 QUESTIONS = [
     "How do I scale a worker?",
@@ -47,6 +50,7 @@ QUESTIONS = [
 ]
 LEAD_S, TAIL_S = 0.6, 2.5
 WORKERS = ("vad", "stt", "retrieve", "llm", "tts")
+OUTPUTS = ("transcript.", "speech.audio.")  # what stt and tts publish, after "{ns}.voice."
 
 
 def _t(ev: dict[str, Any]) -> float:
@@ -95,14 +99,18 @@ async def session(url: str, question: str, bus_events: dict[str, list[dict[str, 
     ctx = first("voice.context")
     delta = first("voice.answer.delta")
     audio = min(_t(e) for e in evs if e["type"] == "voice.speech.audio" and e.get("pcm"))
-    seg_audio_s = next(
-        (e["end_ms"] - e["start_ms"]) / 1000
-        for e in evs
-        if e["type"] == "voice.speech.segment" and e["end_of_turn"]
-    )
+    segment = next(e for e in evs if e["type"] == "voice.speech.segment" and e["end_of_turn"])
+    seg_audio_s = (segment["end_ms"] - segment["start_ms"]) / 1000
     first_sentence = next(e for e in evs if e["type"] == "voice.speech.audio" and e.get("pcm"))
-    # the delta that completed the first sentence: TTS starts from there
-    trigger = max(_t(e) for e in evs if e["type"] == "voice.answer.delta" and _t(e) <= audio)
+    # the delta that completed the first clause: TTS starts from there
+    deltas = sorted((e for e in evs if e["type"] == "voice.answer.delta"), key=lambda e: e["index"])
+    text = ""
+    for d in deltas:
+        text += d["text"]
+        if split(text, d["last"], first=True)[0]:
+            trigger = _t(d)
+            break
+    first_audio_s = len(base64.urlsafe_b64decode(first_sentence["pcm"])) / 2 / first_sentence["sample_rate"]
     return {
         "e2e": (first_audio or audio) - speech_end,
         "vad": seg - speech_end,
@@ -113,22 +121,70 @@ async def session(url: str, question: str, bus_events: dict[str, list[dict[str, 
         "tts_work": audio - trigger,
         "stt_rtf": (final - seg) / seg_audio_s,
         "tts_sentence": first_sentence["text"],
-        "tts_rtf": (audio - delta)
-        / (len(str(first_sentence["pcm"])) * 3 / 4 / 2 / first_sentence["sample_rate"]),
+        "tts_rtf": (audio - trigger) / first_audio_s,
         "utterance_s": seg_audio_s,
+        "tts_audio_s": first_audio_s,
+        "segment_pcm": base64.urlsafe_b64decode(segment["pcm"]),
     }  # type: ignore[dict-item]
 
 
-def bare_engines(results: list[dict[str, Any]]) -> tuple[float, float]:
-    """STT and TTS real-time factors of the bare engines on the same audio and text."""
-    from workers.engines.stt import WhisperSTT
-    from workers.engines.tts import PiperTTS
+class Engines:
+    """The bare STT and TTS engines, loaded in this process once."""
 
-    stt, tts = WhisperSTT(), PiperTTS()
-    stt.transcribe(speech_16k(QUESTIONS[0], 0, 0))  # warm-up
-    stt_rtf = [stt.transcribe(speech_16k(q, 0.2, 0.3)).rtf for q in QUESTIONS]
-    tts_rtf = [tts.synthesize(r["tts_sentence"]).rtf for r in results]
-    return statistics.median(stt_rtf), statistics.median(tts_rtf)
+    def __init__(self) -> None:
+        from workers.engines.stt import WhisperSTT
+        from workers.engines.tts import PiperTTS
+
+        self.stt, self.tts = WhisperSTT(), PiperTTS()
+        self.stt.transcribe(speech_16k(QUESTIONS[0], 0, 0))  # warm-up
+        self.tts.synthesize("Warming up.")
+
+    def stt_s(self, pcm: bytes) -> float:
+        return float(self.stt.transcribe(pcm).elapsed_s)
+
+    def tts_s(self, text: str) -> float:
+        return float(self.tts.synthesize(text).elapsed_s)
+
+
+async def workers_vs_bare(
+    nc: Any,
+    ns: str,
+    engines: Engines,
+    results: list[dict[str, Any]],
+    waiters: dict[str, asyncio.Future[float]],
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Seconds through each worker, the rest of the pipeline idle, and of the
+    bare engine on the same input, taken in turn (so both see the same cache
+    and CPU state): each end-of-turn segment (sent as a partial, so no answer
+    follows) to stt, each first piece (as a whole answer) to tts."""
+    from bus import BusSettings
+    from bus.jetstream import JetStreamPublisher
+    from schemas import AnswerDelta, SpeechSegment
+
+    pub = JetStreamPublisher(nc, BusSettings(namespace=ns), "bench")
+
+    async def timed(event: Any) -> float:
+        done = waiters[event.correlation_id] = asyncio.get_running_loop().create_future()
+        start = time.time()
+        await pub.publish(event)
+        try:
+            return await asyncio.wait_for(done, 60) - start
+        finally:
+            del waiters[event.correlation_id]
+
+    out: dict[str, tuple[list[float], list[float]]] = {"STT": ([], []), "TTS": ([], [])}
+    for r in results:
+        corr = f"iso-{uuid.uuid4().hex[:12]}"
+        pcm, text = r["segment_pcm"], r["tts_sentence"]
+        segment = SpeechSegment(
+            correlation_id=corr, segment_id=corr, seq=0, start_ms=0, end_ms=len(pcm) // 32, pcm=pcm
+        )
+        answer = AnswerDelta(correlation_id=corr + "t", answer_id=corr, index=0, text=text, last=True)
+        out["STT"][0].append(await timed(segment))
+        out["STT"][1].append(await asyncio.to_thread(engines.stt_s, pcm))
+        out["TTS"][0].append(await timed(answer))
+        out["TTS"][1].append(await asyncio.to_thread(engines.tts_s, text))
+    return out
 
 
 def wait_for_port(port: int) -> None:
@@ -150,6 +206,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--rounds", type=int, default=2, help="questions per session count")
+    ap.add_argument("--verbose", action="store_true", help="print every turn")
     args = ap.parse_args()
     nats_url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
     server = ensure_nats(nats_url)
@@ -159,14 +216,21 @@ async def main() -> None:
     nc = await nats.connect(nats_url)
     bus_events: dict[str, list[dict[str, Any]]] = {}
 
+    waiters: dict[str, asyncio.Future[float]] = {}
+
     async def record(msg: Any) -> None:
         corr = (msg.headers or {}).get("Sb-Corr", "")
         if corr in bus_events:
             bus_events[corr].append(json.loads(msg.data))
+        elif (
+            corr in waiters and not waiters[corr].done() and msg.subject.split(".", 2)[2].startswith(OUTPUTS)
+        ):
+            waiters[corr].set_result(time.time())
 
     await nc.subscribe(f"{ns}.voice.>", cb=record)
     url = f"ws://127.0.0.1:{port}/ws"
     try:
+        engines = await asyncio.to_thread(Engines)
         await asyncio.to_thread(wait_for_port, port)
         t = time.time()
         await session(url, QUESTIONS[0], bus_events)  # warm-up: every model loaded and used once
@@ -176,8 +240,13 @@ async def main() -> None:
             for r in range(args.rounds):
                 batch = [QUESTIONS[(r + i) % len(QUESTIONS)] for i in range(n)]
                 results += await asyncio.gather(*(session(url, q, bus_events) for q in batch))
-            stt_bare, tts_bare = await asyncio.to_thread(bare_engines, results)
+            alone = await workers_vs_bare(nc, ns, engines, results, waiters)
             e2e = [r["e2e"] for r in results]
+            if args.verbose:
+                for r in results:
+                    print(
+                        f"  {r['e2e']:.2f} s  llm_first {r['llm_first']:.2f}  tts_first {r['tts_first']:.2f}  {r['tts_sentence']!r}"
+                    )
             print(f"\n{n} concurrent session(s), {len(results)} turns")
             print(
                 f"  end of speech -> first audio byte: p50 {pct(e2e, 0.5):.2f} s  p95 {pct(e2e, 0.95):.2f} s"
@@ -187,10 +256,22 @@ async def main() -> None:
                 print(f"  {stage:10} p50 {pct(v, 0.5) * 1000:6.0f} ms  p95 {pct(v, 0.95) * 1000:6.0f} ms")
             stt_w = statistics.median(r["stt_rtf"] for r in results)
             tts_w = statistics.median(r["tts_rtf"] for r in results)
-            print(
-                f"  STT RTF workers {stt_w:.3f} vs bare {stt_bare:.3f} (overhead {stt_w / stt_bare - 1:+.0%}); "
-                f"TTS RTF workers {tts_w:.3f} vs bare {tts_bare:.3f} (overhead {tts_w / tts_bare - 1:+.0%})"
+            stt_b = statistics.median(
+                b / r["utterance_s"] for b, r in zip(alone["STT"][1], results, strict=True)
             )
+            tts_b = statistics.median(
+                b / r["tts_audio_s"] for b, r in zip(alone["TTS"][1], results, strict=True)
+            )
+            print(
+                f"  in the pipeline (stages share the cores): STT RTF {stt_w:.3f}, TTS RTF {tts_w:.3f}; "
+                f"bare engines STT {stt_b:.3f}, TTS {tts_b:.3f}"
+            )
+            for name, (worker, bare) in alone.items():
+                over = statistics.median(w / b - 1 for w, b in zip(worker, bare, strict=True))
+                print(
+                    f"  {name} through its worker alone: p50 {pct(worker, 0.5) * 1000:.0f} ms vs bare "
+                    f"{pct(bare, 0.5) * 1000:.0f} ms on the same input (worker overhead {over:+.0%})"
+                )
     finally:
         for p in procs:
             p.terminate()

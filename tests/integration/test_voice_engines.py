@@ -3,6 +3,8 @@ ingestion on real files."""
 
 from __future__ import annotations
 
+import difflib
+import re
 import uuid
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from tests.voice_audio import speech_16k
 from workers.engines import models
-from workers.engines.stt import WhisperSTT
+from workers.engines.stt import STTSettings, WhisperSTT, cut_repeat
 from workers.engines.tts import PiperTTS
 from workers.engines.vad import Segmenter, SileroVAD
 from workers.voice import kb, retrieve, store
@@ -32,11 +34,41 @@ def test_vad_finds_one_utterance_with_partials_in_speech_between_silences() -> N
     assert silence.feed(b"\0\0" * 32_000) == [] and silence.flush() == []
 
 
-def test_stt_transcribes_speech() -> None:
-    stt = WhisperSTT()
-    out = stt.transcribe(speech_16k("What happens when a worker crashes?", 0.2, 0.3))
+@pytest.fixture(scope="module")
+def whisper() -> WhisperSTT:
+    return WhisperSTT()
+
+
+def test_stt_transcribes_speech(whisper: WhisperSTT) -> None:
+    out = whisper.transcribe(speech_16k("What happens when a worker crashes?", 0.2, 0.3))
     assert "worker" in out.text.lower() and "crash" in out.text.lower()
     assert 0 < out.rtf < 2
+
+
+def test_stt_short_window_agrees_with_the_30_s_window(whisper: WhisperSTT) -> None:
+    full = WhisperSTT(STTSettings(window_pad_s=None))
+    for text in ("How do I add my own documents?", "Which speech model does the assistant use?"):
+        pcm = speech_16k(text, 0.2, 0.3)
+        short, whole = whisper.transcribe(pcm), full.transcribe(pcm)
+        assert whole.full_window and not short.full_window
+        words = lambda t: re.sub(r"[^a-z ]", "", t.lower()).split()  # noqa: E731
+        assert difflib.SequenceMatcher(None, words(short.text), words(whole.text)).ratio() > 0.8
+
+
+def test_stt_transcribes_more_than_30_s(whisper: WhisperSTT) -> None:
+    one = speech_16k("What happens when a worker crashes?", 0.2, 0.3)
+    pcm = one + b"\0\0" * 16_000 * 28 + one
+    out = whisper.transcribe(pcm)
+    assert out.full_window and out.text.lower().count("crash") == 2, out.text
+    with pytest.raises(ValueError, match="16000 Hz"):
+        whisper.transcribe(one, rate=8000)
+
+
+def test_a_repeating_short_decode_is_cut() -> None:
+    assert cut_repeat("How do I add my documents? How do I add") == "How do I add my documents?"
+    assert cut_repeat("Stop. Stop. Stop.") == "Stop."
+    ok = "How do I scale a worker? And how do I stop one?"
+    assert cut_repeat(ok) == ok
 
 
 def test_tts_speaks_at_its_rate() -> None:

@@ -15,12 +15,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models import packaged_file
 
 RATE = 16_000
 WINDOW = 512  # samples per model step at 16 kHz (32 ms)
 CONTEXT = 64
+
+
+class VADSettings(BaseSettings):
+    """Turn-taking knobs (``SWITCHBOARD_VAD_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_VAD_", extra="ignore")
+
+    threshold: float = Field(0.5, gt=0, lt=1)
+    min_silence_ms: int = Field(400, ge=100, le=5000)
+    """Silence that ends a turn: lower answers sooner, higher lets users pause."""
+    partial_ms: int = Field(1000, ge=200)
+    max_ms: int = Field(20_000, ge=1000, le=20_000)
 
 
 class SileroVAD:
@@ -66,7 +80,7 @@ class Segmenter:
 
     vad: SileroVAD
     threshold: float = 0.5
-    min_silence_ms: int = 500
+    min_silence_ms: int = 400
     min_speech_ms: int = 250
     pad_ms: int = 200
     partial_ms: int = 1000
@@ -83,6 +97,16 @@ class Segmenter:
 
     def __post_init__(self) -> None:
         self.state = self.vad.new_state()
+
+    @classmethod
+    def configured(cls, vad: SileroVAD, settings: VADSettings) -> Segmenter:
+        return cls(
+            vad,
+            threshold=settings.threshold,
+            min_silence_ms=settings.min_silence_ms,
+            partial_ms=settings.partial_ms,
+            max_ms=settings.max_ms,
+        )
 
     def feed(self, pcm: bytes) -> list[SpeechEvent]:
         out: list[SpeechEvent] = []
@@ -122,7 +146,8 @@ class Segmenter:
         self._silence = self._silence + WINDOW if prob < self.threshold - 0.15 else 0
         if self._silence >= self._ms(self.min_silence_ms) or len(self._speech) >= self._ms(self.max_ms) * 2:
             return [self._end()]
-        if self._pos - self._last_partial >= self._ms(self.partial_ms):
+        # no partial in a pause: the STT should be free when the turn ends
+        if self._silence == 0 and self._pos - self._last_partial >= self._ms(self.partial_ms):
             self._last_partial = self._pos
             return [SpeechEvent("partial", bytes(self._speech), *self._span())]
         return []

@@ -24,6 +24,8 @@ SYSTEM = (
     "You are Switchboard's voice assistant. Answer in one to three short, plain sentences "
     "that sound natural when spoken."
 )
+# small models sometimes open with a label copied from the prompt's wording
+LABELS = ("answer:", "assistant:", "response:")
 _llm: LLM | None = None
 _cancelled: dict[str, float] = {}  # session -> when its answers were cancelled
 
@@ -40,6 +42,18 @@ def use(llm: LLM) -> None:
 
 
 worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120)
+
+
+def unlabel(opening: str) -> tuple[str, str]:
+    """(held, to speak) for the answer's opening: a label is dropped, a possible
+    label's start held back; anything else goes out at once."""
+    said = opening.lstrip().lower()
+    for label in LABELS:
+        if said.startswith(label):
+            return "", opening.lstrip()[len(label) :].lstrip()
+        if said and label.startswith(said):
+            return opening, ""
+    return "", opening
 
 
 def messages(c: VoiceContext) -> list[Message]:
@@ -74,17 +88,30 @@ async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
     index = 0
     finish = "stop"
     try:
+        head = ""  # an opening that may be a label ("Answer:"), held until it is told apart
+        tokens = 0
         async for piece in _llm.stream(messages(c), max_tokens=MAX_TOKENS, temperature=0.0):
             if _cancelled.get(c.correlation_id, 0) > started:
                 finish = "cancelled"
                 break
+            tokens += 1
+            if not text:
+                head, piece = unlabel(head + piece)
+                if not piece:
+                    continue
             text += piece
             yield AnswerDelta(
                 correlation_id=c.correlation_id, answer_id=answer_id, index=index, text=piece[:1000]
             )
             index += 1
         else:
-            finish = "length" if index >= MAX_TOKENS else "stop"
+            finish = "length" if tokens >= MAX_TOKENS else "stop"
+            if not text and head.strip():  # the whole answer looked like a label's start
+                text = head
+                yield AnswerDelta(
+                    correlation_id=c.correlation_id, answer_id=answer_id, index=index, text=text[:1000]
+                )
+                index += 1
     except LLMError as exc:
         finish = "error"
         text = text or f"Sorry, the model failed: {exc}"[:1000]

@@ -21,7 +21,15 @@ from workers.engines.tts import PiperTTS
 
 RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
 _SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
-_CLAUSE = re.compile(r"^((?:\S+\s+){3,}?\S*[,;:])\s+", re.S)  # a first clause of 4+ words
+_CLAUSE = re.compile(r"^(.*?[^\s,;:][,;:])\s+", re.S)  # a first clause ("Sure," too)
+# words a phrase may start with: the first piece can end before one of them
+_JOINERS = frozenset(
+    {"and", "but", "or", "so", "because", "with", "without", "to", "in", "on", "for", "of", "that"}
+    | {"which", "who", "when", "where", "if", "by", "from", "as", "at", "then", "while", "into"}
+    | {"through", "after", "before"}
+)
+FIRST_MIN_WORDS = 3  # the first piece, cut at a phrase break, has at least this many words
+FIRST_MAX_WORDS = 10  # and is cut here when no break came (long sentences)
 _tts: PiperTTS | None = None
 _pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
 _cancel_at: dict[str, datetime] = {}  # session -> time of its latest cancel (event time)
@@ -39,17 +47,34 @@ async def _load() -> None:
 worker = Worker("tts", version="0.1.0", on_start=_load)
 
 
+def first_piece(text: str) -> tuple[str, str] | None:
+    """The answer's opening words, spoken before its first sentence is complete
+    so the user hears something sooner: a clause ending in a comma, else the
+    words before a phrase break ("Start more copies | with ..."), else the
+    first ``FIRST_MAX_WORDS`` words. None while too little has arrived."""
+    clause = _CLAUSE.match(text)
+    if clause:
+        return clause.group(1).strip(), text[clause.end() :]
+    words = list(re.finditer(r"\S+\s+", text))  # complete words only
+    for i in range(FIRST_MIN_WORDS, len(words)):
+        if words[i].group().strip().lower() in _JOINERS and i + 1 < len(words):
+            return text[: words[i].start()].strip(), text[words[i].start() :]
+    if len(words) >= FIRST_MAX_WORDS:
+        cut = words[FIRST_MAX_WORDS - 1].end()
+        return text[:cut].strip(), text[cut:]
+    return None
+
+
 def split(text: str, final: bool, first: bool = False) -> tuple[list[str], str]:
-    """Whole sentences in ``text`` and the rest (all of it when final). For the
-    answer's first piece a clause ending in a comma is enough: the user hears
-    something sooner."""
+    """Whole sentences in ``text`` and the rest (all of it when final); for the
+    answer's first piece, its opening words are enough (``first_piece``)."""
     sentences = []
     pos = 0
-    if first and not _SENTENCE.match(text):
-        clause = _CLAUSE.match(text)
-        if clause:
-            rest_sentences, rest = split(text[clause.end() :], final)
-            return [clause.group(1).strip(), *rest_sentences], rest
+    if first and not final and not _SENTENCE.match(text):
+        piece = first_piece(text)
+        if piece:
+            rest_sentences, rest = split(piece[1], final)
+            return [piece[0], *rest_sentences], rest
     for m in _SENTENCE.finditer(text):
         if m.group(2) or final:
             sentences.append(m.group(1).strip())

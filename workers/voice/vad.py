@@ -15,9 +15,10 @@ from collections import OrderedDict
 
 from bus import Context, Worker
 from schemas import AudioChunk, Cancel, Event, SpeechSegment
-from workers.engines.vad import Segmenter, SileroVAD
+from workers.engines.vad import Segmenter, SileroVAD, VADSettings
 
 MAX_SESSIONS = 1000
+settings = VADSettings()
 _vad: SileroVAD | None = None
 _sessions: OrderedDict[str, tuple[Segmenter, float]] = OrderedDict()
 
@@ -34,7 +35,7 @@ worker = Worker("vad", version="0.1.0", on_start=_load)
 def _segmenter(session: str) -> Segmenter:
     assert _vad is not None, "vad started without its model"
     entry = _sessions.pop(session, None)
-    seg = entry[0] if entry else Segmenter(_vad)
+    seg = entry[0] if entry else Segmenter.configured(_vad, settings)
     _sessions[session] = (seg, time.monotonic())
     while len(_sessions) > MAX_SESSIONS:  # forget the longest-idle sessions
         _sessions.popitem(last=False)
