@@ -1,7 +1,7 @@
 """Partition ownership for a worker kind's replicas, kept in a NATS KV bucket.
 
 Each replica heartbeats a member key; every replica computes the same
-assignment (slots dealt round robin over the sorted live members) and claims
+assignment (partitions dealt round robin over the sorted live members) and claims
 its slots with an atomic KV create. Keys expire with the bucket's TTL, so the
 slots of a replica that died are claimed by the others. A slot is one
 (subject, partition) pair; its owner alone fetches from it, in order.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 
 import nats.js.errors
@@ -24,9 +25,19 @@ Callback = Callable[[str], Awaitable[None]]
 
 
 def assign(slots: list[str], members: list[str]) -> dict[str, str]:
-    """Deterministic slot -> member assignment, balanced to within one slot."""
+    """Deterministic slot -> member assignment, dealt by partition number: one
+    replica owns partition p of every subject the worker reads, so a session's
+    events of every kind (an answer and its cancel) meet in one process.
+    Balanced to within one partition per subject."""
     members = sorted(members)
-    return {slot: members[i % len(members)] for i, slot in enumerate(sorted(slots))} if members else {}
+    if not members:
+        return {}
+
+    def partition(slot: str) -> int:
+        tail = slot.rpartition(".")[2]
+        return int(tail) if tail.isdigit() else zlib.crc32(slot.encode())
+
+    return {slot: members[partition(slot) % len(members)] for slot in slots}
 
 
 class Leases:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import nats.errors
 import nats.js.errors
@@ -21,6 +22,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from schemas import Event
+
+from . import envelope
 from .config import BusSettings
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
@@ -43,7 +47,7 @@ class NatsRunner:
         self.worker = worker
         self.settings = settings
         self.replica = replica or uuid.uuid4().hex[:12]
-        self.processor = Processor(worker, settings)
+        self.processor = Processor(worker, settings, self.history)
         self.publisher = JetStreamPublisher(nc, settings, worker.producer)
         self.ack_wait_s = worker.ack_wait_s or settings.ack_wait_s
         self._loops: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
@@ -63,6 +67,41 @@ class NatsRunner:
             on_acquire=self._start_slot,
             on_release=self._stop_slot,
         )
+
+    async def history(
+        self, subject: str, partition: int, before: int, correlation_id: str, seconds: float
+    ) -> list[Event]:
+        """A session's events on one partition from the last ``seconds`` up to
+        stream sequence ``before`` (excluded), read with a throwaway consumer."""
+        since = datetime.now(UTC) - timedelta(seconds=seconds)
+        sub = await self.js.pull_subscribe(
+            address(self.settings.namespace, subject, partition),
+            stream=stream_for(subject).stream_name(self.settings.namespace),
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.BY_START_TIME,
+                opt_start_time=since,
+                inactive_threshold=30.0,
+            ),
+        )
+        out: list[Event] = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(256, timeout=0.5)
+                except TimeoutError:
+                    return out
+                for m in msgs:
+                    if m.metadata.sequence.stream >= before:
+                        return out
+                    if (m.headers or {}).get(envelope.CORRELATION_ID) == correlation_id:
+                        with contextlib.suppress(envelope.DecodeError):
+                            out.append(envelope.decode(subject, m.data, m.headers))
+                if msgs and msgs[-1].metadata.sequence.stream >= before - 1:
+                    return out
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
 
     async def start(self) -> None:
         await provision(self.js, self.settings)

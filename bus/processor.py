@@ -29,6 +29,8 @@ from .worker import Context, Handler, PermanentError, Worker
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
+# (subject, partition, before stream seq, correlation id, seconds) -> events
+History = Callable[[str, int, int, str, float], Awaitable[list[Event]]]
 
 
 class Verdict(enum.Enum):
@@ -49,9 +51,10 @@ class Incoming:
 
 
 class Processor:
-    def __init__(self, worker: Worker, settings: BusSettings) -> None:
+    def __init__(self, worker: Worker, settings: BusSettings, history: History | None = None) -> None:
         self.worker = worker
         self.settings = settings
+        self.history = history
         self.seen = SeenIds(settings.dedupe_cache)
         self.in_flight = IN_FLIGHT.labels(worker.name)
         self._ok = {s: EVENTS.labels(worker.name, s, "ok") for s in worker.subjects}
@@ -88,6 +91,13 @@ class Processor:
             return Verdict.ACK
 
         ctx = Context(self.worker.name, msg.subject, msg.headers, msg.attempt, msg.partition)
+        if self.history and msg.partition is not None and msg.seq is not None:
+            history, at = self.history, (msg.subject, msg.partition, msg.seq, event.correlation_id)
+
+            async def earlier(seconds: float) -> list[Event]:
+                return await history(*at, seconds)
+
+            ctx.earlier = earlier
         retries = self.settings.handler_retries
         try:
             for attempt in range(retries + 1):

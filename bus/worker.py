@@ -44,6 +44,11 @@ class Context:
     """Delivery attempt as the broker counts it (1 on first delivery)."""
     partition: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    earlier: Callable[[float], Awaitable[list[Event]]] | None = None
+    """This session's earlier events on this subject (oldest first, up to the one
+    being handled) from the last ``seconds``: how a replica that takes over a
+    partition rebuilds a session's state from the bus. None where the broker
+    cannot read back (Kafka, in-memory)."""
 
 
 @dataclass(frozen=True)

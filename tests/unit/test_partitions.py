@@ -28,6 +28,15 @@ def test_assignment_is_balanced_and_agreed() -> None:
     assert assign(slots, []) == {}
 
 
+def test_one_replica_owns_a_partition_of_every_subject() -> None:
+    slots = [f"{s}.{p}" for s in ("voice-context", "voice-cancel") for p in range(8)]
+    for members in (["r1", "r2"], ["r1", "r2", "r3"]):
+        a = assign(slots, members)
+        assert all(a[f"voice-context.{p}"] == a[f"voice-cancel.{p}"] for p in range(8))
+        per_subject = [list(a[f"voice-cancel.{p}"] for p in range(8)).count(m) for m in members]
+        assert max(per_subject) - min(per_subject) <= 1
+
+
 def test_token_bucket() -> None:
     now = [0.0]
     bucket = TokenBucket(rate=2, burst=3, now=lambda: now[0])

@@ -121,6 +121,11 @@ class Segmenter:
             out.extend(self._step(chunk, prob))
         return out
 
+    def start_at(self, samples: int) -> None:
+        """Count positions from ``samples`` into the stream (a detector rebuilt
+        mid-session keeps the times, and so the segment ids, of the first)."""
+        self._pos = samples
+
     def flush(self) -> list[SpeechEvent]:
         """End of stream: close an open utterance."""
         if self._in_speech and len(self._speech) >= self._ms(self.min_speech_ms) * 2:

@@ -5,19 +5,30 @@ partition (chunks of a session arrive there in order). It emits the utterance
 so far about every second (partial transcripts), the whole utterance at end of
 turn, and a ``voice.cancel`` when the user starts speaking (barge-in: any
 answer still playing for that session stops).
+
+The detector is a cache of the session's audio, which stays on the bus: a
+replica that meets a session mid-stream (the owner died, or the partition
+moved when replicas were added) rebuilds it from the session's chunks of the
+last ``RECOVER_S`` seconds, so an utterance in progress is not lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
+
+from prometheus_client import Counter
 
 from bus import Context, Worker
 from schemas import AudioChunk, Cancel, Event, SpeechSegment
 from workers.engines.vad import Segmenter, SileroVAD, VADSettings
 
+log = logging.getLogger(__name__)
+REBUILT = Counter("switchboard_vad_sessions_rebuilt", "Sessions whose detector was rebuilt from the bus")
 MAX_SESSIONS = 1000
+RECOVER_S = 25.0  # longer than the longest utterance (max_ms) plus its padding
 settings = VADSettings()
 _vad: SileroVAD | None = None
 _sessions: OrderedDict[str, tuple[Segmenter, float]] = OrderedDict()
@@ -32,19 +43,39 @@ async def _load() -> None:
 worker = Worker("vad", version="0.1.0", on_start=_load)
 
 
-def _segmenter(session: str) -> Segmenter:
+async def _segmenter(chunk: AudioChunk, ctx: Context) -> Segmenter:
     assert _vad is not None, "vad started without its model"
+    session = chunk.correlation_id
     entry = _sessions.pop(session, None)
-    seg = entry[0] if entry else Segmenter.configured(_vad, settings)
+    seg = entry[0] if entry else await _rebuild(chunk, ctx, Segmenter.configured(_vad, settings))
     _sessions[session] = (seg, time.monotonic())
     while len(_sessions) > MAX_SESSIONS:  # forget the longest-idle sessions
         _sessions.popitem(last=False)
     return seg
 
 
+async def _rebuild(chunk: AudioChunk, ctx: Context, seg: Segmenter) -> Segmenter:
+    """A session met mid-stream: feed its earlier chunks from the bus; what they
+    produce was published by the replica that handled them."""
+    if chunk.seq == 0 or ctx.earlier is None:
+        return seg
+    earlier = sorted(
+        (e for e in await ctx.earlier(RECOVER_S) if isinstance(e, AudioChunk) and e.seq < chunk.seq),
+        key=lambda e: e.seq,
+    )
+    if earlier:
+        seg.start_at(earlier[0].seq * len(earlier[0].pcm) // 2)  # the page sends equal chunks
+        await asyncio.to_thread(lambda: [seg.feed(e.pcm) for e in earlier])
+        REBUILT.inc()
+        log.info(
+            "session rebuilt from the bus", extra={"session": chunk.correlation_id, "chunks": len(earlier)}
+        )
+    return seg
+
+
 @worker.handler(AudioChunk)
 async def on_chunk(chunk: AudioChunk, ctx: Context) -> list[Event]:
-    seg = _segmenter(chunk.correlation_id)
+    seg = await _segmenter(chunk, ctx)
     found = await asyncio.to_thread(seg.feed, chunk.pcm)
     if chunk.end_of_stream:
         found += seg.flush()
