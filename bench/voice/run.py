@@ -2,7 +2,7 @@
 edge to the five voice workers (each its own process, real packaged models,
 real NATS), with 1 and with N concurrent sessions.
 
-    python bench/voice/run.py [--sessions 1 4] [--rounds 2]
+    python bench/voice/run.py [--sessions 1 4] [--rounds 4] [--verbose]
 
 Prints end-of-speech -> first audio byte (p50/p95), per-stage latencies from
 the events' own timestamps (vad: end of speech -> end-of-turn segment; stt:
@@ -205,7 +205,7 @@ def spawn(ns: str, nats_url: str, port: int) -> list[subprocess.Popen[bytes]]:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--rounds", type=int, default=2, help="questions per session count")
+    ap.add_argument("--rounds", type=int, default=4, help="questions per session count")
     ap.add_argument("--verbose", action="store_true", help="print every turn")
     args = ap.parse_args()
     nats_url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")

@@ -46,7 +46,7 @@ def test_stt_transcribes_speech(whisper: WhisperSTT) -> None:
 
 
 def test_stt_short_window_agrees_with_the_30_s_window(whisper: WhisperSTT) -> None:
-    full = WhisperSTT(STTSettings(window_pad_s=None))
+    full = WhisperSTT(STTSettings(full_window=True))
     for text in ("How do I add my own documents?", "Which speech model does the assistant use?"):
         pcm = speech_16k(text, 0.2, 0.3)
         short, whole = whisper.transcribe(pcm), full.transcribe(pcm)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models import packaged_dir
@@ -36,8 +37,10 @@ class STTSettings(BaseSettings):
     threads: int = 2
     language: str = "en"
     beam_size: int = 1
-    window_pad_s: float | None = 2.0
-    """Silence after the utterance in the encoder window; unset: always 30 s."""
+    full_window: bool = False
+    """Always encode Whisper's full 30 s window (slower; the reference behaviour)."""
+    window_pad_s: float = Field(2.0, ge=0)
+    """Silence after the utterance in the encoder window."""
     min_window_s: float = 8.0
     """Shortest encoder window (shorter ones make Whisper repeat short words)."""
 
@@ -138,13 +141,12 @@ class WhisperSTT:
             if audio_s > FULL_S - 1:
                 return Transcription(self._long(audio), audio_s, time.perf_counter() - start, True)
             mel = self.features(audio)
-            pad = self.settings.window_pad_s
-            text, ran_on = "", True
-            if pad is not None and audio_s + pad < FULL_S:
-                window = max(self.settings.min_window_s, audio_s + pad)
+            window = max(self.settings.min_window_s, audio_s + self.settings.window_pad_s)
+            text, ran_on = "", True  # ran on: no end of text within the token budget
+            if not self.settings.full_window and window < FULL_S:
                 text, ran_on = self._decode(mel, window, 8 + int(audio_s * TOKENS_PER_S))
                 text = cut_repeat(text)
-            if ran_on or not text:
+            if ran_on:
                 full = True
                 text, _ = self._decode(mel, FULL_S, 440 - len(self.prompt))
         return Transcription(text, audio_s, time.perf_counter() - start, full)
