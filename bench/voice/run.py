@@ -58,8 +58,12 @@ def _t(ev: dict[str, Any]) -> float:
 
 
 def pct(values: list[float], q: float) -> float:
+    """The q-quantile, interpolated between the two nearest values (p50 = median)."""
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+    at = q * (len(s) - 1)
+    lo = int(at)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (at - lo)
 
 
 async def session(url: str, question: str, bus_events: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
