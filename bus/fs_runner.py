@@ -1,5 +1,6 @@
 """Runs a worker through a FastStream broker: Kafka (consumer groups keep each
-key's partition in order) and FastStream's in-memory test brokers.
+key's partition in order; ``ctx.earlier`` reads back a session's partition) and
+FastStream's in-memory test brokers.
 
 The handler body is the same Processor the JetStream runner uses, so dedupe,
 retries and dead letters behave alike on every broker.
@@ -7,6 +8,8 @@ retries and dead letters behave alike on every broker.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 import nats.errors
@@ -19,6 +22,7 @@ from schemas import Event
 
 from . import envelope
 from .config import BusSettings
+from .kafka import ReplicaRangeAssignor, kafka_history
 from .processor import Incoming, Processor
 from .subjects import address, parse_address, partition_of, stream_for
 from .worker import Worker
@@ -53,9 +57,18 @@ class FastStreamPublisher:
 
 def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor:
     """Subscribe ``worker``'s handlers on ``broker``; returns the shared processor."""
-    processor = Processor(worker, settings)
+    history = None
+    if isinstance(broker, KafkaBroker):
+
+        async def history(
+            subject: str, partition: int, before: int, corr: str, since: datetime
+        ) -> list[Event]:
+            return await kafka_history(settings, subject, partition, before, corr, since)
+
+    processor = Processor(worker, settings, history)
     publisher = FastStreamPublisher(broker, settings, worker.producer)
     ns = settings.namespace
+    assignor = ReplicaRangeAssignor.for_replica(uuid.uuid4().hex)
     for subject in worker.subjects:
         if isinstance(broker, KafkaBroker):
             sub: Any = broker.subscriber(
@@ -63,6 +76,8 @@ def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor
                 group_id=f"{ns}.{worker.name}",
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.MANUAL,
+                partition_assignment_strategy=(assignor,),
+                heartbeat_interval_ms=1000,
             )
         else:
             spec = stream_for(subject)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import nats.errors
 import nats.js.errors
@@ -69,11 +69,10 @@ class NatsRunner:
         )
 
     async def history(
-        self, subject: str, partition: int, before: int, correlation_id: str, seconds: float
+        self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
     ) -> list[Event]:
-        """A session's events on one partition from the last ``seconds`` up to
+        """A session's events on one partition stored from ``since`` up to
         stream sequence ``before`` (excluded), read with a throwaway consumer."""
-        since = datetime.now(UTC) - timedelta(seconds=seconds)
         sub = await self.js.pull_subscribe(
             address(self.settings.namespace, subject, partition),
             stream=stream_for(subject).stream_name(self.settings.namespace),

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from schemas import DeadLetter, Event
 from schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
@@ -29,8 +30,8 @@ from .worker import Context, Handler, PermanentError, Worker
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
-# (subject, partition, before stream seq, correlation id, seconds) -> events
-History = Callable[[str, int, int, str, float], Awaitable[list[Event]]]
+# (subject, partition, before stream seq, correlation id, since) -> events
+History = Callable[[str, int, int, str, datetime], Awaitable[list[Event]]]
 
 
 class Verdict(enum.Enum):
@@ -95,7 +96,8 @@ class Processor:
             history, at = self.history, (msg.subject, msg.partition, msg.seq, event.correlation_id)
 
             async def earlier(seconds: float) -> list[Event]:
-                return await history(*at, seconds)
+                # counted back from the event, not from now: a takeover may come late
+                return await history(*at, event.created_at - timedelta(seconds=seconds))
 
             ctx.earlier = earlier
         retries = self.settings.handler_retries

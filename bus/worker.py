@@ -45,10 +45,10 @@ class Context:
     partition: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     earlier: Callable[[float], Awaitable[list[Event]]] | None = None
-    """This session's earlier events on this subject (oldest first, up to the one
-    being handled) from the last ``seconds``: how a replica that takes over a
-    partition rebuilds a session's state from the bus. None where the broker
-    cannot read back (Kafka, in-memory)."""
+    """This session's earlier events on this subject (oldest first) from the
+    ``seconds`` before the one being handled (its ``created_at``): how a replica
+    that takes over a partition rebuilds a session's state from the bus. None
+    where the broker cannot read back (the in-memory test broker)."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from collections import defaultdict
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from bus import BusSettings, envelope
-from bus.fs_runner import FastStreamPublisher
+from bus import BusSettings, Context, Worker, envelope
+from bus.fs_runner import FastStreamPublisher, mount
 from bus.runtime import build_broker, provision_kafka, run_worker
 from bus.subjects import address
-from schemas import EVENT_TYPES, DeadLetter, JobSubmitted
+from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.conftest import fast_settings
 from tests.helpers import jobs
 from tests.relay import relay
@@ -107,3 +107,57 @@ async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) 
         await asyncio.sleep(1.0)
         out = await _consume(kafka_settings, "jobs.status", len(first) + len(second))
     assert len(out) == len(first) + len(second)  # nothing handled twice
+
+
+def _pair(label: str, seen: list[tuple[str, str, str]]) -> Worker:
+    """A worker kind reading two subjects that records which replica saw what."""
+    w = Worker("pair")
+
+    @w.handler(Transcript)
+    async def on_transcript(e: Transcript, ctx: Context) -> None:
+        seen.append((e.correlation_id, ctx.subject, label))
+
+    @w.handler(Cancel)
+    async def on_cancel(e: Cancel, ctx: Context) -> None:
+        seen.append((e.correlation_id, ctx.subject, label))
+
+    return w
+
+
+async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSettings) -> None:
+    """Two live replicas: each session's transcripts and cancels go to the same
+    one (a cancel must reach the replica answering), and both get sessions."""
+    seen: list[tuple[str, str, str]] = []
+    brokers = [build_broker(kafka_settings) for _ in range(2)]
+    for label, broker in zip("ab", brokers, strict=True):
+        mount(broker, _pair(label, seen), kafka_settings)
+    try:
+        for broker in brokers:
+            await broker.start()
+        sessions = [f"s{i}" for i in range(12)]
+        broker = build_broker(kafka_settings)
+        async with broker:
+            await broker.start()
+            pub = FastStreamPublisher(broker, kafka_settings, "test@1")
+            deadline = time.monotonic() + 60
+            while {label for *_, label in seen} != {"a", "b"}:  # until the group is rebalanced
+                assert time.monotonic() < deadline, "the second replica never got partitions"
+                for s in sessions:
+                    await pub.publish(Cancel(correlation_id=s))
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)
+            seen.clear()
+            for s in sessions:
+                await pub.publish(Transcript(correlation_id=s, segment_id=f"{s}-0", text="hi", is_final=True))
+                await pub.publish(Cancel(correlation_id=s))
+            while len(seen) < 2 * len(sessions):
+                assert time.monotonic() < deadline + 30, seen
+                await asyncio.sleep(0.2)
+    finally:
+        for broker in brokers:
+            await broker.stop()
+    owners: dict[str, set[str]] = defaultdict(set)
+    for session, _, label in seen:
+        owners[session].add(label)
+    assert all(len(o) == 1 for o in owners.values()), owners
+    assert {label for o in owners.values() for label in o} == {"a", "b"}, owners

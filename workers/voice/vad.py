@@ -9,7 +9,7 @@ answer still playing for that session stops).
 The detector is a cache of the session's audio, which stays on the bus: a
 replica that meets a session mid-stream (the owner died, or the partition
 moved when replicas were added) rebuilds it from the session's chunks of the
-last ``RECOVER_S`` seconds, so an utterance in progress is not lost.
+``RECOVER_S`` seconds before the chunk in hand, so an utterance in progress is not lost.
 """
 
 from __future__ import annotations
