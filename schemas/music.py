@@ -91,6 +91,9 @@ class EvaluateRequest(Event):
     samples: int = Field(default=8, ge=1, le=256)
     max_tokens: int = Field(default=512, ge=16, le=8_192)
     seed: int = 0
+    tolerance: float = Field(default=2.0, ge=1.0, le=100.0)
+    """A feature passes when its distance to the real pieces is at most this
+    many times the real-vs-real baseline (plus FLOOR, for tiny baselines)."""
 
 
 class Embeddings(Event):

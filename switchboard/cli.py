@@ -412,6 +412,14 @@ def voice_search(question: Annotated[str, typer.Argument(help="What to look up")
 
 def _job(kind: str, params: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
     """Submit a job, print its progress until it ends; its result, or exit 2."""
+    status = _follow(kind, params, namespace)
+    if status.state != "succeeded":
+        _fail(f"{kind} {status.state}: {status.message}")
+    return dict(status.result)
+
+
+def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> Any:
+    """Submit a job and print its progress until it ends; its last JobStatus."""
     import nats.errors
 
     from .jobclient import run_job
@@ -434,9 +442,7 @@ def _job(kind: str, params: dict[str, Any], namespace: str | None = None) -> dic
         _fail(f"{kind} cancelled")
     except (OSError, nats.errors.Error) as exc:
         _fail(f"cannot reach NATS at {settings.nats_url}: {exc} (start it with `switchboard up`)")
-    if status.state != "succeeded":
-        _fail(f"{kind} {status.state}: {status.message}")
-    return dict(status.result)
+    return status
 
 
 @music_app.command("ingest")
@@ -543,11 +549,79 @@ def music_evaluate(
     model: Annotated[str | None, typer.Option(help="Model version (default: the newest)")] = None,
     samples: Annotated[int, typer.Option(min=1, max=256)] = 8,
     max_tokens: Annotated[int, typer.Option(min=16, max=8192)] = 512,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=1.0, max=100.0, help="A feature passes within this many x the real-vs-real distance"
+        ),
+    ] = 2.0,
     namespace: Namespace = None,
 ) -> None:
     """Generate from held-out descriptions and compare with the real pieces; writes a report."""
-    params = {"model_version": model, "samples": samples, "max_tokens": max_tokens}
+    params = {"model_version": model, "samples": samples, "max_tokens": max_tokens, "tolerance": tolerance}
     typer.echo(json.dumps(_job("music.evaluate", params, namespace)))
+
+
+MUSIC_STEPS = ["ingest", "embed", "tokenize", "train", "generate", "evaluate"]
+
+
+@music_app.command("run")
+def music_run(
+    steps: Annotated[
+        list[str] | None,
+        typer.Argument(help="Steps to run, in pipeline order (default: all; generate only with --prompt)"),
+    ] = None,
+    collection: Annotated[str, typer.Option(help="music21 corpus collection for ingest")] = "bach",
+    folder: Annotated[Path | None, typer.Option(help="Ingest this folder of .mid files instead")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Pieces to ingest")] = 200,
+    clusters: Annotated[int, typer.Option(min=1, max=256, help="k-means clusters")] = 8,
+    minutes: Annotated[float, typer.Option(min=0.05, help="Training time budget")] = 10.0,
+    train_steps: Annotated[int, typer.Option(min=1, help="Training optimizer steps")] = 500,
+    prompt: Annotated[str | None, typer.Option(help="Generate a piece from this prompt")] = None,
+    samples: Annotated[int, typer.Option(min=1, max=256, help="Pieces generated to evaluate")] = 8,
+    namespace: Namespace = None,
+) -> None:
+    """Seed 004's main.py: run the pipeline's steps in order, each a job on the bus;
+    stop at the first that fails; print a summary."""
+    import time
+
+    chosen = steps or [s for s in MUSIC_STEPS if s != "generate" or prompt]
+    unknown = [s for s in chosen if s not in MUSIC_STEPS]
+    if unknown:
+        _fail(f"unknown step {', '.join(unknown)}: choose from {' '.join(MUSIC_STEPS)}")
+    if "generate" in chosen and not prompt:
+        _fail("the generate step needs --prompt")
+    if folder is not None and not folder.is_dir():
+        _fail(f"{folder} is not a folder")
+    params: dict[str, dict[str, Any]] = {
+        "ingest": {
+            "collection": None if folder else collection,
+            "folder": str(folder.resolve()) if folder else None,
+            "limit": limit,
+        },
+        "embed": {"clusters": clusters},
+        "tokenize": {},
+        "train": {"max_minutes": minutes, "max_steps": train_steps},
+        "generate": {"prompt": prompt},
+        "evaluate": {"samples": samples},
+    }
+    done: list[tuple[str, str, float, str]] = []
+    failed = False
+    for step in (s for s in MUSIC_STEPS if s in chosen):
+        typer.echo(f"== {step}", err=True)
+        start = time.monotonic()
+        status = _follow(f"music.{step}", params[step], namespace)
+        outcome = json.dumps(status.result) if status.state == "succeeded" else status.message
+        done.append((step, status.state, time.monotonic() - start, outcome))
+        if status.state != "succeeded":
+            failed = True
+            break
+    for step, state, seconds, outcome in done:
+        typer.echo(f"{step:<9} {state:<9} {seconds:7.1f} s  {outcome[:200]}")
+    for step in (s for s in MUSIC_STEPS if s in chosen and s not in {d[0] for d in done}):
+        typer.echo(f"{step:<9} {'not run':<9}")
+    if failed:
+        raise typer.Exit(2)
 
 
 if __name__ == "__main__":

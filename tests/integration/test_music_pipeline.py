@@ -92,7 +92,9 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     assert report["generated"] == 2 and report["real"] >= 1
     for name in ("note_density", "pitch_class_entropy", "polyphony", "velocity_mean", "tempo_changes"):
         assert report["features"][name]["distance"] >= 0
-    assert "| pitch_range |" in (stack / "reports" / model / "report.md").read_text()
+    assert 0 <= report["quality"] <= 1 and set(report["failing"]) <= set(report["features"])
+    md = (stack / "reports" / model / "report.md").read_text()
+    assert "| pitch_range |" in md and "Quality" in md and "| passes |" in md
     assert (stack / "reports" / model / "features.png").stat().st_size > 1000
 
 
@@ -207,3 +209,16 @@ async def test_cli_steps_are_jobs(nats_settings: BusSettings, stack: Path) -> No
     assert json.loads(out)["pieces"] == 3 and "[succeeded 100%]" in err
     code, out, err = await cli("generate", "a fugue")
     assert code == 2 and "music.generate failed" in err and "music train" in err
+    # seed 004's main.py: named steps in pipeline order, a summary, stop at the first failure
+    code, out, err = await cli("run", "tokenize", "embed", "--clusters", "2")
+    assert code == 0, err
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        ["embed", "succeeded"],
+        ["tokenize", "succeeded"],
+    ]
+    code, out, err = await cli("run", "generate", "evaluate", "--prompt", "a fugue")
+    assert code == 2, err
+    summary = [line.split()[:2] for line in out.splitlines()]
+    assert summary == [["generate", "failed"], ["evaluate", "not"]], out
+    code, out, err = await cli("run", "compose")
+    assert code == 2 and "unknown step compose" in err

@@ -97,32 +97,60 @@ def compare(
     return table
 
 
-def summary(table: dict[str, dict[str, float]]) -> dict[str, float]:
+FLOOR = 0.1  # distances this small pass whatever the baseline (few pieces: noisy baselines)
+
+
+def passes(v: dict[str, float], tolerance: float) -> bool | None:
+    """Is the generated feature as close to the real pieces as real pieces are
+    to each other (within ``tolerance`` times)? None where it cannot be told."""
+    if math.isnan(v["distance"]) or math.isnan(v["baseline"]):
+        return None
+    return v["distance"] <= tolerance * v["baseline"] + FLOOR
+
+
+def summary(table: dict[str, dict[str, float]], tolerance: float = 2.0) -> dict[str, Any]:
+    """Mean distances, and the quality score: the share of features that pass."""
     d = [v["distance"] for v in table.values() if not math.isnan(v["distance"])]
     b = [v["baseline"] for v in table.values() if not math.isnan(v["baseline"])]
+    verdicts = {f: passes(v, tolerance) for f, v in table.items()}
+    told = [ok for ok in verdicts.values() if ok is not None]
     return {
         "mean_distance": round(float(np.mean(d)), 4) if d else float("nan"),
         "baseline_distance": round(float(np.mean(b)), 4) if b else float("nan"),
+        "quality": round(sum(told) / len(told), 4) if told else float("nan"),
+        "tolerance": tolerance,
+        "failing": [f for f, ok in verdicts.items() if ok is False],
     }
 
 
-def markdown(version: str, table: dict[str, dict[str, float]], n_gen: int, n_real: int) -> str:
+def markdown(
+    version: str, table: dict[str, dict[str, float]], n_gen: int, n_real: int, tolerance: float = 2.0
+) -> str:
     lines = [
         f"# Evaluation of {version}",
         "",
         f"{n_gen} generated pieces vs {n_real} held-out real pieces (test split). "
         "Distance: Wasserstein / std of both samples pooled; baseline: the same distance from "
-        "the valid split's real pieces.",
+        f"the valid split's real pieces. A feature passes at distance ≤ {tolerance:g} × baseline "
+        f"+ {FLOOR:g}.",
         "",
-        "| feature | generated mean | real mean | distance | real-vs-real baseline |",
-        "|---|---:|---:|---:|---:|",
+        "| feature | generated mean | real mean | distance | real-vs-real baseline | passes |",
+        "|---|---:|---:|---:|---:|:---:|",
     ]
     for f, v in table.items():
+        ok = {True: "yes", False: "no", None: "–"}[passes(v, tolerance)]
         lines.append(
-            f"| {f} | {v['generated_mean']:.3f} | {v['real_mean']:.3f} | {v['distance']:.3f} | {v['baseline']:.3f} |"
+            f"| {f} | {v['generated_mean']:.3f} | {v['real_mean']:.3f} | {v['distance']:.3f} "
+            f"| {v['baseline']:.3f} | {ok} |"
         )
-    s = summary(table)
-    lines += ["", f"Mean distance {s['mean_distance']:.3f} (baseline {s['baseline_distance']:.3f}).", ""]
+    s = summary(table, tolerance)
+    lines += [
+        "",
+        f"Mean distance {s['mean_distance']:.3f} (baseline {s['baseline_distance']:.3f}). "
+        f"Quality {s['quality']:.0%} of the features pass"
+        + (f"; failing: {', '.join(s['failing'])}." if s["failing"] else "."),
+        "",
+    ]
     return "\n".join(lines)
 
 

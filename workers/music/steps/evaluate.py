@@ -54,13 +54,15 @@ def evaluate(s: Store, req: EvaluateRequest, emit: Callable[[Any], None]) -> dic
     out = s.reports / version
     out.mkdir(parents=True, exist_ok=True)
     metrics.plot({"generated": generated, "real (test)": real_test}, out / "features.png")
-    (out / "report.md").write_text(metrics.markdown(version, table, len(generated), len(real_test)))
+    (out / "report.md").write_text(
+        metrics.markdown(version, table, len(generated), len(real_test), req.tolerance)
+    )
     report = {
         "model_version": version,
         "dataset_version": dataset.name,
         "generated": len(generated),
         "real": len(real_test),
-        **metrics.summary(table),
+        **metrics.summary(table, req.tolerance),
         "features": table,
     }
     write_json(out / "report.json", report)
@@ -86,6 +88,7 @@ async def on_evaluate(req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event
     scalars = {
         "mean_distance": report["mean_distance"],
         "baseline_distance": report["baseline_distance"],
+        "quality": report["quality"],
         "generated": report["generated"],
         "real": report["real"],
         **metrics.as_scalars(report["features"]),
@@ -104,10 +107,13 @@ async def on_evaluate(req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event
         state,
         1.0,
         f"{report['generated']} generated vs {report['real']} real pieces: mean distance "
-        f"{report['mean_distance']} (real-vs-real baseline {report['baseline_distance']})",
+        f"{report['mean_distance']} (real-vs-real baseline {report['baseline_distance']}); "
+        f"quality {report['quality']:.0%} of the features pass",
         model_version=version,
         mean_distance=report["mean_distance"],
         baseline_distance=report["baseline_distance"],
+        quality=report["quality"],
+        failing=report["failing"],
         report_url=f"/music/reports/{version}/report.md",
         plot_url=f"/music/reports/{version}/features.png",
     )
