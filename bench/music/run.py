@@ -175,7 +175,9 @@ def print_figures(f: dict[str, Any], args: argparse.Namespace) -> None:
     )
     e = f["evaluate"]
     print(f"evaluation: mean distance {e['mean_distance']} vs real-vs-real baseline {e['baseline_distance']}")
-    print(f"  quality: {e['quality']:.0%} of the features within 2x the baseline + 0.1; failing {e['failing']}")
+    print(
+        f"  quality: {e['quality']:.0%} of the features within 2x the baseline + 0.1; failing {e['failing']}"
+    )
     print(f["report"])
     print(json.dumps({k: v for k, v in f.items() if k != "report"}, default=str))
 

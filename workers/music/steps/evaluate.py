@@ -113,7 +113,7 @@ async def on_evaluate(req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event
         mean_distance=report["mean_distance"],
         baseline_distance=report["baseline_distance"],
         quality=report["quality"],
-        failing=report["failing"],
+        failing=", ".join(report["failing"]),
         report_url=f"/music/reports/{version}/report.md",
         plot_url=f"/music/reports/{version}/features.png",
     )
