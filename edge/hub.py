@@ -4,7 +4,8 @@ sessions, and keeps the job table from the jobs stream.
 One core NATS subscription on the namespace feeds every session's queue; a
 message is routed by its correlation-id header without decoding, so sessions
 never see each other's events. The job table is rebuilt from the stream at
-start, so any edge replica can answer for any job.
+start, so any edge replica can answer for any job. ``edge/kafka_hub.py`` does
+the same on Kafka.
 """
 
 from __future__ import annotations
@@ -45,15 +46,75 @@ class JobRecord:
 NOT_TO_CLIENTS = frozenset({"voice.audio.chunk", "voice.speech.segment"})
 
 
-class Hub:
-    def __init__(self, nc: Client, settings: BusSettings, producer: str = "edge@0.1.0") -> None:
-        self.nc = nc
-        self.settings = settings
-        self.publisher = JetStreamPublisher(nc, settings, producer)
+class Sessions:
+    """What every hub does, whatever the broker: session queues and the job table."""
+
+    def __init__(self) -> None:
         self.sessions: dict[str, asyncio.Queue[tuple[str, bytes]]] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.dropped = 0
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def publish(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def open_session(self, session_id: str) -> asyncio.Queue[tuple[str, bytes]]:
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_SIZE)
+        self.sessions[session_id] = queue
+        return queue
+
+    def close_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+
+    def route(self, correlation_id: str, subject: str, data: bytes) -> None:
+        queue = self.sessions.get(correlation_id)
+        if queue is None or subject in NOT_TO_CLIENTS:
+            return
+        try:
+            queue.put_nowait((subject, data))
+        except asyncio.QueueFull:
+            self.dropped += 1  # a client that stops reading loses its oldest frames, not the bus
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            queue.put_nowait((subject, data))
+
+    def job_status(self, data: bytes) -> None:
+        try:
+            status = JobStatus.model_validate_json(data)
+        except ValueError:
+            return
+        rec = self.jobs.get(status.correlation_id)
+        if rec is None:
+            rec = self.jobs[status.correlation_id] = JobRecord(status.correlation_id, status.kind)
+        if rec.state in ("succeeded", "failed", "cancelled"):
+            return  # terminal states stick
+        rec.state = status.state
+        rec.progress = status.progress
+        rec.message = status.message
+        rec.result = dict(status.result)
+        rec.updated_at = status.created_at.isoformat()
+
+
+class Hub(Sessions):
+    def __init__(self, nc: Client, settings: BusSettings, producer: str = "edge@0.1.0") -> None:
+        super().__init__()
+        self.nc = nc
+        self.settings = settings
+        self.publisher = JetStreamPublisher(nc, settings, producer)
         self._subs: list[Any] = []
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
 
     async def start(self) -> None:
         await provision(self.nc.jetstream(), self.settings)
@@ -74,45 +135,13 @@ class Hub:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    def open_session(self, session_id: str) -> asyncio.Queue[tuple[str, bytes]]:
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_SIZE)
-        self.sessions[session_id] = queue
-        return queue
-
-    def close_session(self, session_id: str) -> None:
-        self.sessions.pop(session_id, None)
-
     async def _route(self, msg: Msg) -> None:
-        hdrs = msg.headers or {}
-        queue = self.sessions.get(hdrs.get(envelope.CORRELATION_ID, ""))
-        if queue is None:
-            return
-        subject, _ = parse_address(self.settings.namespace, msg.subject)
-        if subject in NOT_TO_CLIENTS:
-            return
-        try:
-            queue.put_nowait((subject, msg.data))
-        except asyncio.QueueFull:
-            self.dropped += 1  # a client that stops reading loses its oldest frames, not the bus
-            with contextlib.suppress(asyncio.QueueEmpty):
-                queue.get_nowait()
-            queue.put_nowait((subject, msg.data))
+        corr = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
+        if corr in self.sessions:
+            self.route(corr, parse_address(self.settings.namespace, msg.subject)[0], msg.data)
 
     async def _on_status(self, msg: Msg) -> None:
-        try:
-            status = JobStatus.model_validate_json(msg.data)
-        except ValueError:
-            return
-        rec = self.jobs.get(status.correlation_id)
-        if rec is None:
-            rec = self.jobs[status.correlation_id] = JobRecord(status.correlation_id, status.kind)
-        if rec.state in ("succeeded", "failed", "cancelled"):
-            return  # terminal states stick
-        rec.state = status.state
-        rec.progress = status.progress
-        rec.message = status.message
-        rec.result = dict(status.result)
-        rec.updated_at = status.created_at.isoformat()
+        self.job_status(msg.data)
 
     async def publish(self, event: Event) -> None:
         await self.publisher.publish(event)

@@ -133,21 +133,27 @@ def up(
     """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
     import os
 
-    from bus.servers import ensure_nats
+    from bus.servers import ensure_kafka, ensure_nats
     from workers import REGISTRY
 
     from .supervise import Child, supervise
 
     logs.setup()
     settings = _settings()
-    if settings.broker != "nats":
-        _fail("`up` runs on NATS; for Kafka start `switchboard worker NAME` with SWITCHBOARD_BROKER=kafka")
     os.makedirs(data_dir, exist_ok=True)
     try:
-        server = ensure_nats(settings.nats_url, data_dir)
-    except RuntimeError as exc:
+        if settings.broker == "kafka":
+            server = ensure_kafka(settings.kafka_bootstrap)
+            where = f"Kafka: {settings.kafka_bootstrap}"
+        else:
+            server = ensure_nats(settings.nats_url, data_dir)
+            where = f"NATS: {settings.nats_url}"
+    except (RuntimeError, ImportError) as exc:
         _fail(str(exc))
-    typer.echo(f"NATS: {settings.nats_url} ({'started here' if server else 'already running'})")
+    started = "started here" + (
+        ": Tansu, in memory, gone when `up` ends" if settings.broker == "kafka" else ""
+    )
+    typer.echo(f"{where} ({started if server else 'already running'})")
     kinds = only or sorted(REGISTRY)
     unknown = sorted(set(kinds) - set(REGISTRY))
     if unknown:
@@ -421,6 +427,7 @@ def _job(kind: str, params: dict[str, Any], namespace: str | None = None) -> dic
 def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> Any:
     """Submit a job and print its progress until it ends; its last JobStatus."""
     import nats.errors
+    from aiokafka.errors import KafkaError
 
     from .jobclient import run_job
 
@@ -434,14 +441,18 @@ def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> 
             shown[0] = line
 
     def silent() -> None:
-        typer.echo("no word from any worker yet: is `switchboard up` running?", err=True)
+        if shown[0]:  # a step that hands work on waits for the next worker kind
+            typer.echo("no progress for a while: are all the pipeline's workers running?", err=True)
+        else:
+            typer.echo("no word from any worker yet: is `switchboard up` running?", err=True)
 
     try:
         status = asyncio.run(run_job(settings, kind, params, show, silent))
     except KeyboardInterrupt:
         _fail(f"{kind} cancelled")
-    except (OSError, nats.errors.Error) as exc:
-        _fail(f"cannot reach NATS at {settings.nats_url}: {exc} (start it with `switchboard up`)")
+    except (OSError, nats.errors.Error, KafkaError) as exc:
+        where = settings.kafka_bootstrap if settings.broker == "kafka" else settings.nats_url
+        _fail(f"cannot reach the bus at {where}: {exc} (start it with `switchboard up`)")
     return status
 
 

@@ -1,21 +1,22 @@
 """Submit a job on the bus and follow its jobs.status until it ends (the CLI's
-``music ...`` commands). Ctrl-C cancels the job."""
+``music ...`` commands), on NATS or on Kafka. Ctrl-C cancels the job."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from bus import envelope
 from bus.config import BusSettings
-from bus.jetstream import JetStreamPublisher, provision
-from bus.runtime import connect_nats
 from bus.subjects import address
-from schemas import TERMINAL_STATES, JobCancel, JobStatus, JobSubmitted, new_id
+from schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, new_id
 
 NO_WORKER_HINT_S = 20.0
+PRODUCER = "cli@0.1.0"
+Take = Callable[[str, bytes], None]  # (correlation id, jobs.status payload)
+Publish = Callable[[Event], Awaitable[object]]
 
 
 async def run_job(
@@ -25,20 +26,17 @@ async def run_job(
     on_status: Callable[[JobStatus], None],
     on_silence: Callable[[], None] | None = None,
 ) -> JobStatus:
-    nc = await connect_nats(settings, "cli")
     job_id = new_id()
     statuses: asyncio.Queue[JobStatus] = asyncio.Queue()
 
-    async def on_msg(msg: Any) -> None:
-        if (msg.headers or {}).get(envelope.CORRELATION_ID) == job_id:
+    def take(correlation_id: str, data: bytes) -> None:
+        if correlation_id == job_id:
             with contextlib.suppress(ValueError):
-                statuses.put_nowait(JobStatus.model_validate_json(msg.data))
+                statuses.put_nowait(JobStatus.model_validate_json(data))
 
-    try:
-        await provision(nc.jetstream(), settings)
-        sub = await nc.subscribe(address(settings.namespace, "jobs.status") + ".>", cb=on_msg)
-        publisher = JetStreamPublisher(nc, settings, "cli@0.1.0")
-        await publisher.publish(JobSubmitted(correlation_id=job_id, kind=kind, params=params))
+    link = _kafka if settings.broker == "kafka" else _nats
+    async with link(settings, take) as publish:
+        await publish(JobSubmitted(correlation_id=job_id, kind=kind, params=params))
         try:
             while True:
                 try:
@@ -51,11 +49,68 @@ async def run_job(
                 if status.state in TERMINAL_STATES:
                     return status
         except asyncio.CancelledError:
-            await publisher.publish(
-                JobCancel(correlation_id=job_id, reason="cancelled from the command line")
-            )
+            await publish(JobCancel(correlation_id=job_id, reason="cancelled from the command line"))
             raise
+
+
+@contextlib.asynccontextmanager
+async def _nats(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
+    from bus.jetstream import JetStreamPublisher, provision
+    from bus.runtime import connect_nats
+
+    nc = await connect_nats(settings, "cli")
+
+    async def on_msg(msg: Any) -> None:
+        take((msg.headers or {}).get(envelope.CORRELATION_ID, ""), msg.data)
+
+    try:
+        await provision(nc.jetstream(), settings)
+        sub = await nc.subscribe(address(settings.namespace, "jobs.status") + ".>", cb=on_msg)
+        try:
+            yield JetStreamPublisher(nc, settings, PRODUCER).publish
         finally:
             await sub.unsubscribe()
     finally:
         await nc.drain()
+
+
+@contextlib.asynccontextmanager
+async def _kafka(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
+    from aiokafka import AIOKafkaConsumer
+
+    from bus.fs_runner import FastStreamPublisher
+    from bus.runtime import build_broker, provision_kafka
+    from schemas import EVENT_TYPES
+
+    await provision_kafka(settings, list(EVENT_TYPES))
+    consumer = AIOKafkaConsumer(
+        address(settings.namespace, "jobs.status"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    broker = build_broker(settings)
+
+    async def pump() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    headers = {k: v.decode() for k, v in r.headers or ()}
+                    take(headers.get(envelope.CORRELATION_ID, ""), r.value)
+
+    try:
+        for tp in consumer.assignment():  # "the end" before the job is submitted
+            await consumer.position(tp)
+        await broker.start()
+        task = asyncio.create_task(pump())
+        try:
+            yield FastStreamPublisher(broker, settings, PRODUCER).publish
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await consumer.stop()
+        await broker.stop()

@@ -10,6 +10,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from nats.js import JetStreamContext
 
@@ -65,3 +66,16 @@ def spawn_worker(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def job_state(get: Any, job_id: str, state: str, wait_s: float = 30) -> dict[str, Any]:
+    """Poll ``GET /jobs/{id}`` (``get``: a client's get) until the job is in ``state``."""
+    deadline = time.monotonic() + wait_s
+    got: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        r = get(f"/jobs/{job_id}")
+        got = r.json() if r.status_code == 200 else {}
+        if got.get("state") == state:
+            break
+        time.sleep(0.2)
+    return got

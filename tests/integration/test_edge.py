@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import nats
 import pytest
@@ -17,7 +16,7 @@ from edge.app import create_app
 from edge.settings import EdgeSettings
 from schemas import Transcript
 from streams.replay import read
-from tests.helpers import spawn_worker
+from tests.helpers import job_state, spawn_worker
 
 pytestmark = pytest.mark.nats
 
@@ -102,13 +101,7 @@ def test_jobs_api(nats_settings: BusSettings) -> None:
             assert r.status_code == 202
             job_id = r.json()["job_id"]
             assert client.get(f"/jobs/{job_id}").json()["state"] in ("submitted", "failed")
-            deadline = time.monotonic() + 30
-            state = {}
-            while time.monotonic() < deadline:
-                state = client.get(f"/jobs/{job_id}").json()
-                if state["state"] == "failed":
-                    break
-                time.sleep(0.2)
+            state = job_state(client.get, job_id, "failed")
             assert state["state"] == "failed" and "unknown job kind" in state["message"]
             assert client.get("/jobs/nope").status_code == 404
             assert client.delete(f"/jobs/{job_id}").status_code == 202

@@ -1,0 +1,78 @@
+"""`switchboard up` on Kafka as a user runs it: it starts Tansu when nothing
+answers, the edge takes jobs over HTTP, and the CLI's job commands work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bus.servers import free_port, port_open
+from tests.conftest import fresh_namespace
+from tests.helpers import ROOT
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def test_up_on_kafka_runs_the_edge_workers_and_cli(tmp_path: Path) -> None:
+    kafka, http = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SWITCHBOARD_BROKER": "kafka",
+        "SWITCHBOARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
+        "SWITCHBOARD_NAMESPACE": fresh_namespace(),
+        "SWITCHBOARD_MUSIC_DIR": str(tmp_path / "music"),
+    }
+    me = [sys.executable, "-m", "switchboard.cli"]
+    log = tmp_path / "up.log"
+    with log.open("w") as out:  # a file, not a pipe nobody drains
+        up = subprocess.Popen(
+            [
+                *me,
+                "up",
+                "--port",
+                str(http),
+                *("--only", "jobs", "--only", "music-ingest", "--only", "music-embed"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert "started here: Tansu" in log.read_text()
+        job = httpx.post(f"http://127.0.0.1:{http}/jobs", json={"kind": "no.such.kind"}).json()
+        state: dict[str, object] = {}
+        while time.monotonic() < deadline + 60 and state.get("state") != "failed":
+            time.sleep(0.5)
+            state = httpx.get(f"http://127.0.0.1:{http}{job['status_url']}").json()
+        assert state["state"] == "failed" and "unknown job kind" in str(state["message"])
+        cli = subprocess.run(
+            [*me, "music", "ingest", "--collection", "bach", "--limit", "2"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["pieces"] == 2 and "[succeeded 100%]" in cli.stderr
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(30)
+    assert not port_open("127.0.0.1", kafka)  # the Tansu it started is gone
