@@ -16,6 +16,15 @@ class _Fields(logging.Formatter):
         return line
 
 
+def _not_a_routine_rebalance(record: logging.LogRecord) -> bool:
+    """aiokafka warns on every heartbeat during a group's rebalance: routine
+    whenever a replica joins or leaves, so kept at debug level."""
+    if record.levelno == logging.WARNING and "because it is rebalancing" in record.getMessage():
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+    return True
+
+
 def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_Fields("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -24,3 +33,4 @@ def setup(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("nats", "aiokafka", "faststream"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    handler.addFilter(_not_a_routine_rebalance)
