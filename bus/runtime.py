@@ -12,7 +12,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
 from .config import BusSettings
-from .fs_runner import FastStreamPublisher, mount
+from .fs_runner import FastStreamPublisher, mount, start_together
 from .jetstream import JetStreamPublisher, provision
 from .nats_runner import NatsRunner
 from .worker import Worker
@@ -90,7 +90,8 @@ async def run_worker(worker: Worker, settings: BusSettings, stop: asyncio.Event)
             broker = build_broker(settings)
             mount(broker, worker, settings)
             async with broker:
-                await broker.start()
+                await start_together(broker)
+                log.info("worker running", extra={"worker": worker.name, "broker": "kafka"})
                 await stop.wait()
         else:
             raise ValueError("the memory broker runs only inside tests (FastStream TestNatsBroker)")

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from bus import BusSettings, Context, Worker, envelope
-from bus.fs_runner import FastStreamPublisher, mount
+from bus.fs_runner import FastStreamPublisher, mount, start_together
 from bus.runtime import build_broker, provision_kafka, run_worker
 from bus.subjects import address
 from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
@@ -132,8 +132,7 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
     for label, broker in zip("ab", brokers, strict=True):
         mount(broker, _pair(label, seen), kafka_settings)
     try:
-        for broker in brokers:
-            await broker.start()
+        await asyncio.gather(*(start_together(b) for b in brokers))
         sessions = [f"s{i}" for i in range(12)]
         broker = build_broker(kafka_settings)
         async with broker:
