@@ -5,13 +5,14 @@ has its own streams, consumers and leases, so another worker version started
 with ``SWITCHBOARD_NAMESPACE=<replay>`` processes the slice without touching
 live traffic. Event ids are kept, so a worker of the same name derives the
 same output ids and outputs can be paired with the recorded ones.
+``streams/kafka_replay.py`` does the same on Kafka.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,10 +41,11 @@ class Slice:
 @dataclass
 class Recorded:
     subject: str
-    seq: int
+    seq: int  # the stream sequence (NATS) or the partition's offset (Kafka)
     time: datetime
     headers: dict[str, str]
     data: bytes
+    partition: int | None = None  # Kafka
 
     @property
     def body(self) -> dict[str, Any]:
@@ -146,8 +148,11 @@ def _latency(rec: Recorded, inputs: dict[str, float]) -> float | None:
     return None
 
 
+Reader = Callable[[str, str], Awaitable[list[Recorded]]]  # (namespace, subject) -> all of it
+
+
 async def compare(
-    js: JetStreamContext, live: str, replayed: str, subject: str, input_subjects: Iterable[str]
+    reader: Reader, live: str, replayed: str, subject: str, input_subjects: Iterable[str]
 ) -> list[Pair]:
     """Pair each recorded output of ``subject`` with the replay's, by event id.
 
@@ -159,17 +164,15 @@ async def compare(
     replay_t: dict[str, float] = {}
     sessions: set[str] = set()
     for s in input_subjects:
-        for r in await read(js, replayed, s):
+        for r in await reader(replayed, s):
             if envelope.REPLAY_OF not in r.headers:
                 continue
             eid = r.headers.get(envelope.EVENT_ID, "")
             replay_t[eid] = r.time.timestamp()
             live_t[eid] = float(r.headers.get(envelope.PUBLISHED_AT) or r.time.timestamp())
             sessions.add(r.headers.get(envelope.CORRELATION_ID, ""))
-    recorded = [
-        r for r in await read(js, live, subject) if r.headers.get(envelope.CORRELATION_ID) in sessions
-    ]
-    fresh = {r.headers.get(envelope.EVENT_ID, ""): r for r in await read(js, replayed, subject)}
+    recorded = [r for r in await reader(live, subject) if r.headers.get(envelope.CORRELATION_ID) in sessions]
+    fresh = {r.headers.get(envelope.EVENT_ID, ""): r for r in await reader(replayed, subject)}
     pairs = []
     for rec in recorded:
         key = rec.headers.get(envelope.EVENT_ID, "")

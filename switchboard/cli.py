@@ -176,13 +176,15 @@ def streams(
     namespace: Namespace = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """List streams, subjects, message counts and consumer lag (NATS)."""
+    """List streams, subjects, message counts and consumer lag (topics and group lag on Kafka)."""
     from dataclasses import asdict
 
     from bus.runtime import connect_nats
     from streams.inspect import report
 
     settings = _settings(namespace)
+    if settings.broker == "kafka":
+        return _kafka_streams(settings, as_json)
 
     async def main() -> None:
         nc = await connect_nats(settings, "switchboard-cli")
@@ -207,6 +209,23 @@ def streams(
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _kafka_streams(settings: Any, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from streams.kafka_inspect import report
+
+    reports = asyncio.run(report(settings))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
+        return
+    if not reports:
+        typer.echo(f"no topics in namespace {settings.namespace!r}")
+    for r in reports:
+        typer.echo(f"{r.topic:44} {r.messages:7} msgs  {r.partitions} partitions")
+        for group, lag in r.lag.items():
+            typer.echo(f"  group {group:36} lag {lag:6}")
 
 
 @replay_app.command("run")
@@ -241,6 +260,10 @@ def replay_run(
     )
 
     async def main() -> int:
+        if settings.broker == "kafka":
+            from streams import kafka_replay
+
+            return await kafka_replay.replay(settings, into, sl)
         nc = await connect_nats(settings, "switchboard-replay")
         try:
             return await replay(nc.jetstream(), settings, into, sl)
@@ -268,17 +291,21 @@ def replay_compare(
     from dataclasses import asdict
 
     from bus.runtime import connect_nats
-    from streams.replay import compare
+    from streams.replay import compare, read
     from streams.topology import ENTRY_SUBJECTS
 
     settings = _settings(namespace)
 
     async def main() -> list:  # type: ignore[type-arg]
+        args = (settings.namespace, into, subject, inputs or ENTRY_SUBJECTS[pipeline])
+        if settings.broker == "kafka":
+            from streams import kafka_replay
+
+            return await compare(lambda ns, s: kafka_replay.read(settings, ns, s), *args)
         nc = await connect_nats(settings, "switchboard-replay")
         try:
-            return await compare(
-                nc.jetstream(), settings.namespace, into, subject, inputs or ENTRY_SUBJECTS[pipeline]
-            )
+            js = nc.jetstream()
+            return await compare(lambda ns, s: read(js, ns, s), *args)
         finally:
             await nc.close()
 
@@ -304,6 +331,10 @@ def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to de
         _fail("refusing to drop the live namespace")
 
     async def main() -> list[str]:
+        if settings.broker == "kafka":
+            from streams import kafka_replay
+
+            return await kafka_replay.drop(settings, into)
         nc = await connect_nats(settings, "switchboard-replay")
         try:
             return await drop(nc.jetstream(), into)

@@ -44,7 +44,9 @@ async def test_replay_runs_another_version_in_isolation(nats_settings: BusSettin
         replayed = await collect(js, target, "jobs.status", 8)
         assert len(replayed) == 8
 
-        pairs = await compare(js, nats_settings.namespace, target, "jobs.status", ["jobs.submitted"])
+        pairs = await compare(
+            lambda ns, s: read(js, ns, s), nats_settings.namespace, target, "jobs.status", ["jobs.submitted"]
+        )
         assert len(pairs) == 8
         assert all(p.differences == ["message"] for p in pairs)  # "n@1" vs "n@2"
         assert {p.recorded["message"].split("@")[0] for p in pairs if p.recorded} == {"0", "1", "2", "3"}

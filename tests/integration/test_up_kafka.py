@@ -62,16 +62,22 @@ def test_up_on_kafka_runs_the_edge_workers_and_cli(tmp_path: Path) -> None:
             time.sleep(0.5)
             state = httpx.get(f"http://127.0.0.1:{http}{job['status_url']}").json()
         assert state["state"] == "failed" and "unknown job kind" in str(state["message"])
-        cli = subprocess.run(
-            [*me, "music", "ingest", "--collection", "bach", "--limit", "2"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert cli.returncode == 0, cli.stderr
-        assert json.loads(cli.stdout)["pieces"] == 2 and "[succeeded 100%]" in cli.stderr
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*me, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+            )
+
+        done = cli("music", "ingest", "--collection", "bach", "--limit", "2")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["pieces"] == 2 and "[succeeded 100%]" in done.stderr
+        ns = env["SWITCHBOARD_NAMESPACE"]
+        shown = cli("streams")
+        assert f"{ns}.jobs.submitted" in shown.stdout and f"group {ns}.jobs" in shown.stdout, shown
+        copied = cli("replay", "run", "--into", ns + "-rp", "--pipeline", "jobs")
+        assert copied.returncode == 0 and "replayed 2 events" in copied.stdout, copied  # 2 jobs: 2 inputs
+        dropped = cli("replay", "drop", ns + "-rp")
+        assert f"{ns}-rp.jobs.submitted" in dropped.stdout, dropped
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(30)

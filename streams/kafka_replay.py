@@ -1,0 +1,118 @@
+"""Replay on Kafka: read a recorded slice of a namespace's topics, copy it into
+an isolated namespace, drop that namespace (``streams/replay.py`` on NATS).
+
+Kafka numbers messages per partition, so a slice is cut by time and by
+session, not by stream sequence. Kafka keeps no dedupe window: the same slice
+copied twice is there twice (the workers' dedupe catches it while they run).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bus import envelope
+from bus.config import BusSettings
+from bus.runtime import provision_kafka
+from bus.subjects import address
+from schemas import EVENT_TYPES
+
+from .replay import Recorded, Slice
+
+READ_S = 60.0  # give up on a topic that does not reach its end offsets by then
+
+
+async def read(
+    settings: BusSettings, namespace: str, subject: str, sl: Slice | None = None
+) -> list[Recorded]:
+    """Every stored message of ``subject`` in ``namespace`` inside the slice, oldest first."""
+    sl = sl or Slice([subject])
+    if sl.start_seq is not None or sl.end_seq is not None:
+        raise ValueError("Kafka counts offsets per partition, not stream sequences: slice by time or session")
+    consumer = AIOKafkaConsumer(
+        address(namespace, subject),
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        if not tps:
+            return []
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        since_ms = int(sl.since.timestamp() * 1000) if sl.since else None
+        until_ms = int(sl.until.timestamp() * 1000) if sl.until else None
+        if since_ms is not None:
+            found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+            starts = {tp: (f.offset if f else ends[tp]) for tp, f in found.items()}
+        left = {tp for tp in tps if starts[tp] < ends[tp]}
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        out: list[Recorded] = []
+        deadline = time.monotonic() + READ_S
+        while left and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*left, timeout_ms=500)).items():
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        break
+                    if (since_ms is not None and r.timestamp < since_ms) or (
+                        until_ms is not None and r.timestamp > until_ms
+                    ):
+                        continue
+                    hdrs = {k: v.decode() for k, v in r.headers or ()}
+                    if sl.correlation_ids and hdrs.get(envelope.CORRELATION_ID) not in sl.correlation_ids:
+                        continue
+                    when = datetime.fromtimestamp(r.timestamp / 1000, UTC)
+                    out.append(Recorded(subject, r.offset, when, hdrs, r.value, tp.partition))
+                if records and records[-1].offset >= ends[tp] - 1:
+                    left.discard(tp)
+        return sorted(out, key=lambda r: (r.time, r.partition or 0, r.seq))
+    finally:
+        await consumer.stop()
+
+
+async def replay(source: BusSettings, target_namespace: str, sl: Slice) -> int:
+    """Copy the slice's messages into ``target_namespace``; returns how many were published."""
+    if target_namespace == source.namespace:
+        raise ValueError("replay into the live namespace would mix with live traffic; pick another")
+    target = source.model_copy(update={"namespace": target_namespace})
+    await provision_kafka(target, list(EVENT_TYPES))
+    producer = AIOKafkaProducer(bootstrap_servers=source.kafka_bootstrap)
+    await producer.start()
+    count = 0
+    try:
+        for subject in sl.subjects:
+            for rec in await read(source, source.namespace, subject, sl):
+                hdrs = {**rec.headers, envelope.REPLAY_OF: f"{source.namespace}:{rec.partition}:{rec.seq}"}
+                await producer.send_and_wait(
+                    address(target_namespace, subject),
+                    rec.data,
+                    key=hdrs.get(envelope.CORRELATION_ID, "").encode(),
+                    headers=[(k, v.encode()) for k, v in hdrs.items()],
+                )
+                count += 1
+    finally:
+        await producer.stop()
+    return count
+
+
+async def drop(settings: BusSettings, namespace: str) -> list[str]:
+    """Delete a replay namespace's topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        gone = sorted(t for t in await admin.list_topics() if t.startswith(namespace + "."))
+        if gone:
+            await admin.delete_topics(gone)
+        return gone
+    finally:
+        await admin.close()
+
+
+__all__ = ["drop", "read", "replay"]

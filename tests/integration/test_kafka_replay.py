@@ -1,0 +1,98 @@
+"""Replay on Kafka (Tansu): a recorded slice copied into an isolated namespace,
+processed by another worker version, and compared with the recorded outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bus import BusSettings
+from bus.fs_runner import FastStreamPublisher
+from bus.runtime import build_broker, provision_kafka, run_worker
+from schemas import EVENT_TYPES
+from streams.kafka_inspect import report
+from streams.kafka_replay import drop, read, replay
+from streams.replay import Recorded, Slice, compare
+from tests.conftest import fast_settings
+from tests.helpers import jobs, spawn_worker
+from tests.relay import relay
+
+pytestmark = pytest.mark.kafka
+
+
+async def _collect(
+    settings: BusSettings, ns: str, subject: str, n: int, wait_s: float = 60
+) -> list[Recorded]:
+    deadline = time.monotonic() + wait_s
+    got: list[Recorded] = []
+    while time.monotonic() < deadline and len(got) < n:
+        got = await read(settings, ns, subject)
+        await asyncio.sleep(0.3)
+    return got
+
+
+@contextlib.asynccontextmanager
+async def live_relay(settings: BusSettings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(relay, settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_replay_runs_another_version_in_isolation(kafka_bootstrap: str) -> None:
+    settings = fast_settings(broker="kafka", kafka_bootstrap=kafka_bootstrap, partitions=3)
+    await provision_kafka(settings, list(EVENT_TYPES))
+    target = settings.namespace + "-rp"
+    sent = jobs(sessions=3, per_session=4)
+    broker = build_broker(settings)
+    async with broker:
+        await broker.start()
+        pub = FastStreamPublisher(broker, settings, "test@1")
+        for ev in sent:
+            await pub.publish(ev)
+    proc = None
+    try:
+        async with live_relay(settings):
+            assert len(await _collect(settings, settings.namespace, "jobs.status", 12)) == 12
+        topics = {r.topic: r for r in await report(settings, {"jobs.submitted": ["relay"]})}
+        submitted = topics[f"{settings.namespace}.jobs.submitted"]
+        assert submitted.messages == 12 and submitted.lag == {f"{settings.namespace}.relay": 0}
+
+        with pytest.raises(ValueError, match="live namespace"):
+            await replay(settings, settings.namespace, Slice(["jobs.submitted"]))
+        with pytest.raises(ValueError, match="offsets per partition"):
+            await read(settings, settings.namespace, "jobs.submitted", Slice(["jobs.submitted"], start_seq=3))
+        future = datetime.now(UTC) + timedelta(hours=1)
+        assert await read(settings, settings.namespace, "jobs.submitted", Slice([], since=future)) == []
+        count = await replay(settings, target, Slice(["jobs.submitted"], correlation_ids={"s0", "s2"}))
+        assert count == 8
+        copied = await read(settings, target, "jobs.submitted")
+        assert len(copied) == 8 and all(
+            r.headers["Sb-Replay-Of"].startswith(settings.namespace) for r in copied
+        )
+
+        proc = spawn_worker(settings.model_copy(update={"namespace": target}), RELAY_VERSION="2")
+        assert len(await _collect(settings, target, "jobs.status", 8)) == 8
+
+        async def reader(ns: str, subject: str) -> list[Recorded]:
+            return await read(settings, ns, subject)
+
+        pairs = await compare(reader, settings.namespace, target, "jobs.status", ["jobs.submitted"])
+        assert len(pairs) == 8
+        assert all(p.differences == ["message"] for p in pairs)  # "n@1" vs "n@2"
+        assert all(p.latency_replayed_s is not None and p.latency_replayed_s >= 0 for p in pairs)
+        assert len(await read(settings, settings.namespace, "jobs.status")) == 12  # live saw none of it
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(10)
+        gone = await drop(settings, target)
+    assert f"{target}.jobs.submitted" in gone
