@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
 
+from bus import Worker
 from bus.config import BusSettings
 from schemas import JobSubmitted
 from streams.replay import Recorded, read
@@ -79,3 +82,17 @@ def job_state(get: Any, job_id: str, state: str, wait_s: float = 30) -> dict[str
             break
         time.sleep(0.2)
     return got
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker, settings: BusSettings) -> AsyncIterator[None]:
+    """One replica of ``worker`` in this process, on the configured broker."""
+    from bus.runtime import run_worker
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(worker, settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections import defaultdict
@@ -13,11 +12,11 @@ from aiokafka import AIOKafkaConsumer
 
 from bus import BusSettings, Context, Worker, envelope
 from bus.fs_runner import FastStreamPublisher, mount, start_together
-from bus.runtime import build_broker, provision_kafka, run_worker
+from bus.runtime import build_broker, provision_kafka
 from bus.subjects import address
 from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.conftest import fast_settings
-from tests.helpers import jobs
+from tests.helpers import jobs, running
 from tests.relay import relay
 
 pytestmark = pytest.mark.kafka
@@ -50,17 +49,6 @@ async def _consume(settings: BusSettings, subject: str, n: int, wait_s: float = 
     return got
 
 
-@contextlib.asynccontextmanager
-async def running(settings: BusSettings):  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(relay, settings, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
 async def _publish(settings: BusSettings, events: list) -> None:  # type: ignore[type-arg]
     broker = build_broker(settings)
     async with broker:
@@ -82,7 +70,7 @@ async def test_pipeline_order_envelope_and_dead_letters(kafka_settings: BusSetti
     sent = jobs(sessions=4, per_session=10)
     bad = JobSubmitted(correlation_id="s-bad", kind="relay", params={"permanent": True})
     await _publish(kafka_settings, [*sent, bad, sent[0]])  # sent[0] again: a duplicate
-    async with running(kafka_settings):
+    async with running(relay, kafka_settings):
         out = await _consume(kafka_settings, "jobs.status", len(sent))
         dead = await _consume(kafka_settings, "dead.letter", 1)
     assert len(out) == len(sent)
@@ -99,10 +87,10 @@ async def test_pipeline_order_envelope_and_dead_letters(kafka_settings: BusSetti
 async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) -> None:
     first, second = jobs(sessions=3, per_session=5), jobs(sessions=3, per_session=5)
     await _publish(kafka_settings, first)
-    async with running(kafka_settings):
+    async with running(relay, kafka_settings):
         assert len(await _consume(kafka_settings, "jobs.status", len(first))) == len(first)
     await _publish(kafka_settings, second)
-    async with running(kafka_settings):  # same consumer group: resumes after the commit
+    async with running(relay, kafka_settings):  # same consumer group: resumes after the commit
         out = await _consume(kafka_settings, "jobs.status", len(first) + len(second))
         await asyncio.sleep(1.0)
         out = await _consume(kafka_settings, "jobs.status", len(first) + len(second))

@@ -4,22 +4,20 @@ processed by another worker version, and compared with the recorded outputs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bus import BusSettings
 from bus.fs_runner import FastStreamPublisher
-from bus.runtime import build_broker, provision_kafka, run_worker
+from bus.runtime import build_broker, provision_kafka
 from schemas import EVENT_TYPES
 from streams.kafka_inspect import report
 from streams.kafka_replay import drop, read, replay
 from streams.replay import Recorded, Slice, compare
 from tests.conftest import fast_settings
-from tests.helpers import jobs, spawn_worker
+from tests.helpers import jobs, running, spawn_worker
 from tests.relay import relay
 
 pytestmark = pytest.mark.kafka
@@ -36,17 +34,6 @@ async def _collect(
     return got
 
 
-@contextlib.asynccontextmanager
-async def live_relay(settings: BusSettings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(relay, settings, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
 async def test_replay_runs_another_version_in_isolation(kafka_bootstrap: str) -> None:
     settings = fast_settings(broker="kafka", kafka_bootstrap=kafka_bootstrap, partitions=3)
     await provision_kafka(settings, list(EVENT_TYPES))
@@ -60,7 +47,7 @@ async def test_replay_runs_another_version_in_isolation(kafka_bootstrap: str) ->
             await pub.publish(ev)
     proc = None
     try:
-        async with live_relay(settings):
+        async with running(relay, settings):
             assert len(await _collect(settings, settings.namespace, "jobs.status", 12)) == 12
         topics = {r.topic: r for r in await report(settings, {"jobs.submitted": ["relay"]})}
         submitted = topics[f"{settings.namespace}.jobs.submitted"]
