@@ -36,10 +36,10 @@ async def report(settings: BusSettings, kinds: dict[str, list[str]] | None = Non
     kinds = kinds if kinds is not None else readers()
     ns, bootstrap = settings.namespace, settings.kafka_bootstrap
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     groups: dict[str, AIOKafkaConsumer] = {}
     out = []
     try:
+        await consumer.start()
         existing = await consumer.topics()
         for subject in sorted(EVENT_TYPES):
             topic = address(ns, subject)

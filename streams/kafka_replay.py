@@ -39,8 +39,8 @@ async def read(
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not tps:
             return []
@@ -84,9 +84,9 @@ async def replay(source: BusSettings, target_namespace: str, sl: Slice) -> int:
     target = source.model_copy(update={"namespace": target_namespace})
     await provision_kafka(target, list(EVENT_TYPES))
     producer = AIOKafkaProducer(bootstrap_servers=source.kafka_bootstrap)
-    await producer.start()
     count = 0
     try:
+        await producer.start()
         for subject in sl.subjects:
             for rec in await read(source, source.namespace, subject, sl):
                 hdrs = {**rec.headers, envelope.REPLAY_OF: f"{source.namespace}:{rec.partition}:{rec.seq}"}
@@ -105,8 +105,8 @@ async def replay(source: BusSettings, target_namespace: str, sl: Slice) -> int:
 async def drop(settings: BusSettings, namespace: str) -> list[str]:
     """Delete a replay namespace's topics."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         gone = sorted(t for t in await admin.list_topics() if t.startswith(namespace + "."))
         if gone:
             await admin.delete_topics(gone)

@@ -6,9 +6,10 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -29,6 +30,7 @@ voice_app = typer.Typer(no_args_is_help=True, help="The voice assistant's knowle
 app.add_typer(voice_app, name="voice")
 
 Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
+T = TypeVar("T")
 
 
 def _settings(namespace: str | None = None) -> BusSettings:
@@ -211,12 +213,25 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; a bus that cannot be reached is a clear error, not a traceback."""
+    import nats.errors
+    from aiokafka.errors import KafkaError
+
+    try:
+        return asyncio.run(work)
+    except (OSError, nats.errors.Error, KafkaError) as exc:
+        where = settings.kafka_bootstrap if settings.broker == "kafka" else settings.nats_url
+        _fail(f"cannot reach the bus at {where}: {exc}")
+        raise  # unreachable: _fail exits
+
+
 def _kafka_streams(settings: Any, as_json: bool) -> None:
     from dataclasses import asdict
 
     from streams.kafka_inspect import report
 
-    reports = asyncio.run(report(settings))
+    reports = _on_bus(settings, report(settings))
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
         return
@@ -271,7 +286,7 @@ def replay_run(
             await nc.close()
 
     try:
-        count = asyncio.run(main())
+        count = _on_bus(settings, main())
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(f"replayed {count} events of {', '.join(sl.subjects)} into namespace {into!r}")
@@ -309,7 +324,7 @@ def replay_compare(
         finally:
             await nc.close()
 
-    pairs = asyncio.run(main())
+    pairs = _on_bus(settings, main())
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in pairs], indent=2, default=str))
         return
@@ -341,7 +356,7 @@ def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to de
         finally:
             await nc.close()
 
-    typer.echo(f"dropped {', '.join(asyncio.run(main())) or 'nothing'}")
+    typer.echo(f"dropped {', '.join(_on_bus(settings, main())) or 'nothing'}")
 
 
 @analyst_app.command("load")
