@@ -1,18 +1,22 @@
 """Kafka specifics: a session's earlier events on one partition, for a worker
-that meets the session mid-stream (the Kafka side of ``Context.earlier``), and
-a group assignor that gives one replica the same partitions of every topic."""
+that meets the session mid-stream (the Kafka side of ``Context.earlier``); a
+group assignor that gives one replica the same partitions of every topic; and
+a tail of topics outside any group (the edge, the CLI's job commands)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+from aiokafka.errors import KafkaError
 
 from schemas import Event
 
@@ -20,6 +24,7 @@ from . import envelope
 from .config import BusSettings
 from .subjects import address
 
+log = logging.getLogger(__name__)
 READ_S = 5.0  # give up reading after this long: what was read is returned
 SCAN_MAX = 5000  # records read back at most where the broker ignores the start time
 
@@ -53,7 +58,7 @@ async def kafka_history(
                     return out
                 if r.timestamp < since_ms:
                     continue
-                headers = {k: v.decode() for k, v in r.headers or ()}
+                headers = headers_of(r)
                 if headers.get(envelope.CORRELATION_ID) == correlation_id:
                     with contextlib.suppress(envelope.DecodeError):
                         out.append(envelope.decode(subject, r.value, headers))
@@ -62,6 +67,56 @@ async def kafka_history(
         return out
     finally:
         await consumer.stop()
+
+
+def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers or ()}
+
+
+@contextlib.asynccontextmanager
+async def tail(
+    settings: BusSettings,
+    topics: list[str],
+    handle: Callable[[ConsumerRecord], None],
+    *,
+    from_start: bool = False,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Hand every record of ``topics`` written from now on (or all of them) to
+    ``handle`` until the block ends; read by a consumer outside any group, so
+    every reader sees everything. Yields the reading task."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest" if from_start else "latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,  # a session's frames should not wait for a full fetch
+    )
+    try:
+        await consumer.start()
+        for tp in consumer.assignment():  # fix "the end" now, not at the first fetch
+            await consumer.position(tp)
+        task = asyncio.create_task(_pump(consumer, handle))
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await consumer.stop()
+
+
+async def _pump(consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None]) -> None:
+    while True:
+        try:
+            batches = await consumer.getmany(timeout_ms=500)
+        except KafkaError as exc:  # the client reconnects by itself; say so and go on
+            log.warning("kafka read: %s", exc)
+            await asyncio.sleep(0.5)
+            continue
+        for records in batches.values():
+            for r in records:
+                handle(r)
 
 
 class ReplicaRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]

@@ -78,22 +78,20 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = None
         if bus.broker == "kafka":
             from .kafka_hub import KafkaHub
 
             hub: Sessions = KafkaHub(bus)
-            await hub.start()
-            state["hub"] = hub
-            yield
-            await hub.stop()
-            return
-        nc = await connect_nats(bus, "edge")
-        hub = Hub(nc, bus)
+        else:
+            nc = await connect_nats(bus, "edge")
+            hub = Hub(nc, bus)
         await hub.start()
         state["hub"] = hub
         yield
         await hub.stop()
-        await nc.drain()
+        if nc is not None:
+            await nc.drain()
 
     app = FastAPI(title="Switchboard edge", version="0.1.0", lifespan=lifespan)
 

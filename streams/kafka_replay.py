@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bus import envelope
 from bus.config import BusSettings
+from bus.kafka import headers_of
 from bus.runtime import provision_kafka
 from bus.subjects import address
 from schemas import EVENT_TYPES
@@ -65,7 +66,7 @@ async def read(
                         until_ms is not None and r.timestamp > until_ms
                     ):
                         continue
-                    hdrs = {k: v.decode() for k, v in r.headers or ()}
+                    hdrs = headers_of(r)
                     if sl.correlation_ids and hdrs.get(envelope.CORRELATION_ID) not in sl.correlation_ids:
                         continue
                     when = datetime.fromtimestamp(r.timestamp / 1000, UTC)

@@ -222,7 +222,7 @@ def _on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except (OSError, nats.errors.Error, KafkaError) as exc:
         where = settings.kafka_bootstrap if settings.broker == "kafka" else settings.nats_url
-        _fail(f"cannot reach the bus at {where}: {exc}")
+        _fail(f"cannot reach the bus at {where}: {exc} (start it with `switchboard up`)")
         raise  # unreachable: _fail exits
 
 
@@ -472,9 +472,6 @@ def _job(kind: str, params: dict[str, Any], namespace: str | None = None) -> dic
 
 def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> Any:
     """Submit a job and print its progress until it ends; its last JobStatus."""
-    import nats.errors
-    from aiokafka.errors import KafkaError
-
     from .jobclient import run_job
 
     settings = _settings(namespace)
@@ -493,13 +490,9 @@ def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> 
             typer.echo("no word from any worker yet: is `switchboard up` running?", err=True)
 
     try:
-        status = asyncio.run(run_job(settings, kind, params, show, silent))
+        return _on_bus(settings, run_job(settings, kind, params, show, silent))
     except KeyboardInterrupt:
         _fail(f"{kind} cancelled")
-    except (OSError, nats.errors.Error, KafkaError) as exc:
-        where = settings.kafka_bootstrap if settings.broker == "kafka" else settings.nats_url
-        _fail(f"cannot reach the bus at {where}: {exc} (start it with `switchboard up`)")
-    return status
 
 
 @music_app.command("ingest")

@@ -76,41 +76,19 @@ async def _nats(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
 
 @contextlib.asynccontextmanager
 async def _kafka(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
-    from aiokafka import AIOKafkaConsumer
-
     from bus.fs_runner import FastStreamPublisher
+    from bus.kafka import headers_of, tail
     from bus.runtime import build_broker, provision_kafka
     from schemas import EVENT_TYPES
 
+    def on_record(r: Any) -> None:
+        take(headers_of(r).get(envelope.CORRELATION_ID, ""), r.value)
+
     await provision_kafka(settings, list(EVENT_TYPES))
-    consumer = AIOKafkaConsumer(
-        address(settings.namespace, "jobs.status"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
     broker = build_broker(settings)
-
-    async def pump() -> None:
-        while True:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    headers = {k: v.decode() for k, v in r.headers or ()}
-                    take(headers.get(envelope.CORRELATION_ID, ""), r.value)
-
-    try:
-        for tp in consumer.assignment():  # "the end" before the job is submitted
-            await consumer.position(tp)
-        await broker.start()
-        task = asyncio.create_task(pump())
+    async with tail(settings, [address(settings.namespace, "jobs.status")], on_record):
         try:
+            await broker.start()  # after the tail: no status can come before it reads
             yield FastStreamPublisher(broker, settings, PRODUCER).publish
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    finally:
-        await consumer.stop()
-        await broker.stop()
+            await broker.stop()
