@@ -6,6 +6,8 @@ COPY edge/package.json edge/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim
+# bubblewrap: the Python sandbox's kernel boundary (the container needs user namespaces)
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY switchboard switchboard

@@ -39,17 +39,19 @@ if [ ! -f "$npm_stamp" ]; then
   fi
 fi
 
-# test tools from Debian: docker-compose (validates docker-compose.yml) and
-# chromium (the page tests drive it through playwright; no browser download)
+# from Debian: bubblewrap (the Python sandbox's kernel boundary; without it
+# sandbox runs are refused); for tests also docker-compose (validates
+# docker-compose.yml) and chromium (the page tests drive it through playwright)
+missing=()
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 if [ "${1:-}" = "test" ]; then
-  missing=()
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v chromium >/dev/null || missing+=(chromium)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-      echo "setup: missing Debian packages ${missing[*]}; their tests will be skipped" >&2
-    fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages ${missing[*]} (apt-get install ${missing[*]}); without bubblewrap the Python sandbox refuses to run, other tests are skipped" >&2
   fi
 fi

@@ -16,10 +16,11 @@ from schemas import Chart, Code, Result, Table
 
 from .datasets import AnalystSettings, all_datasets
 from .results import result_fields
-from .sandbox import Limits, run_python
+from .sandbox import Limits, Sandbox
 
 settings = AnalystSettings()
 limits = Limits()
+sandbox = Sandbox(limits)
 worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
 
 
@@ -37,7 +38,7 @@ async def run(code: Code) -> Result:
             error=f"Python runs over DuckDB datasets; {ds.name} is {ds.engine}",
             error_kind="refused",
         )
-    out = await run_python(code.code, settings.duckdb_path(), limits)
+    out = await sandbox.run(code.code, settings.duckdb_path())
     if not out.ok:
         return Result(
             **base,

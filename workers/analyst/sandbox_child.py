@@ -1,14 +1,16 @@
-"""Runs inside the sandbox process: imports the allowed libraries, then locks
-the interpreter down (audit hook + guarded imports) and executes the code.
+"""Runs inside the sandbox process: imports the allowed libraries, loads the
+seccomp filter, installs the audit hook and executes the code.
 
-Protocol: argv = [workdir, data_path, output_limit]; the code comes on stdin;
-the outcome is written as JSON to workdir/result.json (and chart.png).
-Not imported by the worker process itself.
+Protocol: argv = [workdir, data_path, output_limit, "kernel" | "unsafe"]; the
+code comes on stdin; the outcome is one JSON document on stdout (the chart
+as base64 PNG). Not imported by the worker process itself.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import errno
 import io
 import json
 import math
@@ -80,6 +82,39 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 class Refused(PermissionError):
     pass
+
+
+# syscalls refused once the libraries are loaded (errno EPERM); clone is refused
+# unless it makes a thread, clone3 answers ENOSYS so threads fall back to clone
+DENIED_SYSCALLS = (
+    "execve", "execveat", "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev",
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "mknod", "mknodat", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct",
+    "quotactl", "personality", "name_to_handle_at", "open_by_handle_at",
+)  # fmt: skip
+CLONE_THREAD = 0x00010000
+
+
+def _lock_syscalls(required: bool) -> None:
+    """Loads the seccomp filter; irreversible for this process and its threads."""
+    try:
+        import pyseccomp as seccomp
+    except ImportError:
+        if required:
+            raise SystemExit(
+                "sandbox: pyseccomp is missing; refusing to run without the seccomp filter"
+            ) from None
+        return
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        with contextlib.suppress(RuntimeError, ValueError):  # a syscall this architecture lacks
+            f.add_rule(seccomp.ERRNO(errno.EPERM), name)
+    f.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    f.load()
 
 
 def _limited_stdout(limit: int) -> io.StringIO:
@@ -237,8 +272,14 @@ def _table(result: Any, max_rows: int) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    workdir, data_path, out_limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    workdir, data_path, out_limit, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     code = sys.stdin.read()
+    # the outcome goes to a private copy of stdout; fd 1 points at /dev/null so
+    # stray writes from libraries cannot corrupt it
+    result_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     os.chdir(workdir)
     import duckdb
     import matplotlib
@@ -267,6 +308,7 @@ def main() -> None:
     stdout = _limited_stdout(out_limit)
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "con": con, "pd": pd, "np": np, "plt": plt}
     outcome: dict[str, Any] = {"ok": True}
+    _lock_syscalls(required=mode == "kernel")
     _install_guard(workdir, readable)
     try:
         check_code(code)
@@ -277,8 +319,9 @@ def main() -> None:
         if plt.get_fignums():
             figure = plt.gcf()
             figure.tight_layout()
-            figure.savefig(os.path.join(workdir, "chart.png"), dpi=80)
-            outcome["chart"] = True
+            png = io.BytesIO()
+            figure.savefig(png, format="png", dpi=80)
+            outcome["chart"] = base64.b64encode(png.getvalue()).decode()
     except MemoryError:
         outcome = {"ok": False, "error_kind": "limit", "error": "MemoryError: the memory limit was reached"}
     except (Refused, ImportError) as exc:
@@ -289,8 +332,11 @@ def main() -> None:
         outcome = {"ok": False, "error_kind": "runtime", "error": _describe(exc)}
     outcome["stdout"] = stdout.getvalue()
     outcome["stdout_truncated"] = bool(getattr(stdout, "truncated", False))
-    with open(os.path.join(workdir, "result.json"), "w", encoding="utf-8") as fh:  # noqa: PTH123
-        json.dump(outcome, fh, default=str)
+    data = json.dumps(outcome, default=str).encode()
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(result_fd, data) :]
+    os._exit(0)  # no atexit handlers or finalizers of the user's code
 
 
 if __name__ == "__main__":
