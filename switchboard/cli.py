@@ -363,11 +363,13 @@ def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to de
 def analyst_load(
     postgres: Annotated[
         str | None,
-        typer.Option(help="Also load into this PostgreSQL URL [env SWITCHBOARD_ANALYST_POSTGRES_URL]"),
+        typer.Option(
+            help="Also load into PostgreSQL, connecting with this URL of a role that may create schemas and roles"
+        ),
     ] = None,
 ) -> None:
-    """Load Chinook and the music21 score corpus into DuckDB (and PostgreSQL when configured)."""
-    from workers.analyst.datasets import PG_SCHEMA, AnalystSettings, load_duckdb, load_postgres
+    """Load Chinook and the music21 score corpus into DuckDB (and PostgreSQL, with a read-only role for the analyst)."""
+    from workers.analyst.datasets import PG_SCHEMA, AnalystSettings, create_reader, load_duckdb, load_postgres
 
     settings = AnalystSettings()
     try:
@@ -375,13 +377,15 @@ def analyst_load(
     except FileNotFoundError as exc:
         _fail(str(exc))
     typer.echo(f"DuckDB {settings.duckdb_path()}: {sum(counts.values())} rows in {len(counts)} tables")
-    url = postgres or settings.postgres_url
-    if url:
+    if postgres:
         try:
-            counts = load_postgres(url)
+            counts = load_postgres(postgres)
+            reader = create_reader(postgres)
         except Exception as exc:  # any driver error: report it, don't trace
             _fail(f"PostgreSQL load failed: {str(exc).splitlines()[0]}")
         typer.echo(f"PostgreSQL schema {PG_SCHEMA}: {sum(counts.values())} rows in {len(counts)} tables")
+        typer.echo("the analyst connects with a role that may only read that schema; set")
+        typer.echo(f"  SWITCHBOARD_ANALYST_POSTGRES_URL='{reader}'")
 
 
 @analyst_app.command("datasets")

@@ -18,7 +18,7 @@ from bus.fs_runner import FastStreamPublisher, mount
 from schemas import Code, Result
 from workers.analyst import datasets, sql, sqlexec
 from workers.analyst.chinook import TABLES
-from workers.analyst.sqlguard import check
+from workers.analyst.sqlguard import SQLRefused, check
 
 TABLE_NAMES = {t.name for t in TABLES}
 EXPECTED = {
@@ -49,15 +49,22 @@ def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+
+
 @pytest.fixture(scope="module")
 def pg() -> Iterator[tuple[str, str]]:
-    url = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
-    schema = "chinook_" + uuid.uuid4().hex[:8]
-    assert datasets.load_postgres(url, schema) == EXPECTED
-    yield url, schema
-    engine = create_engine(url)
+    """(the read-only role's URL, the schema), as `analyst load --postgres` leaves them."""
+    tag = uuid.uuid4().hex[:8]
+    schema, role = f"chinook_{tag}", f"reader_{tag}"
+    assert datasets.load_postgres(ADMIN_URL, schema) == EXPECTED
+    reader = datasets.create_reader(ADMIN_URL, schema, role)
+    yield reader, schema
+    engine = create_engine(ADMIN_URL)
     with engine.begin() as con:
         con.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        con.execute(text(f'DROP OWNED BY "{role}"'))
+        con.execute(text(f'DROP ROLE "{role}"'))
     engine.dispose()
 
 
@@ -74,6 +81,61 @@ def test_duckdb_stops_a_runaway_query(duck: Path) -> None:
     with pytest.raises(sqlexec.SQLTimeout):
         sqlexec.run_duckdb(duck, check("select count(*) from range(1000000000000)", tables=TABLE_NAMES), 1.0)
     assert time.monotonic() - start < 10
+
+
+def _unguarded(sql_text: str) -> object:
+    """SQL as if it had slipped past the guard: the connection's limits must hold alone."""
+    raw = check("select 1", tables=TABLE_NAMES)
+    return type(raw)(sql=sql_text, original=sql_text, tables=raw.tables, limit=raw.limit)
+
+
+async def test_a_query_no_interrupt_reaches_is_killed(duck: Path) -> None:
+    # the connection's own timer would wait 100 s; the watchdog kills the process at 1 + grace
+    start = time.monotonic()
+    with pytest.raises(sqlexec.SQLTimeout):
+        await sqlexec.run_isolated(
+            "duckdb",
+            duck,
+            check("select count(*) from range(1000000000000)", tables=TABLE_NAMES),
+            100,
+            timeout_s=1.0,
+        )
+    assert time.monotonic() - start < 60
+    res = await sqlexec.run_isolated(
+        "duckdb", duck, check("select count(*) from artist", tables=TABLE_NAMES), 10, timeout_s=10
+    )
+    assert res.rows == [[275]]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "select len(range(300000000))",
+        "select repeat('x', 1000000000)",
+    ],
+)
+async def test_duckdb_memory_is_capped(duck: Path, bad: str) -> None:
+    with pytest.raises((sqlexec.SQLLimit, sqlexec.SQLTimeout)):
+        await sqlexec.run_isolated("duckdb", duck, _unguarded(bad), 10, timeout_s=10)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "SELECT query_to_xml('select pg_read_file(''/etc/hostname'')', true, true, '')",
+        "SELECT len(range(300000000))",
+        "SELECT repeat('x', 1000000000)",
+        "SELECT ts_stat('select 1')",
+        "SELECT lo_import('/etc/passwd')",
+        "SELECT * FROM database_to_xml(true, true, '')",
+        "SELECT dblink('host=127.0.0.1', 'select 1')",
+        "SELECT current_setting('data_directory')",
+        "SELECT some_function_added_next_year(1)",
+    ],
+)
+def test_guard_allows_functions_by_name(bad: str) -> None:
+    with pytest.raises(SQLRefused, match="not allowed"):
+        check(bad, tables=TABLE_NAMES, dialect="postgres")
 
 
 def test_duckdb_connection_is_read_only_without_file_access(duck: Path) -> None:
@@ -101,6 +163,32 @@ def test_postgres_answers_the_same_and_times_out(pg: tuple[str, str]) -> None:
     sneaky = type(raw)(sql=f'DELETE FROM "{schema}".artist', original="", tables=raw.tables, limit=10)
     with pytest.raises(sqlexec.SQLFailed, match="read-only"):
         sqlexec.run_postgres(url, schema, sneaky, 5)
+
+
+@pytest.mark.postgres
+def test_postgres_role_reads_only_its_schema(pg: tuple[str, str]) -> None:
+    url, schema = pg
+    for bad in (
+        "SELECT query_to_xml('select pg_read_file(''/etc/hostname'')', true, true, '')",
+        "SELECT pg_read_file('/etc/hostname')",
+        "SELECT query_to_xml('select * from pg_authid', true, true, '')",
+        "SELECT pg_ls_dir('/')",
+        "SELECT lo_import('/etc/hostname')",
+        "SELECT * FROM pg_authid",
+        f'CREATE TABLE "{schema}".x (a int)',
+        "CREATE TABLE public.x (a int)",
+    ):
+        raw = check("select 1", tables=TABLE_NAMES, dialect="postgres")
+        sneaky = type(raw)(sql=bad, original=bad, tables=raw.tables, limit=10)
+        with pytest.raises(sqlexec.SQLFailed):
+            sqlexec.run_postgres(url, schema, sneaky, 5)
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_a_superuser(pg: tuple[str, str]) -> None:
+    _, schema = pg
+    with pytest.raises(sqlexec.SQLFailed, match="privileged"):
+        sqlexec.run_postgres(ADMIN_URL, schema, check("select 1", tables=TABLE_NAMES, dialect="postgres"), 5)
 
 
 async def test_sql_worker_on_the_bus(duck: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -194,5 +194,42 @@ def load_postgres(url: str, schema: str = PG_SCHEMA) -> dict[str, int]:
     return counts
 
 
+READER_ROLE = "switchboard_reader"
+
+
+def create_reader(admin_url: str, schema: str = PG_SCHEMA, role: str = READER_ROLE) -> str:
+    """A login role that may only read ``schema``: not a superuser, no role or
+    database creation, none of the server-file roles, SELECT on the schema's
+    tables only. Returns the URL the analyst connects with (a new random
+    password each time)."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    password = secrets.token_urlsafe(18)
+    engine = create_engine(admin_url)
+    try:
+        with engine.begin() as con:
+            exists = con.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+            verb = "ALTER" if exists else "CREATE"
+            con.execute(
+                text(
+                    f'{verb} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+                    f"NOBYPASSRLS NOINHERIT PASSWORD '{password}'"
+                )
+            )
+            for granted in ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"):
+                con.execute(text(f'REVOKE {granted} FROM "{role}"'))
+            database = con.execute(text("SELECT current_database()")).scalar_one()
+            con.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
+            con.execute(text(f'REVOKE CREATE ON SCHEMA public FROM "{role}"'))
+            con.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+            con.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+    finally:
+        engine.dispose()
+    return make_url(admin_url).set(username=role, password=password).render_as_string(hide_password=False)
+
+
 def _count(row: Any) -> int:
     return int(row[0]) if row else 0

@@ -15,7 +15,7 @@ from schemas import Code, Result, Table
 from schemas.analyst import MAX_ROWS_ON_BUS
 
 from . import sqlexec
-from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb, load_postgres
+from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb
 from .results import result_fields
 from .sqlguard import SQLRefused, check
 
@@ -27,19 +27,6 @@ async def _prepare() -> None:
     path = settings.duckdb_path()
     if not path.exists():
         await asyncio.to_thread(load_duckdb, path)
-    if settings.postgres_url:
-        await asyncio.to_thread(_ensure_postgres, settings.postgres_url)
-
-
-def _ensure_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, inspect
-
-    engine = create_engine(url)
-    try:
-        if PG_SCHEMA not in inspect(engine).get_schema_names():
-            load_postgres(url)
-    finally:
-        engine.dispose()
 
 
 worker = Worker("sql", version="0.1.0", on_start=_prepare)
@@ -78,15 +65,19 @@ async def run(code: Code) -> Result:
         if ds.engine == "postgres":
             if not settings.postgres_url:
                 return Result(**base, ok=False, error="no PostgreSQL configured", error_kind="refused")
-            res = await asyncio.to_thread(
-                sqlexec.run_postgres, settings.postgres_url, PG_SCHEMA, checked, timeout
+            res = await sqlexec.run_isolated(
+                "postgres", settings.postgres_url, PG_SCHEMA, checked, timeout, timeout_s=timeout
             )
         elif ds.engine == "url":
-            res = await asyncio.to_thread(sqlexec.run_url, ds.url or "", checked, timeout)
+            res = await sqlexec.run_isolated("url", ds.url or "", checked, timeout, timeout_s=timeout)
         else:
-            res = await asyncio.to_thread(sqlexec.run_duckdb, settings.duckdb_path(), checked, timeout)
+            res = await sqlexec.run_isolated(
+                "duckdb", settings.duckdb_path(), checked, timeout, timeout_s=timeout
+            )
     except sqlexec.SQLTimeout as exc:
         return Result(**base, ok=False, error=str(exc), error_kind="timeout")
+    except sqlexec.SQLLimit as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="limit")
     except sqlexec.SQLFailed as exc:
         return Result(**base, ok=False, error=str(exc)[:20_000], error_kind="runtime")
     table = _table(res)
