@@ -7,6 +7,10 @@ correlation id) or PCM16 audio as binary frames; it receives every event of its
 own session as JSON, and ``{"type": "error", "code", "message"}`` frames for bad
 input. HTTP: ``POST /jobs`` (202 + id), ``GET /jobs/{id}``, ``DELETE /jobs/{id}``,
 ``/healthz``, ``/readyz``, ``/metrics``, OpenAPI at ``/docs``.
+
+Closed by default (``edge/auth.py``): every call but health, metrics and the
+page's static files needs a token; jobs belong to the client that submitted
+them; pages of other origins are refused unless allowed.
 """
 
 from __future__ import annotations
@@ -16,25 +20,28 @@ import contextlib
 import json
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
 from bus.config import BusSettings
 from bus.runtime import connect_nats
-from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted, new_id
+from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted
 from schemas.base import Params
 from streams.topology import ENTRY_SUBJECTS
 
 from . import audio
+from .auth import COOKIE, Identity, bearer
 from .hub import Hub, JobRecord, Sessions
-from .limits import TokenBucket
+from .limits import BodyLimit, TokenBucket
 from .settings import EdgeSettings
 
 STATIC_FILES = {
@@ -75,6 +82,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     bus = bus or BusSettings()
     edge = edge or EdgeSettings()
     state: dict[str, Sessions] = {}
+    identity = Identity(edge)
+    buckets: dict[str, TokenBucket] = {}  # per client, across its connections
+    sessions_of: dict[str, int] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,13 +104,31 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
             await nc.drain()
 
     app = FastAPI(title="Switchboard edge", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=edge.allowed_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+    )
+    app.add_middleware(BodyLimit, max_bytes=edge.max_body_bytes)
 
     def hub() -> Sessions:
         return state["hub"]
 
-    def authorize(authorization: Annotated[str | None, Header()] = None) -> None:
-        if edge.token and authorization != f"Bearer {edge.token}":
-            raise HTTPException(401, "missing or wrong bearer token")
+    def authorize(
+        authorization: Annotated[str | None, Header()] = None,
+        sb_token: Annotated[str | None, Cookie()] = None,
+    ) -> str:
+        client = identity.client(bearer(authorization), sb_token)
+        if client is None:
+            raise HTTPException(401, "missing or wrong token (Authorization: Bearer …)")
+        return client
+
+    def own_job(job_id: str, client: str) -> JobRecord:
+        rec = hub().jobs.get(job_id)
+        if rec is None or rec.owner != client:
+            raise HTTPException(404, f"no job {job_id}")
+        return rec
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -119,34 +147,45 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/jobs", status_code=202, dependencies=[Depends(authorize)])
-    async def submit(req: JobRequest) -> JobAccepted:
-        job_id = new_id()
+    @app.post("/jobs", status_code=202)
+    async def submit(req: JobRequest, client: str = Depends(authorize)) -> JobAccepted:
+        job_id = secrets.token_hex(16)
         h = hub()
-        h.jobs[job_id] = JobRecord(job_id, req.kind)
-        await h.publish(JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params))
+        h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
+        await h.publish(
+            JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params, submitted_by=client)
+        )
         return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")
 
-    @app.get("/jobs/{job_id}", dependencies=[Depends(authorize)])
-    async def job(job_id: str) -> JobRecord:
-        rec = hub().jobs.get(job_id)
-        if rec is None:
-            raise HTTPException(404, f"no job {job_id}")
-        return rec
+    @app.get("/jobs/{job_id}")
+    async def job(job_id: str, client: str = Depends(authorize)) -> JobRecord:
+        return own_job(job_id, client)
 
-    @app.get("/jobs", dependencies=[Depends(authorize)])
-    async def jobs(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobRecord]:
-        return list(hub().jobs.values())[-limit:]
+    @app.get("/jobs")
+    async def jobs(
+        client: str = Depends(authorize), limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[JobRecord]:
+        return [rec for rec in hub().jobs.values() if rec.owner == client][-limit:]
 
-    @app.delete("/jobs/{job_id}", status_code=202, dependencies=[Depends(authorize)])
-    async def cancel(job_id: str) -> dict[str, str]:
-        if job_id not in hub().jobs:
-            raise HTTPException(404, f"no job {job_id}")
+    @app.delete("/jobs/{job_id}", status_code=202)
+    async def cancel(job_id: str, client: str = Depends(authorize)) -> dict[str, str]:
+        own_job(job_id, client)
         await hub().publish(JobCancel(correlation_id=job_id, reason="cancelled over HTTP"))
         return {"job_id": job_id, "state": "cancelling"}
 
-    @app.get("/", response_class=HTMLResponse)
-    async def page() -> str:
+    @app.get("/", response_class=HTMLResponse, response_model=None)
+    async def page(
+        token: str | None = None, sb_token: Annotated[str | None, Cookie()] = None
+    ) -> Response | str:
+        if token is not None:
+            if identity.client(token) is None:
+                return HTMLResponse(LOCKED_PAGE.format(why="That token is not this edge's."), 401)
+            # the token moves into a cookie only this site's pages send, and out of the address bar
+            done = RedirectResponse("/", status_code=303)
+            done.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+            return done
+        if identity.client(sb_token) is None:
+            return HTMLResponse(LOCKED_PAGE.format(why="This edge needs its token."), 401)
         return resources.files("edge").joinpath("static/index.html").read_text()
 
     @app.get("/static/{name}")
@@ -177,17 +216,32 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @app.websocket("/ws")
     async def ws(socket: WebSocket, token: str | None = None) -> None:
-        if edge.token and token != edge.token:
+        origin = socket.headers.get("origin")
+        if (
+            origin
+            and not _same_origin(origin, socket.headers.get("host", ""))
+            and origin not in edge.allowed_origins
+        ):
+            await socket.close(code=4403, reason="origin not allowed")
+            return
+        client = identity.client(token, socket.cookies.get(COOKIE))
+        if client is None:
             await socket.close(code=4401, reason="missing or wrong token")
             return
         h = hub()
         if len(h.sessions) >= edge.max_sessions:
             await socket.close(code=4429, reason="too many sessions")
             return
+        if sessions_of.get(client, 0) >= edge.max_sessions_per_client:
+            await socket.close(
+                code=4429, reason=f"more than {edge.max_sessions_per_client} sessions for this client"
+            )
+            return
         await socket.accept()
-        session = new_id()
+        sessions_of[client] = sessions_of.get(client, 0) + 1
+        session = secrets.token_hex(16)
         queue = h.open_session(session)
-        bucket = TokenBucket(edge.rate_per_s, edge.rate_burst)
+        bucket = buckets.setdefault(client, TokenBucket(edge.rate_per_s, edge.rate_burst))
         seq = 0
 
         async def error(code: str, message: str) -> None:
@@ -203,7 +257,11 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         try:
             await socket.send_text(json.dumps({"type": "session", "session_id": session}))
             while True:
-                frame = await socket.receive()
+                try:
+                    frame = await asyncio.wait_for(socket.receive(), edge.idle_s)
+                except TimeoutError:
+                    await socket.close(code=4408, reason=f"idle for {edge.idle_s:g} s")
+                    break
                 if frame["type"] == "websocket.disconnect":
                     break
                 raw = frame.get("bytes") if frame.get("bytes") is not None else frame.get("text")
@@ -232,6 +290,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         finally:
             sender.cancel()
             h.close_session(session)
+            sessions_of[client] -= 1
+            if not sessions_of[client]:
+                del sessions_of[client]
             with contextlib.suppress(Exception):
                 await h.publish(Cancel(correlation_id=session, reason="disconnect"))
 
@@ -241,10 +302,14 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 async def _client_event(raw: str, session: str, hub: Sessions, error: Any) -> None:
     try:
         body = json.loads(raw)
-    except ValueError:
-        await error("bad_json", "frame is not JSON")
+    except (ValueError, RecursionError):
+        await error("bad_json", "frame is not JSON (or nested too deeply)")
         return
-    if not isinstance(body, dict) or body.get("type") not in CLIENT_SUBJECTS:
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("type"), str)
+        or body["type"] not in CLIENT_SUBJECTS
+    ):
         await error("bad_type", f"type must be one of {sorted(CLIENT_SUBJECTS)}")
         return
     body.pop("id", None)
@@ -257,6 +322,17 @@ async def _client_event(raw: str, session: str, hub: Sessions, error: Any) -> No
         await error("invalid", _first_error(exc))
         return
     await hub.publish(event)
+
+
+LOCKED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>Switchboard</h1><p>{why} Open the address <code>switchboard up</code> printed
+(<code>http://…/?token=…</code>), or read the token from <code>.switchboard/edge-token</code>.</p></body></html>"""
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Is the page's origin the edge's own address (as the browser reached it)?"""
+    return origin.split("://", 1)[-1] == host
 
 
 def _first_error(exc: ValidationError) -> str:

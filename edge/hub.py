@@ -25,7 +25,7 @@ from bus import envelope
 from bus.config import BusSettings
 from bus.jetstream import JetStreamPublisher, provision
 from bus.subjects import address, parse_address
-from schemas import Event, JobStatus
+from schemas import Event, JobStatus, JobSubmitted
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1_000
@@ -40,6 +40,8 @@ class JobRecord:
     message: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
+    owner: str = ""
+    """The client that submitted it; only that client sees it."""
 
 
 # The client's own audio, echoed back, would only cost bandwidth.
@@ -87,6 +89,14 @@ class Sessions:
                 queue.get_nowait()
             queue.put_nowait((subject, data))
 
+    def job_submitted(self, data: bytes) -> None:
+        try:
+            job = JobSubmitted.model_validate_json(data)
+        except ValueError:
+            return
+        rec = self.jobs.setdefault(job.correlation_id, JobRecord(job.correlation_id, job.kind))
+        rec.owner = job.submitted_by
+
     def job_status(self, data: bytes) -> None:
         try:
             status = JobStatus.model_validate_json(data)
@@ -123,6 +133,14 @@ class Hub(Sessions):
         js = self.nc.jetstream()
         self._subs.append(
             await js.subscribe(
+                address(ns, "jobs.submitted") + ".>",
+                cb=self._on_submitted,
+                ordered_consumer=True,
+                deliver_policy=api.DeliverPolicy.ALL,
+            )
+        )
+        self._subs.append(
+            await js.subscribe(
                 address(ns, "jobs.status") + ".>",
                 cb=self._on_status,
                 ordered_consumer=True,
@@ -139,6 +157,9 @@ class Hub(Sessions):
         corr = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
         if corr in self.sessions:
             self.route(corr, parse_address(self.settings.namespace, msg.subject)[0], msg.data)
+
+    async def _on_submitted(self, msg: Msg) -> None:
+        self.job_submitted(msg.data)
 
     async def _on_status(self, msg: Msg) -> None:
         self.job_status(msg.data)

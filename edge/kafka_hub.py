@@ -44,7 +44,12 @@ class KafkaHub(Sessions):
         self._tasks = [
             await self._tails.enter_async_context(tail(self.settings, live, self._route)),
             await self._tails.enter_async_context(
-                tail(self.settings, [address(ns, "jobs.status")], self._status, from_start=True)
+                tail(
+                    self.settings,
+                    [address(ns, "jobs.submitted"), address(ns, "jobs.status")],
+                    self._status,
+                    from_start=True,
+                )
             ),
         ]
 
@@ -61,4 +66,7 @@ class KafkaHub(Sessions):
             self.route(corr, parse_address(self.settings.namespace, record.topic)[0], record.value)
 
     def _status(self, record: ConsumerRecord) -> None:
-        self.job_status(record.value)
+        if record.topic == address(self.settings.namespace, "jobs.submitted"):
+            self.job_submitted(record.value)
+        else:
+            self.job_status(record.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,10 +14,22 @@ class EdgeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     token: str | None = None
-    """When set, clients must present it (Authorization: Bearer, or ?token= on the WebSocket)."""
+    """The edge's token; unset: one is made on first start and kept in ``token_file``.
+    Clients present it as Authorization: Bearer, ?token= (page, WebSocket) or the cookie the page sets."""
+    token_file: Path = Path(".switchboard/edge-token")
+    tokens: dict[str, str] = {}
+    """More tokens, each mapped to a client id (JSON: {"token": "alice"}); clients see only their own jobs."""
+    open: bool = False
+    """Serve anyone who can reach the edge, with no token. Only behind your own gate."""
+    allowed_origins: list[str] = []
+    """Web origins (besides the edge's own) whose pages may call the edge: CORS and the WebSocket Origin check."""
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    max_sessions_per_client: int = Field(default=16, gt=0)
+    idle_s: float = Field(default=600.0, gt=0)
+    """A WebSocket that sends nothing for this long is closed."""
     max_frame_bytes: int = Field(default=256_000, gt=0)
     rate_per_s: float = Field(default=100.0, gt=0)
-    """Sustained messages per second per client; bursts up to ``rate_burst``."""
+    """Sustained messages per second per client, across its connections; bursts up to ``rate_burst``."""
     rate_burst: int = Field(default=200, gt=0)
     max_sessions: int = Field(default=1_000, gt=0)
     job_history_s: float = Field(default=24 * 3600, gt=0)

@@ -164,7 +164,15 @@ def up(
     children = [Child("edge", [*me, "edge", "--host", host, "--port", str(port)])]
     children += [Child(k, [*me, "worker", k]) for k in kinds]
     typer.echo(f"workers: {', '.join(kinds)}")
-    typer.echo(f"edge: http://{host}:{port}/  (WebSocket ws://{host}:{port}/ws, API docs /docs)")
+    from edge.auth import ensure_token
+    from edge.settings import EdgeSettings
+
+    token = ensure_token(EdgeSettings())
+    if token is None:
+        typer.echo(f"edge: http://{host}:{port}/  OPEN to anyone who can reach it (SWITCHBOARD_EDGE_OPEN)")
+    else:
+        typer.echo(f"edge: http://{host}:{port}/?token={token}")
+        typer.echo("  (API: Authorization: Bearer <token>; the token is kept in .switchboard/edge-token)")
     try:
         supervise(children)
     finally:

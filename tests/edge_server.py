@@ -15,11 +15,11 @@ from edge.settings import EdgeSettings
 
 
 @asynccontextmanager
-async def edge_server(settings: BusSettings) -> AsyncIterator[int]:
-    """Yields the port once the edge accepts connections."""
+async def edge_server(settings: BusSettings, edge: EdgeSettings | None = None) -> AsyncIterator[int]:
+    """Yields the port once the edge accepts connections (open, unless ``edge`` says otherwise)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, EdgeSettings()), port=port, log_level="warning")
+        uvicorn.Config(create_app(settings, edge or EdgeSettings(open=True)), port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):  # noqa: ASYNC110  (uvicorn exposes no start event)

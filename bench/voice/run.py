@@ -22,6 +22,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,9 @@ async def workers_vs_bare(
     return out
 
 
+BENCH_TOKEN = secrets.token_urlsafe(16)
+
+
 def wait_for_port(port: int) -> None:
     while not port_open("127.0.0.1", port):
         time.sleep(0.5)
@@ -199,6 +203,7 @@ def wait_for_port(port: int) -> None:
 def spawn(ns: str, nats_url: str, port: int) -> list[subprocess.Popen[bytes]]:
     """The five workers and the edge, each its own process, as `switchboard up` runs them."""
     env = {**os.environ, "SWITCHBOARD_NAMESPACE": ns, "SWITCHBOARD_NATS_URL": nats_url}
+    env["SWITCHBOARD_EDGE_TOKEN"] = BENCH_TOKEN
     cli = [sys.executable, "-m", "switchboard.cli"]
     quiet = subprocess.DEVNULL
     procs = [subprocess.Popen([*cli, "worker", w], cwd=ROOT, env=env, stderr=quiet) for w in WORKERS]
@@ -232,7 +237,7 @@ async def main() -> None:
             waiters[corr].set_result(time.time())
 
     await nc.subscribe(f"{ns}.voice.>", cb=record)
-    url = f"ws://127.0.0.1:{port}/ws"
+    url = f"ws://127.0.0.1:{port}/ws?token={BENCH_TOKEN}"
     try:
         engines = await asyncio.to_thread(Engines)
         await asyncio.to_thread(wait_for_port, port)

@@ -15,6 +15,7 @@ import pytest
 
 from bus import BusSettings
 from bus.nats_runner import NatsRunner
+from edge.settings import EdgeSettings
 from tests.edge_server import edge_server
 from tests.fake_llm import FakeLLM
 from workers.analyst import codegen, datasets, sql
@@ -47,11 +48,15 @@ async def stack(
     runners = [NatsRunner(nc, w, nats_settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
     for r in runners:
         await r.start()
-    async with edge_server(nats_settings) as port:
-        yield f"http://127.0.0.1:{port}/", llm
+    # closed, as `up` runs it: the page is opened with the token, as `up` prints its address
+    async with edge_server(nats_settings, EdgeSettings(token=TOKEN)) as port:
+        yield f"http://127.0.0.1:{port}/?token={TOKEN}", llm
     for r in runners:
         await r.stop()
     await nc.close()
+
+
+TOKEN = "page-test-token-0123456789"
 
 
 async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> None:

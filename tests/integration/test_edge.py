@@ -42,7 +42,7 @@ def _read(settings: BusSettings, subject: str) -> list:  # type: ignore[type-arg
 
 
 def test_sessions_see_only_their_own_events(nats_settings: BusSettings) -> None:
-    with TestClient(create_app(nats_settings, EdgeSettings())) as client:
+    with TestClient(create_app(nats_settings, EdgeSettings(open=True))) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         assert "Switchboard" in client.get("/").text
         with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
@@ -72,7 +72,7 @@ def test_sessions_see_only_their_own_events(nats_settings: BusSettings) -> None:
 
 
 def test_bad_input_gets_error_frames(nats_settings: BusSettings) -> None:
-    edge = EdgeSettings(max_frame_bytes=1_000, rate_per_s=1, rate_burst=8)
+    edge = EdgeSettings(open=True, max_frame_bytes=1_000, rate_per_s=1, rate_burst=8)
     with TestClient(create_app(nats_settings, edge)) as client, client.websocket_connect("/ws") as ws:
         ws.receive_json()
         ws.send_text("not json")
@@ -96,7 +96,7 @@ def test_bad_input_gets_error_frames(nats_settings: BusSettings) -> None:
 def test_jobs_api(nats_settings: BusSettings) -> None:
     proc = spawn_worker(nats_settings, "jobs")
     try:
-        with TestClient(create_app(nats_settings, EdgeSettings())) as client:
+        with TestClient(create_app(nats_settings, EdgeSettings(open=True))) as client:
             r = client.post("/jobs", json={"kind": "no.such.kind", "params": {"x": 1}})
             assert r.status_code == 202
             job_id = r.json()["job_id"]

@@ -38,7 +38,7 @@ def _publish(settings: BusSettings, event: Event) -> None:
 
 
 def test_sessions_see_only_their_own_events(kafka_settings: BusSettings) -> None:
-    with TestClient(create_app(kafka_settings, EdgeSettings())) as client:
+    with TestClient(create_app(kafka_settings, EdgeSettings(open=True))) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
             sa = a.receive_json()["session_id"]
@@ -58,13 +58,13 @@ def test_sessions_see_only_their_own_events(kafka_settings: BusSettings) -> None
 def test_jobs_api(kafka_settings: BusSettings) -> None:
     proc = spawn_worker(kafka_settings, "jobs")
     try:
-        with TestClient(create_app(kafka_settings, EdgeSettings())) as client:
+        with TestClient(create_app(kafka_settings, EdgeSettings(open=True))) as client:
             r = client.post("/jobs", json={"kind": "no.such.kind", "params": {"x": 1}})
             assert r.status_code == 202
             job_id = r.json()["job_id"]
             state = job_state(client.get, job_id, "failed", 60)
             assert state["state"] == "failed" and "unknown job kind" in state["message"]
-        with TestClient(create_app(kafka_settings, EdgeSettings())) as client:  # a new edge knows it
+        with TestClient(create_app(kafka_settings, EdgeSettings(open=True))) as client:  # a new edge knows it
             assert job_state(client.get, job_id, "failed", 10)["state"] == "failed"
     finally:
         proc.terminate()
