@@ -26,7 +26,7 @@ MUSIC = (jobs, ingest, embed, tokenize, train, generate, evaluate)
 async def music_stack(
     nats_settings: BusSettings, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
-    monkeypatch.setattr(common, "settings", MusicSettings(dir=folder))
+    monkeypatch.setattr(common, "settings", MusicSettings(dir=folder, ingest_roots=[folder.parent]))
     monkeypatch.setenv("SWITCHBOARD_MUSIC_DIR", str(folder))  # the edge reads it too
     nc = await nats.connect(nats_settings.nats_url)
     runners = [NatsRunner(nc, m.worker, nats_settings) for m in MUSIC]

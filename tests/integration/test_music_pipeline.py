@@ -133,6 +133,10 @@ async def test_bad_files_and_bad_requests_fail_clearly(
     for kind, params, words in [
         ("music.ingest", {"collection": "no-such-composer"}, "no music21 corpus collection"),
         ("music.ingest", {"folder": str(tmp_path / "nope")}, "not a folder"),
+        ("music.ingest", {"folder": "/root"}, "outside the folders ingest may read"),
+        ("music.ingest", {"folder": str(tmp_path / ".." / "..")}, "outside the folders ingest may read"),
+        ("music.train", {"max_minutes": 7 * 24 * 60}, "over the limits"),
+        ("music.train", {"n_layer": 24}, "over the limits"),
         ("music.train", {"max_steps": -3}, "bad parameters"),
         ("music.train", {"layers": 3}, "unknown params"),
         ("music.tokenize", {}, "music embed"),

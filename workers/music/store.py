@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,44 @@ class MusicSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_MUSIC_")
 
     dir: Path = Path(".switchboard/music")
+    ingest_roots: list[Path] = []
+    """Folders under which ``music ingest --folder`` may read (JSON list); ``<dir>/incoming`` always."""
+    train_max_minutes: float = Field(default=120.0, gt=0)
+    train_max_steps: int = Field(default=200_000, ge=1)
+    train_max_layers: int = Field(default=12, ge=1)
+    train_max_width: int = Field(default=768, ge=16)
+    train_max_context: int = Field(default=1_024, ge=32)
+    train_max_batch: int = Field(default=64, ge=1)
+
+    def ingest_folder(self, folder: str) -> Path:
+        """The folder, resolved, when it lies under an allowed root; else ValueError."""
+        path = Path(folder).resolve()
+        roots = [r.resolve() for r in (*self.ingest_roots, self.dir / "incoming")]
+        if not any(path == r or path.is_relative_to(r) for r in roots):
+            allowed = ", ".join(str(r) for r in roots)
+            raise ValueError(
+                f"folder {folder} is outside the folders ingest may read ({allowed}); "
+                "add it to SWITCHBOARD_MUSIC_INGEST_ROOTS"
+            )
+        return path
+
+    def train_limits(self, req: Any) -> str | None:
+        """Why a training request passes this machine's budget, or None."""
+        over = [
+            f"{name} {value} > {cap}"
+            for name, value, cap in (
+                ("minutes", req.max_minutes, self.train_max_minutes),
+                ("steps", req.max_steps, self.train_max_steps),
+                ("layers", req.n_layer, self.train_max_layers),
+                ("width", req.n_embd, self.train_max_width),
+                ("context", req.context, self.train_max_context),
+                ("batch", req.batch_size, self.train_max_batch),
+            )
+            if value > cap
+        ]
+        if not over:
+            return None
+        return "training budget over the limits (" + ", ".join(over) + "; SWITCHBOARD_MUSIC_TRAIN_MAX_*)"
 
 
 class Store:

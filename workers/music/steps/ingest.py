@@ -7,13 +7,13 @@ piece is marked, so the embed worker can close the job when it is stored."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 from bus import Context, Worker
 from schemas import Event, IngestRequest, MidiRaw, PieceMeta
 
 from .. import ingest
+from . import common
 from .common import cancelled, follow_cancels, in_thread, status
 
 KIND = "music.ingest"
@@ -51,7 +51,11 @@ def _raw(req: IngestRequest, data: bytes, p: ingest.Piece, seq: int, skipped: in
 
 @worker.handler(IngestRequest)
 async def on_ingest(req: IngestRequest, ctx: Context) -> AsyncIterator[Event]:
-    folder = Path(req.folder) if req.folder else None
+    try:
+        folder = common.settings.ingest_folder(req.folder) if req.folder else None
+    except ValueError as exc:
+        yield status(req, KIND, "failed", message=str(exc))
+        return
 
     def read(emit: Callable[[Any], None]) -> None:
         for item in ingest.pieces(req.collection, folder, req.limit):

@@ -15,6 +15,7 @@ from bus import Context, Worker
 from schemas import Event, ModelCheckpoint, TrainRequest
 
 from .. import model
+from . import common
 from .common import Throttle, cancelled, follow_cancels, in_thread, status, store
 
 KIND = "music.train"
@@ -42,6 +43,10 @@ def _line(p: model.Progress, loss: float | None, valid: float | None) -> str:
 
 @worker.handler(TrainRequest)
 async def on_train(req: TrainRequest, ctx: Context) -> AsyncIterator[Event]:
+    over = common.settings.train_limits(req)
+    if over:
+        yield status(req, KIND, "failed", message=over)
+        return
     s = store()
     throttle = Throttle(2.0)
     last_loss: float | None = None
