@@ -27,5 +27,8 @@ class SeenIds:
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
+    def discard(self, event_id: str) -> None:
+        self._ids.pop(event_id, None)
+
     def __len__(self) -> int:
         return len(self._ids)

@@ -45,8 +45,13 @@ def derived_id(cause_id: str, producer: str, index: int) -> str:
     return hashlib.blake2b(f"{cause_id}/{producer}/{index}".encode(), digest_size=16).hexdigest()
 
 
+def encode_unchecked(event: Event) -> bytes:
+    data: bytes = event.__pydantic_serializer__.to_json(event)
+    return data
+
+
 def encode(event: Event) -> bytes:
-    data = event.__pydantic_serializer__.to_json(event)
+    data = encode_unchecked(event)
     if len(data) > MAX_EVENT_BYTES:
         raise ValueError(f"{event.type} event is {len(data)} bytes; the limit is {MAX_EVENT_BYTES}")  # type: ignore[attr-defined]
     return data

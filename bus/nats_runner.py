@@ -202,34 +202,47 @@ class NatsRunner:
                     await asyncio.sleep(0.5)
                     continue
                 if msgs:
-                    await self._handle_batch(subject, partition, msgs)
+                    await self._handle_batch(subject, partition, msgs, stop)
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    async def _handle_batch(self, subject: str, partition: int, msgs: list[Msg]) -> None:
+    async def _handle_batch(self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event) -> None:
+        """Handle a batch and ack it once its outputs are stored. Outputs that are not
+        confirmed are retried here, in order, while the partition is ours: a nak would
+        let the ack of a later batch (ack-all) sweep the failed messages away."""
         self._working.append(msgs)
         self.processor.in_flight.inc(len(msgs))
+        failures = 0
         try:
-            for msg in msgs:
-                delivered, seq = _delivery(msg.reply)
-                incoming = Incoming(
-                    subject=subject,
-                    data=msg.data,
-                    headers=msg.headers or {},
-                    attempt=delivered,
-                    partition=partition,
-                    seq=seq,
-                )
-                await self.processor.process(incoming, self.publisher.send)
-            await self.publisher.flush()
-        except (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError):
-            # Outputs not confirmed: hand the batch back for redelivery, in order.
-            log.warning("publishing outputs failed", extra={"worker": self.worker.name}, exc_info=True)
-            for msg in msgs:
-                with contextlib.suppress(nats.errors.Error):
-                    await msg.nak(delay=1.0)
-            return
+            while True:
+                try:
+                    for msg in msgs:
+                        delivered, seq = _delivery(msg.reply)
+                        incoming = Incoming(
+                            subject=subject,
+                            data=msg.data,
+                            headers=msg.headers or {},
+                            attempt=delivered,
+                            partition=partition,
+                            seq=seq,
+                        )
+                        await self.processor.process(incoming, self.publisher.send)
+                    await self.publisher.flush()
+                    break
+                except (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError) as exc:
+                    failures += 1
+                    for msg in msgs:  # handled again next time: their outputs were not confirmed
+                        self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
+                    if failures == 1 or failures % 20 == 0:
+                        log.error(
+                            "publishing outputs failed; retrying the batch",
+                            extra={"worker": self.worker.name, "failures": failures, "error": str(exc)[:300]},
+                        )
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2 ** min(failures, 6)))
+                    if stop.is_set() or self._stop.is_set():
+                        return  # not acked: redelivered to the partition's next owner after ack_wait
         finally:
             self._working.remove(msgs)
             self.processor.in_flight.dec(len(msgs))

@@ -3,14 +3,17 @@
 decode -> dedupe -> handler (bounded in-process retries) -> outputs published
 -> ack. A message that cannot be decoded, is too large, keeps killing workers,
 or whose handler keeps failing becomes a DeadLetter carrying the original
-bytes, headers and the error; it is then acked, so it never blocks the
-partition behind it.
+bytes (cut to fit, with its size and hash), headers and the error; it is
+then acked, so it never blocks the partition behind it. A dead letter that
+cannot be published raises like any unconfirmed output: the runner keeps the
+message and tries again, it never acks it away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
 import re
 import time
@@ -18,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas import DeadLetter, Event
+from schemas import MAX_EVENT_BYTES, DeadLetter, Event
 from schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
 
 from . import envelope
@@ -160,20 +163,30 @@ class Processor:
         log.warning("dead letter", extra={"worker": self.worker.name, "subject": msg.subject, "kind": kind})
         cause = event.id if event else msg.headers.get(envelope.EVENT_ID) or f"seq{msg.seq}"
         correlation = event.correlation_id if event else msg.headers.get(envelope.CORRELATION_ID)
-        letter = DeadLetter(
-            id=envelope.derived_id(cause, self.worker.name, -1),
-            correlation_id=correlation if _valid_id(correlation) else "unknown",
-            causation_id=cause if _valid_id(cause) else None,
-            worker=self.worker.name,
-            subject=msg.subject[:1000],
-            error_kind=kind,
-            error=error[:20_000],
-            attempts=msg.attempt,
-            original_headers={k[:1000]: v[:1000] for k, v in list(msg.headers.items())[:64]},
-            original=msg.data[:MAX_ORIGINAL_BYTES],
-            original_truncated=len(msg.data) > MAX_ORIGINAL_BYTES,
-            stream_seq=msg.seq,
-        )
+        fields = {
+            "id": envelope.derived_id(cause, self.worker.name, -1),
+            "correlation_id": correlation if _valid_id(correlation) else "unknown",
+            "causation_id": cause if _valid_id(cause) else None,
+            "worker": self.worker.name,
+            "subject": msg.subject[:1000],
+            "error_kind": kind,
+            "attempts": msg.attempt,
+            "stream_seq": msg.seq,
+        }
+        # the whole original when it fits; else as much as fits, with its size and hash
+        for keep, header_chars, error_chars in ((MAX_ORIGINAL_BYTES, 1000, 20_000), (16_000, 200, 2_000)):
+            truncated = len(msg.data) > keep
+            letter = DeadLetter(
+                **fields,
+                error=error[:error_chars],
+                original_headers={k[:200]: v[:header_chars] for k, v in list(msg.headers.items())[:64]},
+                original=msg.data[:keep],
+                original_truncated=truncated,
+                original_bytes=len(msg.data) if truncated else None,
+                original_sha256=hashlib.sha256(msg.data).hexdigest() if truncated else None,
+            )
+            if len(envelope.encode_unchecked(letter)) <= MAX_EVENT_BYTES:
+                break
         await publish(letter)
         return Verdict.DEAD
 

@@ -26,4 +26,8 @@ class DeadLetter(Event):
     original_headers: Annotated[dict[ShortText, ShortText], Field(max_length=64)] = {}
     original: Annotated[bytes, Field(max_length=MAX_ORIGINAL_BYTES)]
     original_truncated: bool = False
+    original_bytes: int | None = Field(default=None, ge=0)
+    """The original's size, when it is truncated."""
+    original_sha256: ShortText | None = None
+    """The original's hash, when it is truncated: find it in the stream by it."""
     stream_seq: int | None = None

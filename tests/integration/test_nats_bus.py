@@ -166,3 +166,31 @@ async def test_two_replicas_share_partitions_in_order(nats_settings: BusSettings
             p.terminate()
             p.wait(10)
         await nc.close()
+
+
+async def test_outputs_that_fail_to_publish_are_retried_not_acked_away(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    runner = NatsRunner(nc, relay, nats_settings)
+    real_flush = runner.publisher.flush
+    failures = 0
+
+    async def flaky_flush() -> None:
+        nonlocal failures
+        if failures < 3:  # the stream does not confirm the first batches' outputs
+            failures += 1
+            raise TimeoutError("no publish ack")
+        await real_flush()
+
+    runner.publisher.flush = flaky_flush  # type: ignore[method-assign]
+    await runner.start()
+    try:
+        sent = jobs(sessions=2, per_session=15)
+        for ev in sent:
+            await pub.publish(ev)
+        out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent), wait_s=60)
+        assert failures == 3
+        for session, seqs in by_session(out).items():
+            assert seqs == list(range(15)), session  # none lost, none twice, in order
+    finally:
+        await runner.stop()
+        await nc.close()

@@ -1,0 +1,41 @@
+"""A dead letter always fits on the bus, and one that cannot be published is never acked away."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from bus import BusSettings, envelope
+from bus.processor import Incoming, Processor, Verdict
+from schemas import DeadLetter, Event
+from tests.relay import relay
+
+
+async def test_a_dead_letter_too_big_for_the_bus_is_cut_to_fit() -> None:
+    sent: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        envelope.encode(event)  # raises past the 1 MB limit, as the publishers do
+        sent.append(event)
+
+    processor = Processor(relay, BusSettings(broker="memory", namespace="unit"))
+    # control characters are escaped six-fold in JSON: headers and body that overflow a letter
+    headers = {str(i) + "\x01" * 990: "\x01" * 999 for i in range(64)}
+    data = b"\x01" * 950_000
+    verdict = await processor.process(Incoming("jobs.submitted", data, headers), publish)
+    assert verdict is Verdict.DEAD
+    (letter,) = sent
+    assert isinstance(letter, DeadLetter) and letter.error_kind == "malformed"
+    assert letter.original_truncated and letter.original_bytes == len(data)
+    assert letter.original_sha256 == hashlib.sha256(data).hexdigest()
+    assert data.startswith(letter.original) and len(letter.original) < 600_000  # the smaller cut
+
+
+async def test_a_dead_letter_that_cannot_be_published_raises() -> None:
+    async def publish(event: Event) -> None:
+        raise TimeoutError("the bus is gone")
+
+    processor = Processor(relay, BusSettings(broker="memory", namespace="unit"))
+    with pytest.raises(TimeoutError):  # the runner keeps the message: it is not acked
+        await processor.process(Incoming("jobs.submitted", b"not json", {}), publish)
