@@ -19,7 +19,7 @@ from .subjects import STREAMS, StreamSpec, address, partition_of, stream_for
 def stream_config(spec: StreamSpec, settings: BusSettings) -> api.StreamConfig:
     return api.StreamConfig(
         name=spec.stream_name(settings.namespace),
-        subjects=spec.subjects(settings.namespace),
+        subjects=spec.subjects(settings.namespace, settings.partitions),
         retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE,
         discard=api.DiscardPolicy.OLD,

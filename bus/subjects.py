@@ -29,8 +29,15 @@ class StreamSpec:
     def stream_name(self, namespace: str) -> str:
         return f"{namespace}_{self.name}".upper().replace("-", "_")
 
-    def subjects(self, namespace: str) -> list[str]:
-        return [f"{namespace}.{p}.>" for p in self.prefixes]
+    def subjects(self, namespace: str, partitions: int | None = None) -> list[str]:
+        """The stream's subjects: with ``partitions``, exactly ``{ns}.{event type}.{0..n-1}``
+        for the event types under its prefixes, so a message on any other subject (no
+        partition, one out of range, a mistyped type, an extra token) is refused at
+        publish instead of stored where no worker reads it. Without: prefix wildcards."""
+        if partitions is None:
+            return [f"{namespace}.{p}.>" for p in self.prefixes]
+        types = sorted(t for t in EVENT_TYPES if t.split(".", 1)[0] in self.prefixes)
+        return [address(namespace, t, n) for t in types for n in range(partitions)]
 
 
 STREAMS: list[StreamSpec] = [

@@ -194,3 +194,17 @@ async def test_outputs_that_fail_to_publish_are_retried_not_acked_away(nats_sett
     finally:
         await runner.stop()
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    "tail", ["analyst.code", "analyst.code.99", "analyst.code.3.extra", "analyst.codex.1"]
+)
+async def test_subjects_no_worker_reads_are_refused(nats_settings: BusSettings, tail: str) -> None:
+    nc, _ = await _connect(nats_settings)
+    try:
+        with pytest.raises(nats.js.errors.NoStreamResponseError):
+            await nc.jetstream().publish(f"{nats_settings.namespace}.{tail}", b"{}", timeout=2)
+        ok = await nc.jetstream().publish(address(nats_settings.namespace, "analyst.code", 3), b"{}")
+        assert ok.seq >= 1
+    finally:
+        await nc.close()
