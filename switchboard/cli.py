@@ -112,8 +112,13 @@ def edge(
     from edge.app import create_app
     from edge.settings import EdgeSettings
 
+    from edge.auth import ensure_token
+
     logs.setup()
     es = EdgeSettings()
+    token = ensure_token(es)
+    where = f"http://{host or es.host}:{port if port is not None else es.port}/"
+    typer.echo(f"edge: {where}?token={token}" if token else f"edge: {where} (open: no token)")
     uvicorn.run(
         create_app(_settings(namespace), es),
         host=host or es.host,
@@ -375,6 +380,9 @@ def analyst_load(
             help="Also load into PostgreSQL, connecting with this URL of a role that may create schemas and roles"
         ),
     ] = None,
+    reader_password: Annotated[
+        str | None, typer.Option(help="The read-only role's password (default: a new random one)")
+    ] = None,
 ) -> None:
     """Load Chinook and the music21 score corpus into DuckDB (and PostgreSQL, with a read-only role for the analyst)."""
     from workers.analyst.datasets import PG_SCHEMA, AnalystSettings, create_reader, load_duckdb, load_postgres
@@ -388,7 +396,7 @@ def analyst_load(
     if postgres:
         try:
             counts = load_postgres(postgres)
-            reader = create_reader(postgres)
+            reader = create_reader(postgres, password=reader_password)
         except Exception as exc:  # any driver error: report it, don't trace
             _fail(f"PostgreSQL load failed: {str(exc).splitlines()[0]}")
         typer.echo(f"PostgreSQL schema {PG_SCHEMA}: {sum(counts.values())} rows in {len(counts)} tables")

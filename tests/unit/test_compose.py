@@ -35,3 +35,17 @@ def test_compose_validates_with_docker_compose() -> None:
         [tool, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_is_closed_by_default() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert published == {"edge": ["127.0.0.1:8000:8000"]}  # NATS, PostgreSQL, Ollama... stay inside
+    assert "--user" in services["nats"]["command"] and "--pass" in services["nats"]["command"]
+    assert "nats://switchboard:" in services["edge"]["environment"]["SWITCHBOARD_NATS_URL"]
+    assert "switchboard_reader:" in services["sql"]["environment"]["SWITCHBOARD_ANALYST_POSTGRES_URL"]
+    assert "switchboard_app:" in services["edge"]["environment"]["SWITCHBOARD_VOICE_DB_URL"]
+    assert "SWITCHBOARD_EDGE_OPEN" not in str(services)
+    dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in dockerfile if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")

@@ -197,17 +197,21 @@ def load_postgres(url: str, schema: str = PG_SCHEMA) -> dict[str, int]:
 READER_ROLE = "switchboard_reader"
 
 
-def create_reader(admin_url: str, schema: str = PG_SCHEMA, role: str = READER_ROLE) -> str:
+def create_reader(
+    admin_url: str, schema: str = PG_SCHEMA, role: str = READER_ROLE, password: str | None = None
+) -> str:
     """A login role that may only read ``schema``: not a superuser, no role or
     database creation, none of the server-file roles, SELECT on the schema's
-    tables only. Returns the URL the analyst connects with (a new random
-    password each time)."""
+    tables only. Returns the URL the analyst connects with (``password``, or a
+    new random one each time)."""
     import secrets
 
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    password = secrets.token_urlsafe(18)
+    password = password or secrets.token_urlsafe(18)
+    if "'" in password:
+        raise ValueError("the reader password may not contain a quote")
     engine = create_engine(admin_url)
     try:
         with engine.begin() as con:
