@@ -110,9 +110,8 @@ def edge(
     import uvicorn
 
     from edge.app import create_app
-    from edge.settings import EdgeSettings
-
     from edge.auth import ensure_token
+    from edge.settings import EdgeSettings
 
     logs.setup()
     es = EdgeSettings()
