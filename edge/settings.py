@@ -32,4 +32,6 @@ class EdgeSettings(BaseSettings):
     """Sustained messages per second per client, across its connections; bursts up to ``rate_burst``."""
     rate_burst: int = Field(default=200, gt=0)
     max_sessions: int = Field(default=1_000, gt=0)
+    max_connections: int = Field(default=2_000, gt=0)
+    """Open HTTP and WebSocket connections the edge serves at once; more get 503."""
     job_history_s: float = Field(default=24 * 3600, gt=0)

@@ -124,6 +124,8 @@ def edge(
         port=port if port is not None else es.port,
         log_level="warning",
         ws_max_size=es.max_frame_bytes * 2,
+        limit_concurrency=es.max_connections,  # past it: 503, not a stalled edge
+        timeout_keep_alive=5,
     )
 
 
