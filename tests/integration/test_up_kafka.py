@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def test_up_on_kafka_runs_the_edge_workers_and_cli(tmp_path: Path) -> None:
         "SWITCHBOARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
         "SWITCHBOARD_NAMESPACE": fresh_namespace(),
         "SWITCHBOARD_MUSIC_DIR": str(tmp_path / "music"),
+        "SWITCHBOARD_EDGE_TOKEN_FILE": str(tmp_path / "edge-token"),
     }
     me = [sys.executable, "-m", "switchboard.cli"]
     log = tmp_path / "up.log"
@@ -55,12 +57,18 @@ def test_up_on_kafka_runs_the_edge_workers_and_cli(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        assert "started here: Tansu" in log.read_text()
-        job = httpx.post(f"http://127.0.0.1:{http}/jobs", json={"kind": "no.such.kind"}).json()
+        printed = log.read_text()
+        assert "started here: Tansu" in printed
+        # closed by default: the address `up` printed carries the token the edge made
+        token = re.search(rf"http://127\.0\.0\.1:{http}/\?token=(\S+)", printed)
+        assert token, printed
+        auth = {"Authorization": f"Bearer {token.group(1)}"}
+        assert httpx.post(f"http://127.0.0.1:{http}/jobs", json={"kind": "k"}).status_code == 401
+        job = httpx.post(f"http://127.0.0.1:{http}/jobs", json={"kind": "no.such.kind"}, headers=auth).json()
         state: dict[str, object] = {}
         while time.monotonic() < deadline + 60 and state.get("state") != "failed":
             time.sleep(0.5)
-            state = httpx.get(f"http://127.0.0.1:{http}{job['status_url']}").json()
+            state = httpx.get(f"http://127.0.0.1:{http}{job['status_url']}", headers=auth).json()
         assert state["state"] == "failed" and "unknown job kind" in str(state["message"])
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
