@@ -131,22 +131,16 @@ class Hub(Sessions):
         ns = self.settings.namespace
         self._subs.append(await self.nc.subscribe(f"{ns}.>", cb=self._route))
         js = self.nc.jetstream()
-        self._subs.append(
-            await js.subscribe(
-                address(ns, "jobs.submitted") + ".>",
-                cb=self._on_submitted,
-                ordered_consumer=True,
-                deliver_policy=api.DeliverPolicy.ALL,
+        # the whole job history: who submitted each job, then its states
+        for subject, cb in (("jobs.submitted", self._on_submitted), ("jobs.status", self._on_status)):
+            self._subs.append(
+                await js.subscribe(
+                    address(ns, subject) + ".>",
+                    cb=cb,
+                    ordered_consumer=True,
+                    deliver_policy=api.DeliverPolicy.ALL,
+                )
             )
-        )
-        self._subs.append(
-            await js.subscribe(
-                address(ns, "jobs.status") + ".>",
-                cb=self._on_status,
-                ordered_consumer=True,
-                deliver_policy=api.DeliverPolicy.ALL,
-            )
-        )
 
     async def stop(self) -> None:
         for sub in self._subs:
