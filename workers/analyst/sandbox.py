@@ -121,6 +121,8 @@ def _bwrap_command(bwrap: str, data: list[str], limits: Limits) -> tuple[list[st
     # uid/gid 65534: nobody inside; the launcher runs bwrap as nobody outside too
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"]
     argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
+    # the tmpfs first: binds below land on top of it (a checkout or venv may live under /tmp)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(top):
@@ -139,7 +141,6 @@ def _bwrap_command(bwrap: str, data: list[str], limits: Limits) -> tuple[list[st
     for path in data:  # files, not their folder: nobody may read a file in a folder only root enters
         argv += ["--ro-bind", src(path), f"{_DATA_DIR}/{os.path.basename(path)}"]
     argv += ["--ro-bind", src(_CHILD), _CHILD_IN]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     argv += ["--remount-ro", "/", "--clearenv", "--chdir", "/tmp"]
     for key, value in _ENV.items():
         argv += ["--setenv", key, value]
