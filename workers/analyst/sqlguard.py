@@ -64,9 +64,9 @@ _MATH = """abs ceil ceiling floor round trunc truncate sign sqrt cbrt power pow 
 mod div pi degrees radians sin cos tan asin acos atan atan2 random rand gcd lcm factorial even"""
 _STRING = """length len char_length character_length octet_length lower upper initcap lcase ucase trim
 ltrim rtrim btrim substring substr left right replace translate concat concat_ws str_position
-strpos instr position pad lpad rpad reverse split_part starts_with startswith ends_with
+strpos instr position reverse split_part starts_with startswith ends_with
 contains regexp_like regexp_matches regexp_replace regexp_extract regexp_substr like ilike
-format printf chr char ascii unicode hex unhex md5 to_hex string_to_array split format_number"""
+chr char ascii unicode hex unhex md5 to_hex string_to_array split format_number"""
 _DATETIME = """current_date current_timestamp current_time now today date datetime time timestamp
 extract date_part datepart date_trunc timestamp_trunc datetime_trunc time_trunc trunc_date
 datediff date_diff timestampdiff date_add date_sub dateadd timestamp_add timestamp_sub
@@ -79,20 +79,9 @@ interval date_str_to_date date_to_date_str iso_week isodow isoyear"""
 _ALLOWED_FUNCTIONS = {
     name for block in (_AGGREGATE, _WINDOW, _SCALAR, _MATH, _STRING, _DATETIME) for name in block.split()
 }
-# too costly for a guard to bound by argument (one value of gigabytes): not offered
-_NOT_OFFERED = {
-    "repeat",
-    "range",
-    "generate_series",
-    "zeroblob",
-    "randomblob",
-    "lpad",
-    "rpad",
-    "pad",
-    "printf",
-    "format",
-}
-_ALLOWED_FUNCTIONS -= _NOT_OFFERED
+# left out on purpose: functions that make one value of gigabytes from small
+# arguments (repeat, range/generate_series as values, lpad/rpad, printf/format,
+# zeroblob, randomblob); range and generate_series stay as table functions
 _TABLE_FUNCTIONS = {"range", "generate_series", "exploding_generate_series", "unnest", "explode"}
 
 
