@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import nats.errors
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream import Context as Injected
 from faststream.kafka import KafkaBroker
@@ -24,7 +25,7 @@ from schemas import Event
 from . import envelope
 from .config import BusSettings
 from .kafka import ReplicaRangeAssignor, kafka_history
-from .processor import Incoming, Processor
+from .processor import Incoming, Processor, PublishFailed, until_published
 from .subjects import address, parse_address, partition_of, stream_for
 from .worker import Worker
 
@@ -126,8 +127,13 @@ def _callback(processor: Processor, publisher: FastStreamPublisher, subject: str
             seq=getattr(raw, "offset", None),
         )
         processor.in_flight.inc()
-        try:
-            await processor.process(incoming, publisher.send)
+        try:  # outputs not confirmed: tried again here, never acked past (a later commit would skip it)
+            await until_published(
+                lambda: processor.process(incoming, publisher.send),
+                lambda: processor.seen.discard(incoming.headers.get(envelope.EVENT_ID, "")),
+                (TimeoutError, KafkaError, nats.errors.Error, ValueError, PublishFailed),
+                processor.worker.name,
+            )
         finally:
             processor.in_flight.dec()
             processor.flush_metrics()

@@ -29,7 +29,7 @@ from .config import BusSettings
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
 from .metrics import PARTITIONS, READY
-from .processor import Incoming, Processor
+from .processor import Incoming, Processor, PublishFailed, until_published
 from .subjects import address, slug, stream_for
 from .worker import Worker
 
@@ -211,38 +211,38 @@ class NatsRunner:
         """Handle a batch and ack it once its outputs are stored. Outputs that are not
         confirmed are retried here, in order, while the partition is ours: a nak would
         let the ack of a later batch (ack-all) sweep the failed messages away."""
+
+        async def attempt() -> None:
+            for msg in msgs:
+                delivered, seq = _delivery(msg.reply)
+                incoming = Incoming(
+                    subject=subject,
+                    data=msg.data,
+                    headers=msg.headers or {},
+                    attempt=delivered,
+                    partition=partition,
+                    seq=seq,
+                )
+                await self.processor.process(incoming, self.publisher.send)
+            await self.publisher.flush()
+
+        def forget() -> None:  # handled again next time: their outputs were not confirmed
+            for msg in msgs:
+                self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
+
         self._working.append(msgs)
         self.processor.in_flight.inc(len(msgs))
-        failures = 0
         try:
-            while True:
-                try:
-                    for msg in msgs:
-                        delivered, seq = _delivery(msg.reply)
-                        incoming = Incoming(
-                            subject=subject,
-                            data=msg.data,
-                            headers=msg.headers or {},
-                            attempt=delivered,
-                            partition=partition,
-                            seq=seq,
-                        )
-                        await self.processor.process(incoming, self.publisher.send)
-                    await self.publisher.flush()
-                    break
-                except (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError) as exc:
-                    failures += 1
-                    for msg in msgs:  # handled again next time: their outputs were not confirmed
-                        self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
-                    if failures == 1 or failures % 20 == 0:
-                        log.error(
-                            "publishing outputs failed; retrying the batch",
-                            extra={"worker": self.worker.name, "failures": failures, "error": str(exc)[:300]},
-                        )
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2 ** min(failures, 6)))
-                    if stop.is_set() or self._stop.is_set():
-                        return  # not acked: redelivered to the partition's next owner after ack_wait
+            done = await until_published(
+                attempt,
+                forget,
+                (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError, PublishFailed),
+                self.worker.name,
+                self._stop.is_set,
+                stop,
+            )
+            if not done:
+                return  # not acked: redelivered to the partition's next owner after ack_wait
         finally:
             self._working.remove(msgs)
             self.processor.in_flight.dec(len(msgs))

@@ -12,6 +12,7 @@ message and tries again, it never acks it away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import logging
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Event], Awaitable[None]]
 # (subject, partition, before stream seq, correlation id, since) -> events
 History = Callable[[str, int, int, str, datetime], Awaitable[list[Event]]]
+
+
+class PublishFailed(Exception):
+    """An output was not accepted by the broker: the message is handled again, not acked."""
 
 
 class Verdict(enum.Enum):
@@ -111,6 +116,8 @@ class Processor:
                     await self._run(handler, event, ctx, publish)
                 except PermanentError as exc:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
+                except PublishFailed:
+                    raise  # the runner tries the message again; never a dead letter for it
                 except Exception as exc:  # a handler bug must not kill the loop
                     log.warning(
                         "handler failed",
@@ -144,7 +151,10 @@ class Processor:
             # costs more than the rest of the hop's bookkeeping).
             object.__setattr__(out, "id", out_id)
             object.__setattr__(out, "causation_id", event.id)
-            await publish(out)
+            try:
+                await publish(out)
+            except Exception as exc:  # the broker's fault, not the handler's
+                raise PublishFailed(_describe(exc)) from exc
 
         if handler.streaming:
             async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
@@ -187,7 +197,10 @@ class Processor:
             )
             if len(envelope.encode_unchecked(letter)) <= MAX_EVENT_BYTES:
                 break
-        await publish(letter)
+        try:
+            await publish(letter)
+        except Exception as exc:
+            raise PublishFailed(_describe(exc)) from exc
         return Verdict.DEAD
 
 
@@ -200,3 +213,38 @@ _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 def _valid_id(value: str | None) -> bool:
     return value is not None and _ID.fullmatch(value) is not None
+
+
+async def until_published(
+    attempt: Callable[[], Awaitable[object]],
+    forget: Callable[[], None],
+    errors: tuple[type[BaseException], ...],
+    worker: str,
+    stopped: Callable[[], bool] = lambda: False,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Run ``attempt`` (handle messages, publish their outputs) until the broker
+    confirms the outputs; between tries ``forget`` the messages' ids so they are
+    handled again. False: stopped first, the messages stay unacked for the next
+    owner. Never acked past: a later ack would sweep them away."""
+    failures = 0
+    while True:
+        try:
+            await attempt()
+            return True
+        except errors as exc:
+            failures += 1
+            forget()
+            if failures == 1 or failures % 20 == 0:
+                log.error(
+                    "publishing outputs failed; retrying",
+                    extra={"worker": worker, "failures": failures, "error": str(exc)[:300]},
+                )
+            pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+            if stop is None:
+                await asyncio.sleep(pause)
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+            if stopped() or (stop is not None and stop.is_set()):
+                return False

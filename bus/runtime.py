@@ -58,6 +58,14 @@ async def provision_kafka(settings: BusSettings, subjects: list[str]) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        known = {address(settings.namespace, s) for s in subjects}
+        stray = sorted(t for t in existing if t.startswith(f"{settings.namespace}.") and t not in known)
+        if stray:  # a broker that creates topics on first use (Tansu does; Kafka may) let these in
+            log.error(
+                "topics no worker reads: their messages are never handled "
+                "(turn off auto.create.topics.enable on the broker)",
+                extra={"topics": stray[:50]},
+            )
         topics = [
             NewTopic(address(settings.namespace, s), settings.partitions, 1)
             for s in subjects

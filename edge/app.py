@@ -41,7 +41,7 @@ from streams.topology import ENTRY_SUBJECTS
 from . import audio
 from .auth import COOKIE, Identity, bearer
 from .hub import Hub, JobRecord, Sessions
-from .limits import BodyLimit, TokenBucket
+from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
 from .settings import EdgeSettings
 
 STATIC_FILES = {
@@ -83,7 +83,11 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     edge = edge or EdgeSettings()
     state: dict[str, Sessions] = {}
     identity = Identity(edge)
-    buckets: dict[str, TokenBucket] = {}  # per client, across its connections
+    limiter = (  # per client, across its connections (and edges, with Redis)
+        RedisLimiter(edge.redis_url, edge.rate_per_s, edge.rate_burst, bus.namespace)
+        if edge.redis_url
+        else Limiter(edge.rate_per_s, edge.rate_burst)
+    )
     sessions_of: dict[str, int] = {}
 
     @contextlib.asynccontextmanager
@@ -100,6 +104,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         state["hub"] = hub
         yield
         await hub.stop()
+        await limiter.close()
         if nc is not None:
             await nc.drain()
 
@@ -149,6 +154,8 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @app.post("/jobs", status_code=202)
     async def submit(req: JobRequest, client: str = Depends(authorize)) -> JobAccepted:
+        if not await limiter.take(client):
+            raise HTTPException(429, f"more than {edge.rate_per_s:g} requests/s")
         job_id = secrets.token_hex(16)
         h = hub()
         h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
@@ -241,7 +248,6 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         sessions_of[client] = sessions_of.get(client, 0) + 1
         session = secrets.token_hex(16)
         queue = h.open_session(session)
-        bucket = buckets.setdefault(client, TokenBucket(edge.rate_per_s, edge.rate_burst))
         seq = 0
 
         async def error(code: str, message: str) -> None:
@@ -272,7 +278,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
                         "too_large", f"frame of {len(raw)} bytes; the limit is {edge.max_frame_bytes}"
                     )
                     continue
-                if not bucket.take():
+                if not await limiter.take(client):
                     await error("rate_limited", f"more than {edge.rate_per_s:g} messages/s")
                     continue
                 if isinstance(raw, bytes):
@@ -338,3 +344,19 @@ def _same_origin(origin: str, host: str) -> bool:
 def _first_error(exc: ValidationError) -> str:
     e = exc.errors()[0]
     return f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+
+
+def server_config(app: FastAPI, edge: EdgeSettings, host: str, port: int) -> Any:
+    """uvicorn's settings for the edge: its connection, frame and request limits."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=edge.max_frame_bytes * 2,
+        limit_concurrency=edge.max_connections,  # past it: 503, not a stalled edge
+        timeout_keep_alive=5,
+        http=timely_http(edge.request_timeout_s),
+    )

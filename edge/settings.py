@@ -31,6 +31,10 @@ class EdgeSettings(BaseSettings):
     rate_per_s: float = Field(default=100.0, gt=0)
     """Sustained messages per second per client, across its connections; bursts up to ``rate_burst``."""
     rate_burst: int = Field(default=200, gt=0)
+    redis_url: str | None = None
+    """Keep the rate limits in this Redis, so every edge that uses it shares them."""
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    """An HTTP request must arrive whole (headers and body) within this long, or its connection is closed."""
     max_sessions: int = Field(default=1_000, gt=0)
     max_connections: int = Field(default=2_000, gt=0)
     """Open HTTP and WebSocket connections the edge serves at once; more get 503."""

@@ -109,24 +109,20 @@ def edge(
     """Run the WebSocket edge, the HTTP job API and the web page."""
     import uvicorn
 
-    from edge.app import create_app
+    from edge.app import create_app, server_config
     from edge.auth import ensure_token
     from edge.settings import EdgeSettings
 
     logs.setup()
     es = EdgeSettings()
     token = ensure_token(es)
-    where = f"http://{host or es.host}:{port if port is not None else es.port}/"
-    typer.echo(f"edge: {where}?token={token}" if token else f"edge: {where} (open: no token)")
-    uvicorn.run(
-        create_app(_settings(namespace), es),
-        host=host or es.host,
-        port=port if port is not None else es.port,
-        log_level="warning",
-        ws_max_size=es.max_frame_bytes * 2,
-        limit_concurrency=es.max_connections,  # past it: 503, not a stalled edge
-        timeout_keep_alive=5,
+    host, port = host or es.host, port if port is not None else es.port
+    typer.echo(
+        f"edge: http://{host}:{port}/?token={token}"
+        if token
+        else f"edge: http://{host}:{port}/ (open: no token)"
     )
+    uvicorn.Server(server_config(create_app(_settings(namespace), es), es, host, port)).run()
 
 
 @app.command()

@@ -10,7 +10,7 @@ import uvicorn
 
 from bus import BusSettings
 from bus.servers import free_port
-from edge.app import create_app
+from edge.app import create_app, server_config
 from edge.settings import EdgeSettings
 
 
@@ -18,9 +18,8 @@ from edge.settings import EdgeSettings
 async def edge_server(settings: BusSettings, edge: EdgeSettings | None = None) -> AsyncIterator[int]:
     """Yields the port once the edge accepts connections (open, unless ``edge`` says otherwise)."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, edge or EdgeSettings(open=True)), port=port, log_level="warning")
-    )
+    edge = edge or EdgeSettings(open=True)
+    server = uvicorn.Server(server_config(create_app(settings, edge), edge, "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     for _ in range(200):  # noqa: ASYNC110  (uvicorn exposes no start event)
         if server.started:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 import stat
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from bus import BusSettings
+from bus.servers import free_port
 from edge.app import create_app
 from edge.settings import EdgeSettings
+from tests.edge_server import edge_server
 
 pytestmark = pytest.mark.nats
 ALICE, BOB = "alice-token-0123456789", "bob-token-0123456789"
@@ -156,3 +161,58 @@ def test_idle_connections_are_closed(nats_settings: BusSettings) -> None:
             ws.receive_json()
             ws.receive_json()  # nothing comes but the close
         assert closed.value.code == 4408
+
+
+def test_rate_limits_are_shared_by_edges_through_redis(nats_settings: BusSettings, tmp_path: Path) -> None:
+    edge = EdgeSettings(
+        token_file=tmp_path / "t",
+        tokens={ALICE: "alice", BOB: "bob"},
+        rate_per_s=0.01,
+        rate_burst=4,
+        redis_url="redis://127.0.0.1:6379/0",
+    )
+    ns = nats_settings.model_copy(update={"namespace": f"rl{secrets.token_hex(4)}"})
+    alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
+    with TestClient(create_app(ns, edge)) as one, TestClient(create_app(ns, edge)) as two:
+        codes = [
+            (one if i % 2 else two).post("/jobs", json={"kind": "k"}, headers=alice).status_code
+            for i in range(6)
+        ]
+        assert codes == [202] * 4 + [429] * 2  # one bucket for alice on both edges
+        assert two.post("/jobs", json={"kind": "k"}, headers=bob).status_code == 202
+        with two.websocket_connect(f"/ws?token={ALICE}") as ws:
+            ws.receive_json()
+            ws.send_text("{}")
+            assert ws.receive_json()["code"] == "rate_limited"
+
+
+def test_rate_limits_hold_per_edge_while_redis_is_down(nats_settings: BusSettings, tmp_path: Path) -> None:
+    edge = EdgeSettings(
+        token_file=tmp_path / "t",
+        tokens={ALICE: "alice"},
+        rate_per_s=0.01,
+        rate_burst=2,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    alice = {"Authorization": f"Bearer {ALICE}"}
+    with TestClient(create_app(nats_settings, edge)) as client:
+        codes = [client.post("/jobs", json={"kind": "k"}, headers=alice).status_code for _ in range(3)]
+        assert codes == [202, 202, 429]
+
+
+async def test_a_request_that_drips_in_is_cut_off(nats_settings: BusSettings) -> None:
+    edge = EdgeSettings(open=True, request_timeout_s=1.0)
+    async with edge_server(nats_settings, edge) as port:
+        slow = []
+        for _ in range(20):  # slow headers, and a body that never comes
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ")
+            slow.append((reader, writer))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        slow.append((reader, writer))
+        for reader, writer in slow:
+            assert await asyncio.wait_for(reader.read(), 60) == b""  # closed by the edge
+            writer.close()
+        async with httpx.AsyncClient() as http:  # and the edge still serves
+            assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200

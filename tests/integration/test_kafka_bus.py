@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaTimeoutError
 
 from bus import BusSettings, Context, Worker, envelope
 from bus.fs_runner import FastStreamPublisher, mount, start_together
@@ -97,6 +98,29 @@ async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) 
     assert len(out) == len(first) + len(second)  # nothing handled twice
 
 
+async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
+    kafka_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_send = FastStreamPublisher.send
+    failures = 0
+
+    async def flaky_send(self: FastStreamPublisher, event: object) -> None:
+        nonlocal failures
+        if self.producer == relay.producer and failures < 3:  # the broker does not confirm these
+            failures += 1
+            raise KafkaTimeoutError("no produce ack")
+        await real_send(self, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FastStreamPublisher, "send", flaky_send)
+    sent = jobs(sessions=2, per_session=8)
+    await _publish(kafka_settings, sent)
+    async with running(relay, kafka_settings):
+        out = await _consume(kafka_settings, "jobs.status", len(sent), wait_s=90)
+    assert failures == 3
+    for session, seqs in _seqs(out).items():
+        assert seqs == list(range(8)), session  # none lost, none twice, in order
+
+
 def _pair(label: str, seen: list[tuple[str, str, str]]) -> Worker:
     """A worker kind reading two subjects that records which replica saw what."""
     w = Worker("pair")
@@ -148,3 +172,16 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
         owners[session].add(label)
     assert all(len(o) == 1 for o in owners.values()), owners
     assert {label for o in owners.values() for label in o} == {"a", "b"}, owners
+
+
+async def test_topics_no_worker_reads_are_reported(
+    kafka_settings: BusSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = build_broker(kafka_settings)
+    async with broker:
+        await broker.start()
+        await broker.publish(b"{}", f"{kafka_settings.namespace}.analyst.codex")  # Tansu creates it
+    with caplog.at_level("ERROR", logger="bus.runtime"):
+        await provision_kafka(kafka_settings, list(EVENT_TYPES))
+    [record] = [r for r in caplog.records if "no worker reads" in r.message]
+    assert record.topics == [f"{kafka_settings.namespace}.analyst.codex"]  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ def test_compose_declares_infrastructure_and_every_worker_kind() -> None:
     for infra in ("nats", "kafka", "ollama", "chromadb", "postgres", "edge"):
         assert infra in services
     assert services["kafka"]["profiles"] == ["kafka"]
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     for kind in REGISTRY:
         assert services[kind]["command"][:2] == ["worker", kind]
         assert "replicas" in services[kind]["deploy"]

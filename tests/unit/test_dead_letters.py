@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from bus import BusSettings, envelope
-from bus.processor import Incoming, Processor, Verdict
-from schemas import DeadLetter, Event
+from bus.processor import Incoming, Processor, PublishFailed, Verdict
+from schemas import DeadLetter, Event, JobSubmitted
 from tests.relay import relay
 
 
@@ -37,5 +37,17 @@ async def test_a_dead_letter_that_cannot_be_published_raises() -> None:
         raise TimeoutError("the bus is gone")
 
     processor = Processor(relay, BusSettings(broker="memory", namespace="unit"))
-    with pytest.raises(TimeoutError):  # the runner keeps the message: it is not acked
+    with pytest.raises(PublishFailed, match="the bus is gone"):  # the runner keeps the message
         await processor.process(Incoming("jobs.submitted", b"not json", {}), publish)
+
+
+async def test_an_output_that_cannot_be_published_is_not_a_handler_failure() -> None:
+    async def publish(event: Event) -> None:
+        raise ConnectionError("the bus is gone")
+
+    processor = Processor(relay, BusSettings(broker="memory", namespace="unit", handler_retries=3))
+    job = JobSubmitted(correlation_id="s1", kind="relay")
+    data, headers = envelope.encode(job), envelope.headers(job, "test")
+    with pytest.raises(PublishFailed):  # at once: no handler retries, no dead letter
+        await processor.process(Incoming("jobs.submitted", data, headers), publish)
+    assert job.id not in processor.seen
