@@ -28,6 +28,8 @@ music_app = typer.Typer(
 app.add_typer(music_app, name="music")
 voice_app = typer.Typer(no_args_is_help=True, help="The voice assistant's knowledge base.")
 app.add_typer(voice_app, name="voice")
+model_app = typer.Typer(no_args_is_help=True, help="The model server every LLM user shares (llama.cpp).")
+app.add_typer(model_app, name="model")
 
 Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
 T = TypeVar("T")
@@ -125,6 +127,58 @@ def edge(
     uvicorn.Server(server_config(create_app(_settings(namespace), es), es, host, port)).run()
 
 
+@model_app.command("serve")
+def model_serve(
+    model: Annotated[str | None, typer.Option(help="[env SWITCHBOARD_LLM_MODEL]")] = None,
+) -> None:
+    """Run the model server alone: one copy of the model, parallel slots, on SWITCHBOARD_LLM_SERVER_URL."""
+    from workers.engines.llama_server import serve
+    from workers.engines.llm import SERVER_MODEL, LLMSettings
+
+    logs.setup()
+    settings = LLMSettings()
+    if model:
+        settings = settings.model_copy(update={"model": model})
+    typer.echo(
+        f"model server: {settings.model or SERVER_MODEL} on {settings.server_url}, "
+        f"{settings.slots} slots of {settings.context_tokens} tokens, {settings.threads} threads"
+    )
+    try:
+        serve(settings)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        _fail(f"model server: {exc}")
+
+
+@model_app.command("status")
+def model_status() -> None:
+    """Whether the model server answers, and with which model."""
+    from workers.engines.llm import LLMSettings, server_state
+
+    settings = LLMSettings()
+    state = server_state(settings.server_url)
+    typer.echo(f"{settings.server_url}: {state}")
+    raise typer.Exit(0 if state == "ready" else 1)
+
+
+def _model_server(kinds: list[str]) -> list[str] | None:
+    """The command for a model server when these kinds need one and none answers here."""
+    from workers.engines.llama_server import is_local
+    from workers.engines.llm import LLMSettings, server_state
+
+    settings = LLMSettings()
+    if settings.engine != "server" or not {"llm", "codegen"} & set(kinds):
+        return None
+    state = server_state(settings.server_url, timeout=2.0)
+    if state != "down":
+        typer.echo(f"model server: {settings.server_url} ({state}, already running)")
+        return None
+    if not is_local(settings.server_url):
+        typer.echo(f"model server: nothing answers on {settings.server_url}; the LLM workers wait for it")
+        return None
+    typer.echo(f"model server: {settings.server_url} (started here)")
+    return [sys.executable, "-m", "switchboard.cli", "model", "serve"]
+
+
 @app.command()
 def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -164,6 +218,9 @@ def up(
         _fail(f"unknown worker kinds {unknown}; known: {sorted(REGISTRY)}")
     me = [sys.executable, "-m", "switchboard.cli"]
     children = [Child("edge", [*me, "edge", "--host", host, "--port", str(port)])]
+    model = _model_server(kinds)
+    if model:  # supervised like a worker: restarted if it dies
+        children.insert(0, Child("model", model))
     children += [Child(k, [*me, "worker", k]) for k in kinds]
     typer.echo(f"workers: {', '.join(kinds)}")
     from edge.auth import ensure_token

@@ -32,6 +32,24 @@ def kafka_bootstrap() -> Iterator[str]:
     proc.wait(10)
 
 
+@pytest.fixture(scope="session")
+def model_server_url() -> Iterator[str]:
+    """One real model server (the 0.5B) for the session; LLM workers find it by env."""
+    from tests.model_server import TEST_MODEL, model_server
+
+    with model_server(TEST_MODEL, slots=4) as (url, _):
+        saved = {k: os.environ.get(k) for k in ("SWITCHBOARD_LLM_SERVER_URL", "SWITCHBOARD_LLM_ENGINE")}
+        os.environ.update(SWITCHBOARD_LLM_SERVER_URL=url, SWITCHBOARD_LLM_ENGINE="server")
+        try:
+            yield url
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def fresh_namespace() -> str:
     return "t" + uuid.uuid4().hex[:10]
 

@@ -25,7 +25,7 @@ QUESTION = "What happens when a worker crashes?"
 
 @pytest.fixture
 async def page_url(
-    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_server_url: str
 ) -> AsyncIterator[str]:
     async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
         yield f"http://127.0.0.1:{port}/"

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
 @pytest.fixture
 async def edge_url(
-    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_server_url: str
 ) -> AsyncIterator[str]:
     async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
         yield f"ws://127.0.0.1:{port}/ws"

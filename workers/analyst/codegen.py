@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from bus import Context, Worker
 from schemas import Code, Event, JobStatus, Question, Result
-from workers.engines.llm import LLM, LLMError, load_llm
+from workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
 from . import datasets, prompts, schema_rag
 from .cache import Cache, cache_key, make_cache
@@ -148,6 +148,8 @@ async def _answer(q: Question) -> Code | Result:
         code = await _generate(q.question, q.dataset, language, None, None)
     except KeyError as exc:
         return _failed(q, language, str(exc))
+    except LLMUnavailable:
+        raise  # the model server is restarting: the bus hands the question over again
     except LLMError as exc:
         return _failed(q, language, f"the model failed: {exc}")
     except Exception as exc:  # a database of yours that cannot be read for its schema

