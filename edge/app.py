@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
@@ -144,9 +144,16 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         return {"status": "ok", "namespace": bus.namespace, "sessions": len(h.sessions) if h else 0}
 
     @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        await healthz()
-        return {"status": "ready"}
+    async def readyz() -> JSONResponse:
+        """The bus, and per kind what its model is doing: 503 until everything serves."""
+        h = state.get("hub")
+        bus_ok = bool(h and h.connected)
+        model = await _model_state()
+        kinds = {kind: model["state"] for kind in LLM_KINDS} if model else {}
+        ready = bus_ok and all(v == "ready" for v in kinds.values())
+        overall = "ready" if ready else "down" if not bus_ok else model["state"] if model else "ready"
+        body = {"status": overall, "bus": "ok" if bus_ok else "down", "kinds": kinds, "model": model}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -344,6 +351,28 @@ def _same_origin(origin: str, host: str) -> bool:
 def _first_error(exc: ValidationError) -> str:
     e = exc.errors()[0]
     return f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+
+
+LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model server
+
+
+async def _model_state() -> dict[str, str] | None:
+    """The model server's state ("ready", "loading", "down"); None when the LLM engine is not the server."""
+    import httpx
+
+    from workers.engines.llm import LLMSettings, state_of
+
+    llm = LLMSettings()
+    if llm.engine != "server":
+        return None
+    headers = {"Authorization": f"Bearer {llm.api_key}"} if llm.api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+            r = await client.get(llm.server_url.rstrip("/") + "/health")
+        state = state_of(r.status_code)
+    except httpx.HTTPError:
+        state = "down"
+    return {"state": state, "url": llm.server_url}
 
 
 def server_config(app: FastAPI, edge: EdgeSettings, host: str, port: int) -> Any:

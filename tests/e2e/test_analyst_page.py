@@ -44,6 +44,9 @@ async def stack(
     monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=tmp_path))
     llm = FakeLLM([])
     codegen.use(llm)
+    monkeypatch.setenv(
+        "SWITCHBOARD_LLM_ENGINE", "in-process"
+    )  # no model server: the page need not wait for one
     nc = await nats.connect(nats_settings.nats_url)
     runners = [NatsRunner(nc, w, nats_settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
     for r in runners:

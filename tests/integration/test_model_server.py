@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
+from bus import BusSettings
+from bus.servers import free_port
 from tests.model_server import model_server
 from workers.engines.llm import (
     LLMPromptTooLong,
@@ -128,7 +132,48 @@ async def test_a_server_that_dies_mid_answer_is_a_retryable_error() -> None:
 
 
 def test_a_worker_waits_for_the_model_and_says_so_when_it_never_comes() -> None:
-    from bus.servers import free_port
-
     with pytest.raises(LLMUnavailable, match="down after"):
         load_llm(LLMSettings(engine="server", server_url=f"http://127.0.0.1:{free_port()}", wait_ready_s=1))
+
+
+def _health_answering(status: int) -> tuple[str, ThreadingHTTPServer]:
+    """A stand-in that answers /health as a model server still loading does."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "Loading model"}}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_port}", httpd
+
+
+@pytest.mark.nats
+def test_readyz_tells_loading_from_ready(
+    server: str, nats_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+
+    from edge.app import create_app
+    from edge.settings import EdgeSettings
+
+    loading, httpd = _health_answering(503)
+    try:
+        for url, code, state in ((loading, 503, "loading"), (server, 200, "ready")):
+            monkeypatch.setenv("SWITCHBOARD_LLM_SERVER_URL", url)
+            with TestClient(create_app(nats_settings, EdgeSettings(open=True))) as client:
+                r = client.get("/readyz")
+                assert r.status_code == code, r.text
+                body = r.json()
+                assert body["status"] == state and body["bus"] == "ok"
+                assert body["kinds"] == {"llm": state, "codegen": state}
+        monkeypatch.setenv("SWITCHBOARD_LLM_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+        with TestClient(create_app(nats_settings, EdgeSettings(open=True))) as client:
+            assert client.get("/readyz").json()["kinds"]["codegen"] == "down"
+    finally:
+        httpd.shutdown()
