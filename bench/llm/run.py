@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bus.servers import free_port  # noqa: E402
-from workers.engines.llm import LLM, LLMSettings, TransformersLLM, load_llm, server_state  # noqa: E402
+from tests.model_server import model_server  # noqa: E402
+from workers.engines.llm import LLM, LLMSettings, TransformersLLM, load_llm  # noqa: E402
 from workers.engines.models import resolve  # noqa: E402
 
 TABLES = [
@@ -110,32 +109,15 @@ async def measure(llm: LLM, count: Counter, tokens: int) -> dict[str, Any]:
     out["cached_first_s"] = warm["first_s"]
     n = count(warm["text"])
     out["decode_tps"] = (n - 1) / warm["decode_s"] if warm["decode_s"] > 0 else float("nan")
-    for i in range(4):  # every question's prefix cached, so the concurrent run measures decoding
-        await one(llm, prompt(i), 1)
+    # together, so that each slot holds a prompt: llama.cpp fills an empty slot
+    # from scratch, and moves cached prompts between slots only once all are in use
+    await asyncio.gather(*(one(llm, prompt(i), 1) for i in range(4)))
     t0 = time.perf_counter()
     runs = await asyncio.gather(*(one(llm, prompt(i), tokens, t0) for i in range(4)))
     total = sum(count(r["text"]) for r in runs)
     out["x4_tps"] = total / (max(r["end"] for r in runs) - t0)
     out["x4_first_s"] = sorted(r["first_s"] for r in runs)
     return out
-
-
-def start_server(model: str, slots: int) -> tuple[str, subprocess.Popen[bytes], float]:
-    url = f"http://127.0.0.1:{free_port()}"
-    env = {**os.environ, "SWITCHBOARD_LLM_SERVER_URL": url, "SWITCHBOARD_LLM_MODEL": model}
-    env["SWITCHBOARD_LLM_SLOTS"] = str(slots)
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "switchboard.cli", "model", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while server_state(url) != "ready":
-        if proc.poll() is not None:
-            raise SystemExit(f"model server exited with {proc.returncode}")
-        time.sleep(0.2)
-    return url, proc, time.perf_counter() - t
 
 
 def report(name: str, load_s: float, mem_mb: float, m: dict[str, Any]) -> None:
@@ -154,8 +136,9 @@ async def main() -> None:
     ap.add_argument("--skip-transformers", action="store_true")
     args = ap.parse_args()
     resolve(args.model)  # join the parts before any clock starts
-    url, proc, load_s = start_server(args.model, slots=4)
-    try:
+    t = time.perf_counter()
+    with model_server(args.model, slots=4, context_tokens=LLMSettings().context_tokens) as (url, proc):
+        load_s = time.perf_counter() - t
         count = Counter(url)
         prompt_tokens = count(SYSTEM) + count(QUESTIONS[0])
         print(f"model {args.model}; prompt ~{prompt_tokens} tokens; {args.tokens} tokens per answer")
@@ -175,9 +158,6 @@ async def main() -> None:
             f"x4 {m['x4_tps'] / m2['x4_tps']:.1f}x, prefill {m2['prefill_s'] / m['prefill_s']:.1f}x faster, "
             f"load {tf_load / load_s:.1f}x faster"
         )
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 if __name__ == "__main__":

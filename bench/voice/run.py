@@ -2,7 +2,10 @@
 edge to the five voice workers (each its own process, real packaged models,
 real NATS), with 1 and with N concurrent sessions.
 
-    python bench/voice/run.py [--sessions 1 4] [--rounds 4] [--verbose]
+    python bench/voice/run.py [--sessions 1 4 8] [--rounds 4] [--slots 4] [--verbose]
+
+The LLM is the model server on SWITCHBOARD_LLM_SERVER_URL; when none serves
+there, one is started for the run with the default model and ``--slots``.
 
 Prints end-of-speech -> first audio byte (p50/p95), per-stage latencies from
 the events' own timestamps (vad: end of speech -> end-of-turn segment; stt:
@@ -40,7 +43,9 @@ import websockets  # noqa: E402
 
 from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
 from streams.replay import drop  # noqa: E402
+from tests.model_server import model_server  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
+from workers.engines.llm import SERVER_MODEL, LLMSettings, server_state  # noqa: E402
 from workers.voice.tts import split  # noqa: E402
 
 QUESTIONS = [
@@ -200,9 +205,10 @@ def wait_for_port(port: int) -> None:
         time.sleep(0.5)
 
 
-def spawn(ns: str, nats_url: str, port: int) -> list[subprocess.Popen[bytes]]:
+def spawn(ns: str, nats_url: str, port: int, llm_url: str) -> list[subprocess.Popen[bytes]]:
     """The five workers and the edge, each its own process, as `switchboard up` runs them."""
     env = {**os.environ, "SWITCHBOARD_NAMESPACE": ns, "SWITCHBOARD_NATS_URL": nats_url}
+    env["SWITCHBOARD_LLM_SERVER_URL"] = llm_url
     env["SWITCHBOARD_EDGE_TOKEN"] = BENCH_TOKEN
     cli = [sys.executable, "-m", "switchboard.cli"]
     quiet = subprocess.DEVNULL
@@ -213,15 +219,26 @@ def spawn(ns: str, nats_url: str, port: int) -> list[subprocess.Popen[bytes]]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--rounds", type=int, default=4, help="questions per session count")
+    ap.add_argument("--slots", type=int, default=LLMSettings().slots, help="a model server started here")
     ap.add_argument("--verbose", action="store_true", help="print every turn")
     args = ap.parse_args()
+    settings = LLMSettings()
+    if settings.engine != "server" or server_state(settings.server_url) == "ready":
+        await run(args, settings.server_url)
+        return
+    print(f"no model server on {settings.server_url}: starting one ({SERVER_MODEL}, {args.slots} slots)")
+    with model_server(SERVER_MODEL, slots=args.slots, context_tokens=settings.context_tokens) as (url, _):
+        await run(args, url)
+
+
+async def run(args: argparse.Namespace, llm_url: str) -> None:
     nats_url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
     server = ensure_nats(nats_url)
     ns = "benchv" + uuid.uuid4().hex[:6]
     port = free_port()
-    procs = spawn(ns, nats_url, port)
+    procs = spawn(ns, nats_url, port, llm_url)
     nc = await nats.connect(nats_url)
     bus_events: dict[str, list[dict[str, Any]]] = {}
 

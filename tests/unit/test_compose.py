@@ -26,6 +26,18 @@ def test_compose_declares_infrastructure_and_every_worker_kind() -> None:
         assert "replicas" in services[kind]["deploy"]
 
 
+def test_compose_runs_one_model_server_for_every_llm_user() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert services["model"]["command"][:2] == ["model", "serve"]
+    assert services["ollama"]["profiles"] == ["ollama"]  # only on request
+    for kind in ("llm", "codegen"):
+        env = services[kind]["environment"]
+        assert env["SWITCHBOARD_LLM_SERVER_URL"] == "http://model:8090"
+        assert env["SWITCHBOARD_LLM_ENGINE"].endswith(":-server}")
+        assert "model" in services[kind]["depends_on"]
+    assert "llm" in (ROOT / "Dockerfile").read_text().split(".[", 1)[1].split("]")[0].split(",")
+
+
 def test_compose_validates_with_docker_compose() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:

@@ -34,10 +34,12 @@ def is_local(url: str) -> bool:
     return host_port(url)[0] in ("127.0.0.1", "localhost", "::1")
 
 
-def params(settings: LLMSettings) -> object:
+def params(settings: LLMSettings, host: str | None = None) -> object:
+    """llama.cpp's settings; ``host`` is the address to listen on (default: the URL's)."""
     import xllamacpp as xlc
 
-    host, port = host_port(settings.server_url)
+    url_host, port = host_port(settings.server_url)
+    host = host or url_host
     p = xlc.CommonParams()
     p.model.path = str(resolve(settings.model or SERVER_MODEL))
     p.n_parallel = settings.slots
@@ -57,7 +59,9 @@ def params(settings: LLMSettings) -> object:
     return p
 
 
-def serve(settings: LLMSettings | None = None, stop: threading.Event | None = None) -> None:
+def serve(
+    settings: LLMSettings | None = None, stop: threading.Event | None = None, host: str | None = None
+) -> None:
     """Load the model and serve until SIGTERM/SIGINT (or ``stop``)."""
     settings = settings or LLMSettings()
     # llama.cpp's OpenMP threads spin while idle; beside other workers on few
@@ -67,7 +71,7 @@ def serve(settings: LLMSettings | None = None, stop: threading.Event | None = No
 
     stop = stop or threading.Event()
     # answers /health with 503 while it loads; a signal meanwhile ends the process at once
-    server = xlc.Server(params(settings))
+    server = xlc.Server(params(settings, host))
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
