@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -49,6 +50,8 @@ class JetStreamPublisher:
 
     ``publish`` waits for each ack; ``send`` pipelines and ``flush`` waits for all
     that were sent, so a worker acks its input only once every output is stored.
+    Pending acks are kept per asyncio task: partition loops (and sessions) share
+    a publisher, and one's flush must not take, or skip, another's outputs.
     """
 
     def __init__(self, nc: Client, settings: BusSettings, producer: str) -> None:
@@ -56,7 +59,7 @@ class JetStreamPublisher:
         self.js = nc.jetstream(publish_async_max_pending=4_000)
         self.settings = settings
         self.producer = producer
-        self._pending: list[asyncio.Future[api.PubAck]] = []
+        self._pending: dict[asyncio.Task[Any] | None, list[asyncio.Future[api.PubAck]]] = {}
 
     def subject_for(self, event: Event) -> str:
         part = partition_of(event.correlation_id, self.settings.partitions)
@@ -72,10 +75,11 @@ class JetStreamPublisher:
 
     async def send(self, event: Event) -> None:
         subject, data, hdrs = self._args(event)
-        self._pending.append(await self.js.publish_async(subject, data, headers=hdrs))
+        future = await self.js.publish_async(subject, data, headers=hdrs)
+        self._pending.setdefault(asyncio.current_task(), []).append(future)
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending = self._pending.pop(asyncio.current_task(), None)
         if pending:
             async with asyncio.timeout(30.0):
                 for future in pending:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from datetime import datetime
@@ -54,7 +55,7 @@ class NatsRunner:
         self._stop = asyncio.Event()
         self._lease_task: asyncio.Task[None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
-        self._working: list[list[Msg]] = []
+        self._working: dict[int, list[Msg]] = {}  # id(batch) -> batch: kept alive while handled
         slots = [f"{slug(s)}.{p}" for s in worker.subjects for p in range(settings.partitions)]
         self.leases = Leases(
             self.js,
@@ -192,6 +193,7 @@ class NatsRunner:
         self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event
     ) -> None:
         sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        lanes = _Lanes(self, subject, partition, stop) if self.worker.sessions_side_by_side else None
         try:
             while not stop.is_set():
                 try:
@@ -202,15 +204,23 @@ class NatsRunner:
                     await asyncio.sleep(0.5)
                     continue
                 if msgs:
-                    await self._handle_batch(subject, partition, msgs, stop)
+                    if lanes:
+                        lanes.add(msgs)
+                    else:
+                        await self._handle_batch(subject, partition, msgs, stop)
         finally:
+            if lanes:
+                await lanes.close()
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    async def _handle_batch(self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event) -> None:
-        """Handle a batch and ack it once its outputs are stored. Outputs that are not
-        confirmed are retried here, in order, while the partition is ours: a nak would
-        let the ack of a later batch (ack-all) sweep the failed messages away."""
+    async def _handle_batch(
+        self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event, ack: bool = True
+    ) -> bool:
+        """Handle a batch and ack it once its outputs are stored (``ack``: else the
+        caller acks). Outputs that are not confirmed are retried here, in order,
+        while the partition is ours: a nak would let the ack of a later batch
+        (ack-all) sweep the failed messages away. True once handled."""
 
         async def attempt() -> None:
             for msg in msgs:
@@ -230,7 +240,7 @@ class NatsRunner:
             for msg in msgs:
                 self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
 
-        self._working.append(msgs)
+        self._working[id(msgs)] = msgs
         self.processor.in_flight.inc(len(msgs))
         try:
             done = await until_published(
@@ -242,12 +252,14 @@ class NatsRunner:
                 stop,
             )
             if not done:
-                return  # not acked: redelivered to the partition's next owner after ack_wait
+                return False  # not acked: redelivered to the partition's next owner after ack_wait
         finally:
-            self._working.remove(msgs)
+            del self._working[id(msgs)]
             self.processor.in_flight.dec(len(msgs))
             self.processor.flush_metrics()
-        await msgs[-1].ack()
+        if ack:
+            await msgs[-1].ack()
+        return True
 
     async def _keepalive(self) -> None:
         """Tell the server that batches still being handled are in progress, so a
@@ -255,10 +267,65 @@ class NatsRunner:
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.ack_wait_s / 3)
-            for msgs in list(self._working):
-                for msg in msgs:
+            for msgs in list(self._working.values()):
+                for msg in list(msgs):
                     with contextlib.suppress(nats.errors.Error):
                         await msg.in_progress()
+
+
+class _Lanes:
+    """A partition's sessions side by side: one task per session (correlation
+    id) handles that session's messages in order; the ack (ack-all) moves up
+    to just before the oldest message still in hand, so nothing unhandled is
+    ever acked. Handled messages waiting behind an older one are kept alive."""
+
+    def __init__(self, runner: NatsRunner, subject: str, partition: int, stop: asyncio.Event) -> None:
+        self.runner, self.subject, self.partition, self.stop = runner, subject, partition, stop
+        self.held: list[Msg] = []  # fetched, not yet acked, in delivery order
+        self.state: dict[int, bool | None] = {}  # id(msg) -> True handled, False given up, None in hand
+        self.tails: dict[str, asyncio.Task[None]] = {}
+        runner._working[id(self.held)] = self.held
+
+    def add(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            self.held.append(msg)
+            self.state[id(msg)] = None
+            key = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
+            before = self.tails.get(key)
+            task = asyncio.create_task(self._one(msg, before))
+            self.tails[key] = task
+            task.add_done_callback(functools.partial(self._forget, key))
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self.tails.get(key) is task:  # the session's last message: no lane left behind
+            del self.tails[key]
+
+    async def _one(self, msg: Msg, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            ok = await self.runner._handle_batch(self.subject, self.partition, [msg], self.stop, ack=False)
+        except Exception:
+            log.exception("session lane failed", extra={"worker": self.runner.worker.name})
+            ok = False
+        self.state[id(msg)] = ok
+        await self._advance()
+
+    async def _advance(self) -> None:
+        last = None
+        while self.held and self.state.get(id(self.held[0])) is True:
+            last = self.held.pop(0)
+            del self.state[id(last)]
+        if last is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await last.ack()
+
+    async def close(self) -> None:
+        """Wait for every session's messages in hand (they see ``stop``), ack what can be."""
+        if self.tails:
+            await asyncio.wait(list(self.tails.values()))
+        await self._advance()
+        del self.runner._working[id(self.held)]
 
 
 def _delivery(reply: str) -> tuple[int, int | None]:

@@ -70,7 +70,13 @@ class Worker:
         ack_wait_s: float | None = None,
         on_start: Callable[[], Awaitable[None]] | None = None,
         on_stop: Callable[[], Awaitable[None]] | None = None,
+        sessions_side_by_side: bool = False,
     ) -> None:
+        """``sessions_side_by_side``: sessions (correlation ids) that share a
+        partition are handled at the same time, each still in order, for
+        handlers that mostly wait (on a model server: one session's long answer
+        must not hold up the next session's first word). NATS only; elsewhere a
+        partition is handled in order."""
         if not _NAME.match(name):
             raise ValueError(f"worker name {name!r} must match {_NAME.pattern}")
         self.name = name
@@ -78,6 +84,7 @@ class Worker:
         self.ack_wait_s = ack_wait_s
         self.on_start = on_start
         self.on_stop = on_stop
+        self.sessions_side_by_side = sessions_side_by_side
         self.handlers: dict[str, Handler] = {}
 
     @property

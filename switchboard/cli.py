@@ -131,7 +131,8 @@ def edge(
 def model_serve(
     model: Annotated[str | None, typer.Option(help="[env SWITCHBOARD_LLM_MODEL]")] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default: the host of the URL; 0.0.0.0 in a container)")
+        str | None,
+        typer.Option(help="Address to listen on (default: the host of the URL; 0.0.0.0 in a container)"),
     ] = None,
 ) -> None:
     """Run the model server alone: one copy of the model, parallel slots, on SWITCHBOARD_LLM_SERVER_URL."""

@@ -51,3 +51,27 @@ def model_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def serving(slots: int | None = None) -> Iterator[str]:
+    """For benches: the configured model server when it serves, else one with the
+    default model started for the duration; sets SWITCHBOARD_LLM_SERVER_URL."""
+    from workers.engines.llm import SERVER_MODEL, LLMSettings
+
+    settings = LLMSettings()
+    if settings.engine != "server" or server_state(settings.server_url) == "ready":
+        yield settings.server_url
+        return
+    slots = slots or settings.slots
+    print(f"no model server on {settings.server_url}: starting one ({SERVER_MODEL}, {slots} slots)")
+    with model_server(SERVER_MODEL, slots=slots, context_tokens=settings.context_tokens) as (url, _):
+        old = os.environ.get("SWITCHBOARD_LLM_SERVER_URL")
+        os.environ["SWITCHBOARD_LLM_SERVER_URL"] = url
+        try:
+            yield url
+        finally:
+            if old is None:
+                os.environ.pop("SWITCHBOARD_LLM_SERVER_URL", None)
+            else:
+                os.environ["SWITCHBOARD_LLM_SERVER_URL"] = old

@@ -1,7 +1,8 @@
 """Analyst benchmark: 40 questions with gold answers (20 SQL over Chinook, 20
 Python over the score corpus and Chinook) through the real pipeline on NATS
-JetStream: codegen (the default embedded model unless SWITCHBOARD_LLM_* say
-otherwise) -> sql / sandbox -> result, with self-correction.
+JetStream: codegen (the model server on SWITCHBOARD_LLM_SERVER_URL, or one
+started for the run with the default model; SWITCHBOARD_LLM_* choose another
+engine) -> sql / sandbox -> result, with self-correction.
 
     python bench/analyst/run.py [--limit N] [--attempts 3] [--only sql|python]
 
@@ -37,6 +38,7 @@ from bus.servers import ensure_nats  # noqa: E402
 from bus.subjects import address  # noqa: E402
 from schemas import Question, Result  # noqa: E402
 from streams.replay import drop  # noqa: E402
+from tests.model_server import serving  # noqa: E402
 from workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
 from workers.analyst import python as python_worker  # noqa: E402
 from workers.analyst.sqlguard import check  # noqa: E402
@@ -94,6 +96,11 @@ async def ask(
 
 
 async def main() -> None:
+    with serving():
+        await bench()
+
+
+async def bench() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=0, help="first N questions of each language")
     ap.add_argument("--attempts", type=int, default=3)

@@ -43,9 +43,9 @@ import websockets  # noqa: E402
 
 from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
 from streams.replay import drop  # noqa: E402
-from tests.model_server import model_server  # noqa: E402
+from tests.model_server import serving  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
-from workers.engines.llm import SERVER_MODEL, LLMSettings, server_state  # noqa: E402
+from workers.engines.llm import LLMSettings  # noqa: E402
 from workers.voice.tts import split  # noqa: E402
 
 QUESTIONS = [
@@ -224,12 +224,7 @@ async def main() -> None:
     ap.add_argument("--slots", type=int, default=LLMSettings().slots, help="a model server started here")
     ap.add_argument("--verbose", action="store_true", help="print every turn")
     args = ap.parse_args()
-    settings = LLMSettings()
-    if settings.engine != "server" or server_state(settings.server_url) == "ready":
-        await run(args, settings.server_url)
-        return
-    print(f"no model server on {settings.server_url}: starting one ({SERVER_MODEL}, {args.slots} slots)")
-    with model_server(SERVER_MODEL, slots=args.slots, context_tokens=settings.context_tokens) as (url, _):
+    with serving(args.slots) as url:
         await run(args, url)
 
 

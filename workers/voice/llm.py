@@ -41,7 +41,8 @@ def use(llm: LLM) -> None:
     _llm = llm
 
 
-worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120)
+# sessions side by side: they share the model server's slots instead of queueing
+worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120, sessions_side_by_side=True)
 
 
 def unlabel(opening: str) -> tuple[str, str]:
