@@ -1,5 +1,6 @@
 """``switchboard up`` from nothing: seconds until every worker kind is ready,
-and the memory the whole stack holds then.
+and the memory the whole stack holds then (PSS: pages shared between
+processes, such as torch's libraries, counted once in all).
 
     python bench/up.py [--only KIND ...] [--warm-cache] [--timeout 900]
 
@@ -10,9 +11,8 @@ parts as on a fresh clone; ``--warm-cache`` keeps the usual cache). A kind is
 ready when it logs "worker running" (after its models are loaded: the LLM
 kinds wait for the model server to serve); the stack is ready when every kind
 is and the edge's /readyz answers 200. Prints each kind's seconds, the total,
-and the resident memory of every process ``up`` started, summed (shared
-library pages counted once per process: an upper bound). NATS is attached to
-when one answers (not counted), as ``make up`` does.
+and the proportional set size of every process ``up`` started, summed. NATS
+is attached to when one answers (not counted), as ``make up`` does.
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNING = re.compile(r"worker running .*worker=([\w-]+)")
 
 
-def tree_rss_mb(pid: int) -> tuple[float, dict[str, float]]:
+def tree_pss_mb(pid: int) -> tuple[float, dict[str, float]]:
     root = psutil.Process(pid)
     per: dict[str, float] = {}
     for p in [root, *root.children(recursive=True)]:
         try:
             cmd = p.cmdline()
-            rss = p.memory_info().rss / 2**20
+            mb = p.memory_full_info().pss / 2**20
         except psutil.Error:
             continue
         name = next((a for a in reversed(cmd) if a in REGISTRY or a in ("edge", "serve", "up")), p.name())
-        per[name] = per.get(name, 0.0) + rss
+        per[name] = per.get(name, 0.0) + mb
     return sum(per.values()), per
 
 
@@ -105,7 +105,7 @@ def main() -> None:
             time.sleep(0.5)
         total = time.perf_counter() - t0
         time.sleep(5)  # settle: the first requests' buffers, then measure
-        rss, per = tree_rss_mb(proc.pid) if proc.poll() is None else (float("nan"), {})
+        pss, per = tree_pss_mb(proc.pid) if proc.poll() is None else (float("nan"), {})
         for k in kinds:
             print(f"  {k:16} ready at {ready[k]:6.1f} s" if k in ready else f"  {k:16} NOT READY")
         print(
@@ -115,7 +115,7 @@ def main() -> None:
         )
         done = set(kinds) <= set(ready) and edge_ready is not None
         print(
-            f"up: {'every kind ready' if done else 'NOT all ready'} in {total:.1f} s; RSS {rss / 1024:.2f} GiB"
+            f"up: {'every kind ready' if done else 'NOT all ready'} in {total:.1f} s; memory (PSS) {pss / 1024:.2f} GiB"
         )
         for name, mb in sorted(per.items(), key=lambda kv: -kv[1]):
             print(f"    {name:16} {mb:7.0f} MiB")

@@ -56,7 +56,14 @@ SYSTEM = (
     "Use only these tables and columns. Answer with the query in a ```sql block and nothing else.\n\n"
     + SCHEMA
     + "\n\nRules: join on the id columns; name every output column; no comments; "
-    "prefer explicit JOIN ... ON; use LIMIT for 'top' questions; dates are TIMESTAMPs."
+    "prefer explicit JOIN ... ON; use LIMIT for 'top' questions; dates are TIMESTAMPs.\n\n"
+    "Example. Question: How many tracks does each media type have, most first?\n"
+    "```sql\nSELECT m.name AS media_type, COUNT(*) AS tracks FROM track t "
+    "JOIN media_type m ON m.media_type_id = t.media_type_id GROUP BY m.name ORDER BY tracks DESC\n```\n"
+    "Example. Question: Which customers spent more than 45 in total?\n"
+    "```sql\nSELECT c.first_name, c.last_name, SUM(i.total) AS spent FROM customer c "
+    "JOIN invoice i ON i.customer_id = c.customer_id GROUP BY c.customer_id, c.first_name, c.last_name "
+    "HAVING SUM(i.total) > 45 ORDER BY spent DESC\n```"
 )
 QUESTIONS = [
     "Which five artists have the most tracks? Show each artist's name and the track count.",

@@ -46,6 +46,10 @@ def params(settings: LLMSettings, host: str | None = None) -> object:
     p.n_ctx = settings.slots * settings.context_tokens  # split evenly between the slots
     p.cont_batching = True
     p.cache_prompt = True
+    # read into memory, not mapped: llama.cpp repacks the weights for this CPU,
+    # and a mapping would keep the file's pages resident beside that copy (+600 MiB)
+    p.load_mode = xlc.llama_load_mode.LLAMA_LOAD_MODE_NONE
+    p.cache_ram_mib = settings.cache_ram_mib  # llama.cpp's default, 8 GiB, would outgrow a small machine
     p.use_jinja = True  # the chat template the GGUF carries
     p.cpuparams.n_threads = settings.threads
     p.cpuparams_batch.n_threads = settings.threads

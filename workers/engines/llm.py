@@ -79,6 +79,8 @@ class LLMSettings(BaseSettings):
     context_tokens: int = Field(default=4096, ge=256)
     """Model server: context per slot (prompt + answer)."""
     max_tokens_cap: int = Field(default=1024, ge=1)
+    cache_ram_mib: int = Field(default=512, ge=0)
+    """Model server: memory for prompts kept beyond the slots' own (0: none)."""
     wait_ready_s: float = Field(default=900.0, gt=0)
     """How long a worker waits at start for the model server to load its model."""
     ollama_host: str = "http://127.0.0.1:11434"
