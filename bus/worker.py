@@ -74,8 +74,8 @@ class Worker:
     ) -> None:
         """``sessions_side_by_side``: sessions (correlation ids) that share a
         partition are handled at the same time, each still in order, for
-        handlers that mostly wait (on a model server: one session's long answer
-        must not hold up the next session's first word). NATS only; elsewhere a
+        handlers that wait (on a model server, or on a model in a thread): one
+        session's long answer must not hold up the next session's first word. NATS only; elsewhere a
         partition is handled in order."""
         if not _NAME.match(name):
             raise ValueError(f"worker name {name!r} must match {_NAME.pattern}")

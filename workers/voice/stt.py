@@ -23,7 +23,8 @@ async def _load() -> None:
         _stt = await asyncio.to_thread(WhisperSTT)
 
 
-worker = Worker("stt", version="0.1.0", on_start=_load)
+# sessions side by side: one session's transcription (in a thread) does not queue the next
+worker = Worker("stt", version="0.1.0", on_start=_load, sessions_side_by_side=True)
 
 
 @worker.handler(SpeechSegment)

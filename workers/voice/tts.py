@@ -29,7 +29,7 @@ _JOINERS = frozenset(
     | {"through", "after", "before"}
 )
 FIRST_MIN_WORDS = 3  # the first piece, cut at a phrase break, has at least this many words
-FIRST_MAX_WORDS = 10  # and is cut here when no break came (long sentences)
+FIRST_MAX_WORDS = 6  # and is cut here when no break came (long sentences)
 _tts: PiperTTS | None = None
 _pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
 _cancel_at: dict[str, datetime] = {}  # session -> time of its latest cancel (event time)
@@ -44,7 +44,8 @@ async def _load() -> None:
         _tts = await asyncio.to_thread(PiperTTS)
 
 
-worker = Worker("tts", version="0.1.0", on_start=_load)
+# sessions side by side: one session's sentence (synthesized in a thread) does not queue the next
+worker = Worker("tts", version="0.1.0", on_start=_load, sessions_side_by_side=True)
 
 
 def first_piece(text: str) -> tuple[str, str] | None:
