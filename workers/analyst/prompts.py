@@ -77,6 +77,8 @@ def messages(
             "Use `df = con.execute(sql).df()` with pandas (`pd`), numpy (`np`) and matplotlib "
             "(`plt`), and assign the answer (a DataFrame or a value) to `result`. In SQL, text "
             "values go in single quotes, so write the SQL in a double-quoted Python string. "
+            "Name every computed column in the SQL (`count(*) AS n`) and read columns only by "
+            "the names your query gives them; for a single value use `df.iloc[0, 0]`. "
             "Draw a chart only when asked. Reply with the code only, in a ```python block."
         )
     out: list[Message] = [{"role": "system", "content": system}, *EXAMPLES[language]]
