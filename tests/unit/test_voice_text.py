@@ -49,3 +49,13 @@ def test_a_short_answer_is_spoken_whole() -> None:
     assert stream("It depends") == ["It depends"]
     assert split("Sure, ", False, first=True) == (["Sure,"], "")
     assert split("It costs 1,000", False, first=True) == ([], "It costs 1,000")
+
+
+def test_notes_keep_the_best_passages_within_the_budget() -> None:
+    from workers.voice.llm import within
+
+    texts = ["first passage " * 10, "second passage " * 10, "third"]
+    out = within(200, texts)
+    assert out[0] == texts[0] and out[1].startswith("second passage") and out[1].endswith(" …")
+    assert len(out) == 2 and sum(map(len, out)) <= 202
+    assert within(1000, texts) == texts

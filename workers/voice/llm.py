@@ -57,6 +57,19 @@ def unlabel(opening: str) -> tuple[str, str]:
     return "", opening
 
 
+def within(budget: int, texts: list[str]) -> list[str]:
+    """The texts in order until ``budget`` characters; the last one cut at a word."""
+    out = []
+    for text in texts:
+        if budget <= 0:
+            break
+        if len(text) > budget:
+            text = text[:budget].rsplit(" ", 1)[0] + " …"
+        out.append(text)
+        budget -= len(text)
+    return out
+
+
 def messages(c: VoiceContext) -> list[Message]:
     """History, then the question with the retrieved notes right before it
     (small models heed notes there, not in the system prompt)."""
@@ -64,7 +77,7 @@ def messages(c: VoiceContext) -> list[Message]:
     out += [{"role": t.role, "content": t.content} for t in c.history if t.role != "system"]
     question = c.query
     if c.passages:
-        notes = "\n".join(f"- {p.text[:1200]}" for p in c.passages)
+        notes = "\n".join(f"- {text}" for text in within(settings.notes_chars, [p.text for p in c.passages]))
         question = f"Notes:\n{notes}\n\nUsing the notes if they help, answer: {c.query}"
     out.append({"role": "user", "content": question})
     return out
