@@ -24,6 +24,7 @@ settings = AnalystSettings()
 _llm: LLM | None = None
 _cache: Cache | None = make_cache()
 MAX_TOKENS = 320
+RESAMPLE_TEMPERATURES = (0.7, 1.0)  # a retry that wrote the failed code again is sampled anew
 
 
 async def _load() -> None:
@@ -62,8 +63,19 @@ async def _generate(
     dialect = {"postgres": "PostgreSQL", "sqlite": "SQLite"}.get(ds.dialect, "DuckDB")
     schema = await _schema(ds, question)
     msgs = prompts.messages(question, language, dialect, schema, previous, error)
-    reply = await _llm.complete(msgs, max_tokens=MAX_TOKENS)
-    return prompts.extract_code(reply, language)
+    code = prompts.extract_code(await _llm.complete(msgs, max_tokens=MAX_TOKENS), language)
+    # greedy decoding tends to write the failed code again, word for word: sample
+    # until something else comes (a retry of the same code can only fail the same way)
+    for temperature in RESAMPLE_TEMPERATURES:
+        if previous is None or not _same(code, previous):
+            break
+        reply = await _llm.complete(msgs, max_tokens=MAX_TOKENS, temperature=temperature)
+        code = prompts.extract_code(reply, language)
+    return code
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
 
 
 async def _schema(ds: datasets.Dataset, question: str) -> str:
