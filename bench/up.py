@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bus.servers import free_port  # noqa: E402
+from bus.servers import free_port, stop  # noqa: E402
 from workers import REGISTRY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,11 +122,7 @@ def main() -> None:
         if not done:
             print("".join(log[-30:]))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 60)
 
 
 if __name__ == "__main__":

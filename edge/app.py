@@ -151,7 +151,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         model = await _model_state()
         kinds = {kind: model["state"] for kind in LLM_KINDS} if model else {}
         ready = bus_ok and all(v == "ready" for v in kinds.values())
-        overall = "ready" if ready else "down" if not bus_ok else model["state"] if model else "ready"
+        overall = "down" if not bus_ok else "ready" if ready else model["state"] if model else "down"
         body = {"status": overall, "bus": "ok" if bus_ok else "down", "kinds": kinds, "model": model}
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -358,20 +358,12 @@ LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model
 
 async def _model_state() -> dict[str, str] | None:
     """The model server's state ("ready", "loading", "down"); None when the LLM engine is not the server."""
-    import httpx
-
-    from workers.engines.llm import LLMSettings, state_of
+    from workers.engines.llm import LLMSettings, server_state
 
     llm = LLMSettings()
     if llm.engine != "server":
         return None
-    headers = {"Authorization": f"Bearer {llm.api_key}"} if llm.api_key else {}
-    try:
-        async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
-            r = await client.get(llm.server_url.rstrip("/") + "/health")
-        state = state_of(r.status_code)
-    except httpx.HTTPError:
-        state = "down"
+    state = await asyncio.to_thread(server_state, llm.server_url, None, 2.0)
     return {"state": state, "url": llm.server_url}
 
 

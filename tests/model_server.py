@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from bus.servers import free_port
+from bus.servers import free_port, stop
 from workers.engines.llm import server_state
 
 TEST_MODEL = "qwen2.5-coder-0.5b"
@@ -45,12 +45,7 @@ def model_server(
             time.sleep(0.2)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @contextlib.contextmanager

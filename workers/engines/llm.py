@@ -339,12 +339,7 @@ def server_state(url: str, headers: dict[str, str] | None = None, timeout: float
         r = httpx.get(url.rstrip("/") + "/health", headers=headers or {}, timeout=timeout)
     except httpx.HTTPError:
         return "down"
-    return state_of(r.status_code)
-
-
-def state_of(health_status: int) -> str:
-    """llama.cpp's /health: 200 serving, 503 loading its model."""
-    return "ready" if health_status == 200 else "loading" if health_status == 503 else "down"
+    return "ready" if r.status_code == 200 else "loading" if r.status_code == 503 else "down"
 
 
 def _error_of(raw: str | dict[str, Any]) -> str:
