@@ -9,7 +9,7 @@ from .config import BusSettings
 from .processor import Incoming, Processor, Verdict
 from .runtime import build_broker, run_worker
 from .subjects import STREAMS, address, partition_of, subject_of
-from .worker import Context, PermanentError, Worker
+from .worker import Context, PermanentError, UndeclaredOutput, Worker
 
 __all__ = [
     "STREAMS",
@@ -18,6 +18,7 @@ __all__ = [
     "Incoming",
     "PermanentError",
     "Processor",
+    "UndeclaredOutput",
     "Verdict",
     "Worker",
     "address",

@@ -29,7 +29,8 @@ from . import envelope
 from .config import BusSettings
 from .dedupe import SeenIds
 from .metrics import EVENTS, HANDLE_SECONDS, IN_FLIGHT
-from .worker import Context, Handler, PermanentError, Worker
+from .subjects import subject_of
+from .worker import Context, Handler, PermanentError, UndeclaredOutput, Worker
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,12 @@ class Processor:
             nonlocal index
             if not isinstance(out, Event):
                 raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
+            if not isinstance(out, self.worker.emits):
+                declared = ", ".join(t.__name__ for t in self.worker.emits) or "nothing"
+                raise UndeclaredOutput(
+                    f"{self.worker.name} produced {type(out).__name__} ({subject_of(out)}), which it does not"
+                    f" declare in emits (declared: {declared})"
+                )
             out_id = envelope.derived_id(event.id, self.worker.name, index)
             index += 1
             if out is event:  # a pass-through of the input: never alter the input itself

@@ -2,7 +2,7 @@
 
 A worker kind is declared once and runs unchanged on every broker::
 
-    worker = Worker("jobs", version="0.1.0")
+    worker = Worker("jobs", version="0.1.0", emits=(JobStatus,))
 
     @worker.handler(JobSubmitted)
     async def on_submitted(event: JobSubmitted, ctx: Context) -> JobStatus:
@@ -10,13 +10,16 @@ A worker kind is declared once and runs unchanged on every broker::
 
 A handler returns an event, a list of events, None, or yields events (an async
 generator) to stream them; each output is published before the input is acked.
+A worker declares the event types it emits: an output of another type is a
+bug, and its input is dead-lettered with that error instead of being passed on.
+What the workers read and emit is the pipelines' topology (streams/topology.py).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -31,6 +34,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 
 class PermanentError(Exception):
     """A handler error that retrying cannot fix: dead-letter the input at once."""
+
+
+class UndeclaredOutput(PermanentError):
+    """A handler produced an event type its worker does not declare in ``emits``."""
 
 
 @dataclass
@@ -67,6 +74,7 @@ class Worker:
         name: str,
         version: str = "0.1.0",
         *,
+        emits: Iterable[type[Event]],
         ack_wait_s: float | None = None,
         on_start: Callable[[], Awaitable[None]] | None = None,
         on_stop: Callable[[], Awaitable[None]] | None = None,
@@ -76,7 +84,9 @@ class Worker:
         partition are handled at the same time, each still in order, for
         handlers that wait (on a model server, or on a model in a thread): one
         session's long answer must not hold up the next session's first word. NATS only; elsewhere a
-        partition is handled in order."""
+        partition is handled in order.
+
+        ``emits``: the event types the handlers may produce (subclasses included)."""
         if not _NAME.match(name):
             raise ValueError(f"worker name {name!r} must match {_NAME.pattern}")
         self.name = name
@@ -85,6 +95,7 @@ class Worker:
         self.on_start = on_start
         self.on_stop = on_stop
         self.sessions_side_by_side = sessions_side_by_side
+        self.emits: tuple[type[Event], ...] = tuple(emits)
         self.handlers: dict[str, Handler] = {}
 
     @property
@@ -105,9 +116,19 @@ class Worker:
 
         return register
 
+    def declare(self, *emits: type[Event]) -> None:
+        """Add event types this worker may emit (for kinds registered after it was built)."""
+        self.emits += tuple(t for t in emits if t not in self.emits)
+
     @property
     def subjects(self) -> list[str]:
+        """The subjects this worker reads."""
         return list(self.handlers)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The subjects this worker may publish on."""
+        return sorted({subject_of(t) for t in self.emits})
 
     def __repr__(self) -> str:
         return f"Worker({self.name!r}, subjects={self.subjects})"

@@ -36,10 +36,10 @@ from bus.config import BusSettings
 from bus.runtime import connect_nats
 from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted
 from schemas.base import Params
-from streams.topology import ENTRY_SUBJECTS
 
 from . import audio
 from .auth import COOKIE, Identity, bearer
+from .clients import WEBSOCKET_TYPES
 from .hub import Hub, JobRecord, Sessions
 from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
 from .settings import EdgeSettings
@@ -65,7 +65,6 @@ MEDIA_TYPES = {
     ".md": "text/markdown; charset=utf-8",
     ".json": "application/json",
 }
-CLIENT_SUBJECTS = frozenset(s for subs in ENTRY_SUBJECTS.values() for s in subs)
 
 
 class JobRequest(BaseModel):
@@ -82,6 +81,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     bus = bus or BusSettings()
     edge = edge or EdgeSettings()
     state: dict[str, Sessions] = {}
+    docs: dict[str, Any] = {}
     identity = Identity(edge)
     limiter = (  # per client, across its connections (and edges, with Redis)
         RedisLimiter(edge.redis_url, edge.rate_per_s, edge.rate_burst, bus.namespace)
@@ -134,6 +134,15 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         if rec is None or rec.owner != client:
             raise HTTPException(404, f"no job {job_id}")
         return rec
+
+    @app.get("/asyncapi.json")
+    async def asyncapi() -> JSONResponse:
+        """The bus's AsyncAPI document: subjects, event schemas, which worker reads and emits what."""
+        if "asyncapi" not in docs:  # imports every worker module: once, off the loop
+            from streams.asyncapi import document
+
+            docs["asyncapi"] = await asyncio.to_thread(document, bus.namespace, bus.partitions)
+        return JSONResponse(docs["asyncapi"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -321,9 +330,9 @@ async def _client_event(raw: str, session: str, hub: Sessions, error: Any) -> No
     if (
         not isinstance(body, dict)
         or not isinstance(body.get("type"), str)
-        or body["type"] not in CLIENT_SUBJECTS
+        or body["type"] not in WEBSOCKET_TYPES
     ):
-        await error("bad_type", f"type must be one of {sorted(CLIENT_SUBJECTS)}")
+        await error("bad_type", f"type must be one of {sorted(WEBSOCKET_TYPES)}")
         return
     body.pop("id", None)
     body.pop("causation_id", None)

@@ -11,7 +11,7 @@ from bus.config import BusSettings
 from bus.subjects import address
 from schemas import EVENT_TYPES
 
-from .topology import PIPELINES
+from .topology import hops
 
 
 @dataclass
@@ -25,10 +25,9 @@ class TopicReport:
 def readers() -> dict[str, list[str]]:
     """subject -> the worker kinds that read it (their groups are ``<namespace>.<kind>``)."""
     out: dict[str, list[str]] = {}
-    for hops in PIPELINES.values():
-        for hop in hops:
-            for subject in hop.inputs:
-                out.setdefault(subject, []).append(hop.worker)
+    for hop in hops():
+        for subject in hop.inputs:
+            out.setdefault(subject, []).append(hop.worker)
     return out
 
 

@@ -280,6 +280,15 @@ def streams(
     asyncio.run(main())
 
 
+@app.command()
+def asyncapi(namespace: Namespace = None) -> None:
+    """Print the bus's AsyncAPI 3.0 document (subjects, event schemas, who reads and emits what)."""
+    from streams.asyncapi import document
+
+    settings = _settings(namespace)
+    typer.echo(json.dumps(document(settings.namespace, settings.partitions), indent=2))
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -331,13 +340,14 @@ def replay_run(
     """Copy a recorded slice into NAMESPACE; then run a worker there with SWITCHBOARD_NAMESPACE=NAMESPACE."""
     from bus.runtime import connect_nats
     from streams.replay import Slice, replay
-    from streams.topology import ENTRY_SUBJECTS
+    from streams.topology import entry_subjects
 
     settings = _settings(namespace)
-    if pipeline not in ENTRY_SUBJECTS:
-        _fail(f"unknown pipeline {pipeline!r}")
+    entries = entry_subjects()
+    if pipeline not in entries:
+        _fail(f"unknown pipeline {pipeline!r}; known: {', '.join(entries)}")
     sl = Slice(
-        subjects=list(subject or ENTRY_SUBJECTS[pipeline]),
+        subjects=list(subject or entries[pipeline]),
         start_seq=start_seq,
         end_seq=end_seq,
         since=_parse_time(since),
@@ -378,12 +388,15 @@ def replay_compare(
 
     from bus.runtime import connect_nats
     from streams.replay import compare, read
-    from streams.topology import ENTRY_SUBJECTS
+    from streams.topology import entry_subjects
 
     settings = _settings(namespace)
+    entries = entry_subjects()
+    if pipeline not in entries:
+        _fail(f"unknown pipeline {pipeline!r}; known: {', '.join(entries)}")
 
     async def main() -> list:  # type: ignore[type-arg]
-        args = (settings.namespace, into, subject, inputs or ENTRY_SUBJECTS[pipeline])
+        args = (settings.namespace, into, subject, inputs or entries[pipeline])
         if settings.broker == "kafka":
             from streams import kafka_replay
 

@@ -13,7 +13,7 @@ import os
 from bus import Context, PermanentError, Worker
 from schemas import JobStatus, JobSubmitted
 
-relay = Worker("relay", version=os.environ.get("RELAY_VERSION", "1"))
+relay = Worker("relay", version=os.environ.get("RELAY_VERSION", "1"), emits=(JobStatus,))
 calls: list[str] = []
 
 

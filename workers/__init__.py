@@ -28,6 +28,12 @@ REGISTRY: dict[str, str] = {
 }
 
 
+def pipeline_of(name: str) -> str:
+    """The pipeline a registered kind belongs to: its package under workers/."""
+    parts = REGISTRY[name].partition(":")[0].split(".")
+    return parts[1] if len(parts) > 1 else name
+
+
 def load(name: str) -> Worker:
     spec = REGISTRY.get(name, name)
     if ":" not in spec:

@@ -27,21 +27,24 @@ from schemas import (
     TrainRequest,
 )
 
-worker = Worker("jobs", version="0.1.0")
+worker = Worker("jobs", version="0.1.0", emits=(JobStatus,))
 
 JobStarter = Callable[[JobSubmitted], Event]
 JOB_KINDS: dict[str, JobStarter] = {}
 
 
-def job_kind(name: str) -> Callable[[JobStarter], JobStarter]:
+def job_kind(name: str, starts: type[Event]) -> Callable[[JobStarter], JobStarter]:
+    """Register a job kind: ``fn`` turns the submitted job into a ``starts`` event."""
+
     def register(fn: JobStarter) -> JobStarter:
         JOB_KINDS[name] = fn
+        worker.declare(starts)
         return fn
 
     return register
 
 
-@job_kind("analyst.ask")
+@job_kind("analyst.ask", Question)
 def _ask(job: JobSubmitted) -> Event:
     """params: question, dataset (chinook | music | chinook-pg | music-pg | yours), language (sql | python), max_attempts."""
     p = job.params
@@ -83,7 +86,7 @@ def _music(request: type[Event]) -> JobStarter:
 
 
 for _kind, _request in MUSIC_JOBS.items():
-    job_kind(_kind)(_music(_request))
+    job_kind(_kind, _request)(_music(_request))
 
 
 @worker.handler(JobSubmitted)

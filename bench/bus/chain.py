@@ -37,7 +37,7 @@ register_stream(StreamSpec("bench", ("bench",), max_age_s=600))
 
 
 def hop_worker(i: int) -> Worker:
-    worker = Worker(f"hop{i}")
+    worker = Worker(f"hop{i}", emits=(HOP_EVENTS[i + 1],))
     out = HOP_EVENTS[i + 1]
 
     @worker.handler(HOP_EVENTS[i])

@@ -67,6 +67,8 @@ def test_sessions_see_only_their_own_events(nats_settings: BusSettings) -> None:
             assert b.receive_json()["text"] == "for b"
             a.send_text(json.dumps({"type": "voice.cancel"}))
             assert a.receive_json()["type"] == "voice.cancel"  # a got nothing of b's in between
+        doc = client.get("/asyncapi.json").json()
+        assert doc["channels"]["voice.transcript"]["address"].startswith(f"{nats_settings.namespace}.")
         stored = _read(nats_settings, "voice.transcript")
         assert {json.loads(r.data)["correlation_id"] for r in stored} == {sa, sb}
 
@@ -78,6 +80,8 @@ def test_bad_input_gets_error_frames(nats_settings: BusSettings) -> None:
         ws.send_text("not json")
         assert ws.receive_json()["code"] == "bad_json"
         ws.send_text(json.dumps({"type": "jobs.status"}))
+        assert ws.receive_json()["code"] == "bad_type"
+        ws.send_text(json.dumps({"type": "music.train.request"}))  # a job: over HTTP, not the socket
         assert ws.receive_json()["code"] == "bad_type"
         ws.send_text(json.dumps({"type": "voice.transcript", "text": 5}))
         assert ws.receive_json()["code"] == "invalid"

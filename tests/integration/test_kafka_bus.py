@@ -123,7 +123,7 @@ async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
 
 def _pair(label: str, seen: list[tuple[str, str, str]]) -> Worker:
     """A worker kind reading two subjects that records which replica saw what."""
-    w = Worker("pair")
+    w = Worker("pair", emits=())
 
     @w.handler(Transcript)
     async def on_transcript(e: Transcript, ctx: Context) -> None:

@@ -21,7 +21,7 @@ from tests.helpers import by_session, collect
 
 pytestmark = pytest.mark.nats
 
-lanes = Worker("lanes", sessions_side_by_side=True)
+lanes = Worker("lanes", emits=(JobStatus,), sessions_side_by_side=True)
 release = asyncio.Event()
 
 

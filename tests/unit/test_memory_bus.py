@@ -72,7 +72,7 @@ async def test_garbage_is_dead_lettered_and_the_worker_keeps_serving(broker: Nat
 
 
 async def test_handler_retries_then_succeeds(broker: NatsBroker) -> None:
-    flaky = Worker("flaky")
+    flaky = Worker("flaky", emits=(JobStatus,))
     tries: list[int] = []
 
     @flaky.handler(JobSubmitted)
@@ -103,7 +103,7 @@ async def test_duplicate_event_is_handled_once(broker: NatsBroker) -> None:
 
 
 async def test_streaming_handler_publishes_each_piece_in_order(broker: NatsBroker) -> None:
-    streamer = Worker("streamer")
+    streamer = Worker("streamer", emits=(AnswerDelta,))
 
     @streamer.handler(VoiceContext)
     async def answer(ctx_event: VoiceContext, ctx: Context) -> AsyncIterator[AnswerDelta]:
@@ -124,8 +124,8 @@ async def test_streaming_handler_publishes_each_piece_in_order(broker: NatsBroke
 
 def test_worker_declaration_errors() -> None:
     with pytest.raises(ValueError):
-        Worker("Bad Name")
-    w = Worker("dup")
+        Worker("Bad Name", emits=())
+    w = Worker("dup", emits=())
 
     @w.handler(JobSubmitted)
     async def one(job: JobSubmitted, ctx: Context) -> None:
@@ -135,3 +135,24 @@ def test_worker_declaration_errors() -> None:
         w.handler(JobSubmitted)(one)
     with pytest.raises(TypeError):
         w.handler(JobStatus)(lambda e, c: None)  # type: ignore[arg-type]
+
+
+async def test_an_undeclared_output_is_dead_lettered_not_published(broker: NatsBroker) -> None:
+    """A worker that emits a type it did not declare is a bug: its input becomes a
+    dead letter naming the type, and nothing reaches the undeclared subject."""
+    sloppy = Worker("sloppy", emits=(JobStatus,))
+
+    @sloppy.handler(JobSubmitted)
+    async def handle(job: JobSubmitted, ctx: Context) -> AnswerDelta:
+        return AnswerDelta(correlation_id=job.correlation_id, answer_id="a", index=0, text="x")
+
+    s = settings()
+    mount(broker, sloppy, s)
+    dead = Sink(broker, "unit.dead.letter.*")
+    out = Sink(broker, "unit.voice.answer.delta.*")
+    async with TestNatsBroker(broker):
+        await FastStreamPublisher(broker, s, "t").publish(JobSubmitted(correlation_id="s", kind="k"))
+    assert out.events == []
+    [(_, body)] = dead.events
+    letter = DeadLetter.model_validate_json(body)
+    assert letter.error_kind == "handler" and "AnswerDelta" in letter.error and "emits" in letter.error

@@ -45,7 +45,14 @@ def _key(question: str, ds_name: str, language: str) -> str:
     return cache_key(question, ds_name, data_version(), _llm.capabilities.name, language)
 
 
-worker = Worker("codegen", version="0.1.0", on_start=_load, ack_wait_s=120, sessions_side_by_side=True)
+worker = Worker(
+    "codegen",
+    version="0.1.0",
+    emits=(Code, Result, JobStatus),
+    on_start=_load,
+    ack_wait_s=120,
+    sessions_side_by_side=True,
+)
 
 
 def _language(q: Question) -> str:

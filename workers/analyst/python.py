@@ -21,7 +21,7 @@ from .sandbox import Limits, Sandbox
 settings = AnalystSettings()
 limits = Limits()
 sandbox = Sandbox(limits)
-worker = Worker("sandbox", version="0.1.0", ack_wait_s=limits.wall_s * 2)
+worker = Worker("sandbox", version="0.1.0", emits=(Result,), ack_wait_s=limits.wall_s * 2)
 
 
 async def run(code: Code) -> Result:

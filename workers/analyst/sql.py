@@ -29,7 +29,7 @@ async def _prepare() -> None:
         await asyncio.to_thread(load_duckdb, path)
 
 
-worker = Worker("sql", version="0.1.0", on_start=_prepare)
+worker = Worker("sql", version="0.1.0", emits=(Result,), on_start=_prepare)
 ROW_BYTES_ON_BUS = 600_000
 
 

@@ -42,7 +42,14 @@ def use(llm: LLM) -> None:
 
 
 # sessions side by side: they share the model server's slots instead of queueing
-worker = Worker("llm", version="0.1.0", on_start=_load, ack_wait_s=120, sessions_side_by_side=True)
+worker = Worker(
+    "llm",
+    version="0.1.0",
+    emits=(AnswerDelta, Answer),
+    on_start=_load,
+    ack_wait_s=120,
+    sessions_side_by_side=True,
+)
 
 
 def unlabel(opening: str) -> tuple[str, str]:

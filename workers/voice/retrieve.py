@@ -25,7 +25,7 @@ async def _load() -> None:
     await asyncio.to_thread(kb.ensure_starter, settings)
 
 
-worker = Worker("retrieve", version="0.1.0", on_start=_load)
+worker = Worker("retrieve", version="0.1.0", emits=(VoiceContext,), on_start=_load)
 
 
 def passages(question: str) -> list[Passage]:

@@ -24,7 +24,7 @@ async def _load() -> None:
 
 
 # sessions side by side: one session's transcription (in a thread) does not queue the next
-worker = Worker("stt", version="0.1.0", on_start=_load, sessions_side_by_side=True)
+worker = Worker("stt", version="0.1.0", emits=(Transcript,), on_start=_load, sessions_side_by_side=True)
 
 
 @worker.handler(SpeechSegment)

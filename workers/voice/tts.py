@@ -45,7 +45,7 @@ async def _load() -> None:
 
 
 # sessions side by side: one session's sentence (synthesized in a thread) does not queue the next
-worker = Worker("tts", version="0.1.0", on_start=_load, sessions_side_by_side=True)
+worker = Worker("tts", version="0.1.0", emits=(SpeechAudio,), on_start=_load, sessions_side_by_side=True)
 
 
 def first_piece(text: str) -> tuple[str, str] | None:

@@ -40,7 +40,7 @@ async def _load() -> None:
         _vad = await asyncio.to_thread(SileroVAD)
 
 
-worker = Worker("vad", version="0.1.0", on_start=_load)
+worker = Worker("vad", version="0.1.0", emits=(SpeechSegment, Cancel), on_start=_load)
 
 
 async def _segmenter(chunk: AudioChunk, ctx: Context) -> Segmenter:

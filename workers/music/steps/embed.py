@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bus import Context, Worker
-from schemas import Embeddings, EmbedRequest, Event, MidiRaw
+from schemas import Embeddings, EmbedRequest, Event, JobStatus, MidiRaw
 
 from .. import features, ingest
 from .common import status, store
@@ -24,7 +24,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.embed, ["warm up"])
 
 
-worker = Worker("music-embed", version="0.1.0", on_start=_warm)
+worker = Worker("music-embed", version="0.1.0", emits=(Embeddings, JobStatus), on_start=_warm)
 
 
 def _store(raw: MidiRaw) -> tuple[dict[str, Any], list[float]]:

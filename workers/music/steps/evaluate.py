@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bus import Context, Worker
-from schemas import EvaluateRequest, Event, Report
+from schemas import EvaluateRequest, Event, JobStatus, Report
 
 from .. import features, metrics, sample
 from ..store import Store, read_json, write_json
 from .common import cancelled, follow_cancels, in_thread, status, store
 
 KIND = "music.evaluate"
-worker = Worker("music-evaluate", version="0.1.0")
+worker = Worker("music-evaluate", version="0.1.0", emits=(Report, JobStatus))
 follow_cancels(worker)
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bus import Context, Worker
-from schemas import Event, Generated, GenerateRequest
+from schemas import Event, Generated, GenerateRequest, JobStatus
 
 from .. import sample
 from .common import Throttle, in_thread, status, store
@@ -28,7 +28,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.embed, ["warm up"])
 
 
-worker = Worker("music-generate", version="0.1.0", on_start=_warm)
+worker = Worker("music-generate", version="0.1.0", emits=(Generated, JobStatus), on_start=_warm)
 
 
 @worker.handler(GenerateRequest)

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bus import Context, Worker
-from schemas import Event, IngestRequest, MidiRaw, PieceMeta
+from schemas import Event, IngestRequest, JobStatus, MidiRaw, PieceMeta
 
 from .. import ingest
 from . import common
 from .common import cancelled, follow_cancels, in_thread, status
 
 KIND = "music.ingest"
-worker = Worker("music-ingest", version="0.1.0")
+worker = Worker("music-ingest", version="0.1.0", emits=(MidiRaw, JobStatus))
 follow_cancels(worker)
 
 

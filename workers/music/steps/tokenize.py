@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bus import Context, Worker
-from schemas import Event, TokenizeRequest, Tokens
+from schemas import Event, JobStatus, TokenizeRequest, Tokens
 from schemas.music import MAX_TOKENS
 
 from .. import features
@@ -24,7 +24,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.tokenizer)
 
 
-worker = Worker("music-tokenize", version="0.1.0", on_start=_warm)
+worker = Worker("music-tokenize", version="0.1.0", emits=(Tokens, JobStatus), on_start=_warm)
 
 
 @worker.handler(TokenizeRequest)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bus import Context, Worker
-from schemas import Event, ModelCheckpoint, TrainRequest
+from schemas import Event, JobStatus, ModelCheckpoint, TrainRequest
 
 from .. import model
 from . import common
@@ -26,7 +26,7 @@ async def _warm() -> None:
     await asyncio.to_thread(importlib.import_module, "transformers.trainer")
 
 
-worker = Worker("music-train", version="0.1.0", on_start=_warm)
+worker = Worker("music-train", version="0.1.0", emits=(ModelCheckpoint, JobStatus), on_start=_warm)
 follow_cancels(worker)
 
 
