@@ -32,6 +32,9 @@ class BusSettings(BaseSettings):
 
     lease_ttl_s: float = Field(default=6.0, ge=1.0)
     lease_refresh_s: float = Field(default=1.5, gt=0)
+    reclaim: bool = True
+    """A new owner of a dead replica's partition has the messages it held redelivered
+    at once (NATS); False: wait for their ack_wait, as the server alone would."""
 
     max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
     max_bytes: int = Field(default=1 << 30, gt=0)

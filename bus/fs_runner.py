@@ -80,6 +80,8 @@ def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor
                 ack_policy=AckPolicy.MANUAL,
                 partition_assignment_strategy=(assignor,),
                 heartbeat_interval_ms=1000,
+                # a dead replica's partitions move after this (as its NATS leases do)
+                session_timeout_ms=int(settings.lease_ttl_s * 1000),
             )
         else:
             spec = stream_for(subject)

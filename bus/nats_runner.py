@@ -127,7 +127,7 @@ class NatsRunner:
         subject = next(s for s in self.worker.subjects if slug(s) == sub_slug)
         return subject, int(part)
 
-    async def _ensure_consumer(self, subject: str, partition: int) -> tuple[str, str]:
+    async def _ensure_consumer(self, subject: str, partition: int) -> tuple[str, str, api.ConsumerInfo]:
         stream = stream_for(subject).stream_name(self.settings.namespace)
         durable = consumer_name(self.worker.name, subject, partition)
         config = api.ConsumerConfig(
@@ -143,26 +143,79 @@ class NatsRunner:
             max_waiting=16,
         )
         try:
-            await self.js.add_consumer(stream, config)
+            info = await self.js.add_consumer(stream, config)
         except nats.js.errors.BadRequestError as exc:
             raise RuntimeError(
                 f"consumer {durable} on {stream} exists with settings that cannot be changed "
                 f"in place ({exc.description}); delete it (nats consumer rm {stream} {durable}) "
                 "or run in another namespace"
             ) from exc
-        return stream, durable
+        return stream, durable, info
 
     async def _start_slot(self, slot: str) -> None:
         subject, partition = self._slot(slot)
-        stream, durable = await self._ensure_consumer(subject, partition)
-        info = await self.js.consumer_info(stream, durable)
-        # Messages a dead owner fetched but never acked must be redelivered
-        # before anything after them: wait until they time out.
-        delay = self.ack_wait_s if info.num_ack_pending else 0.0
+        stream, durable, info = await self._ensure_consumer(subject, partition)
+        delay = 0.0 if self.settings.reclaim or not info.num_ack_pending else self.ack_wait_s
+        if info.num_ack_pending and self.settings.reclaim:
+            # A dead owner fetched these and never acked them: have them redelivered
+            # now, before anything after them, instead of after its ack_wait.
+            try:
+                await self._reclaim(subject, partition, stream, durable, info)
+            except (nats.errors.Error, nats.js.errors.Error, OSError):
+                log.warning(
+                    "could not reclaim a dead owner's messages; waiting for their ack_wait",
+                    extra={"worker": self.worker.name, "durable": durable},
+                    exc_info=True,
+                )
+                delay = self.ack_wait_s
         stop = asyncio.Event()
         task = asyncio.create_task(self._loop(subject, partition, stream, durable, stop, delay))
         self._loops[slot] = (stop, task)
         PARTITIONS.labels(self.worker.name).set(len(self._loops))
+
+    async def _reclaim(
+        self, subject: str, partition: int, stream: str, durable: str, info: api.ConsumerInfo
+    ) -> None:
+        """Nak, on the previous owner's behalf, the messages it had in hand: the
+        server redelivers them at once, in order and with their delivery count
+        raised (a message that keeps killing its owner still ends as poison).
+        With ack-all, what it had in hand is everything after the ack floor up
+        to the last delivered message; a nak only needs the stream sequence and
+        a consumer sequence inside the pending range."""
+        if info.delivered is None or not info.num_ack_pending:
+            return
+        floor = (info.ack_floor.stream_seq if info.ack_floor else None) or 0
+        last, consumer_seq = info.delivered.stream_seq or 0, info.delivered.consumer_seq
+        sub = await self.js.pull_subscribe(
+            address(self.settings.namespace, subject, partition),
+            stream=stream,
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=floor + 1,
+                inactive_threshold=30.0,
+            ),
+        )
+        seqs: list[int] = []
+        try:
+            while len(seqs) < info.num_ack_pending:
+                try:
+                    msgs = await sub.fetch(info.num_ack_pending - len(seqs), timeout=1.0)
+                except TimeoutError:
+                    break
+                seqs += [m.metadata.sequence.stream for m in msgs if m.metadata.sequence.stream <= last]
+                if not msgs or msgs[-1].metadata.sequence.stream >= last:
+                    break
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+        for seq in seqs:
+            await self.nc.publish(f"$JS.ACK.{stream}.{durable}.1.{seq}.{consumer_seq}.0.0", b"-NAK")
+        await self.nc.flush()
+        log.info(
+            "reclaimed a previous owner's messages",
+            extra={"worker": self.worker.name, "durable": durable, "messages": len(seqs)},
+        )
 
     async def _stop_slot(self, slot: str) -> None:
         stop, task = self._loops.pop(slot)

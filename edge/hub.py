@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from schemas import Event, JobStatus, JobSubmitted
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1_000
+SEEN_PER_SESSION = 4_096  # event ids remembered per session: a re-published copy is not sent twice
 
 
 @dataclass
@@ -53,8 +55,10 @@ class Sessions:
 
     def __init__(self) -> None:
         self.sessions: dict[str, asyncio.Queue[tuple[str, bytes]]] = {}
+        self.seen: dict[str, OrderedDict[str, None]] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.dropped = 0
+        self.repeated = 0
 
     @property
     def connected(self) -> bool:
@@ -72,15 +76,27 @@ class Sessions:
     def open_session(self, session_id: str) -> asyncio.Queue[tuple[str, bytes]]:
         queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_SIZE)
         self.sessions[session_id] = queue
+        self.seen[session_id] = OrderedDict()
         return queue
 
     def close_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+        self.seen.pop(session_id, None)
 
-    def route(self, correlation_id: str, subject: str, data: bytes) -> None:
+    def route(self, correlation_id: str, subject: str, data: bytes, event_id: str = "") -> None:
+        """Queue an event for its session; one the session already got (a worker
+        that died after publishing re-publishes its outputs) is dropped."""
         queue = self.sessions.get(correlation_id)
         if queue is None or subject in NOT_TO_CLIENTS:
             return
+        seen = self.seen.get(correlation_id)
+        if event_id and seen is not None:
+            if event_id in seen:
+                self.repeated += 1
+                return
+            seen[event_id] = None
+            if len(seen) > SEEN_PER_SESSION:
+                seen.popitem(last=False)
         try:
             queue.put_nowait((subject, data))
         except asyncio.QueueFull:
@@ -148,9 +164,11 @@ class Hub(Sessions):
                 await sub.unsubscribe()
 
     async def _route(self, msg: Msg) -> None:
-        corr = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
+        headers = msg.headers or {}
+        corr = headers.get(envelope.CORRELATION_ID, "")
         if corr in self.sessions:
-            self.route(corr, parse_address(self.settings.namespace, msg.subject)[0], msg.data)
+            subject = parse_address(self.settings.namespace, msg.subject)[0]
+            self.route(corr, subject, msg.data, headers.get(envelope.EVENT_ID, ""))
 
     async def _on_submitted(self, msg: Msg) -> None:
         self.job_submitted(msg.data)

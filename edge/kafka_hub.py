@@ -61,9 +61,11 @@ class KafkaHub(Sessions):
         await self.publisher.publish(event)
 
     def _route(self, record: ConsumerRecord) -> None:
-        corr = headers_of(record).get(envelope.CORRELATION_ID, "")
+        headers = headers_of(record)
+        corr = headers.get(envelope.CORRELATION_ID, "")
         if corr in self.sessions:
-            self.route(corr, parse_address(self.settings.namespace, record.topic)[0], record.value)
+            subject = parse_address(self.settings.namespace, record.topic)[0]
+            self.route(corr, subject, record.value, headers.get(envelope.EVENT_ID, ""))
 
     def _status(self, record: ConsumerRecord) -> None:
         if record.topic == address(self.settings.namespace, "jobs.submitted"):

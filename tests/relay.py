@@ -22,6 +22,8 @@ async def on_submitted(event: JobSubmitted, ctx: Context) -> JobStatus:
     calls.append(event.id)
     if event.params.get("sleep"):
         await asyncio.sleep(float(event.params["sleep"]))  # type: ignore[arg-type]
+    if event.params.get("exit"):
+        os._exit(1)  # the process dies mid-message, as a segfaulting model would make it
     if event.params.get("permanent"):
         raise PermanentError("this input can never work")
     if event.params.get("fail"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 
 import nats
 import pytest
@@ -14,6 +15,7 @@ from bus.jetstream import JetStreamPublisher, provision
 from bus.nats_runner import NatsRunner
 from bus.subjects import address
 from schemas import DeadLetter, JobSubmitted
+from streams.replay import Recorded, read
 from tests.helpers import by_session, collect, jobs, spawn_worker
 from tests.relay import relay
 
@@ -123,6 +125,35 @@ async def test_killed_worker_loses_nothing(nats_settings: BusSettings) -> None:
         assert {s: sorted(set(v)) for s, v in seqs.items()} == {f"s{i}": list(range(10)) for i in range(4)}
         for v in seqs.values():  # redelivered work keeps the session's order
             assert v == sorted(v)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        await nc.close()
+
+
+async def test_a_message_that_keeps_killing_its_worker_ends_as_poison(nats_settings: BusSettings) -> None:
+    """Each new owner reclaims the dead one's messages at once; the delivery
+    count still rises, so after max_deliver the message is a dead letter and the
+    session's next message is handled. (Messages fetched in the same batch as a
+    poison one share its delivery count: the next one is sent after it.)"""
+    settings = nats_settings.model_copy(update={"max_deliver": 3})
+    nc, pub = await _connect(settings)
+    js = nc.jetstream()
+    await pub.publish(JobSubmitted(correlation_id="s-poison", kind="relay", params={"exit": True}))
+    try:
+        dead: list[Recorded] = []
+        for _ in range(settings.max_deliver + 2):
+            proc = spawn_worker(settings)  # dies on the poison, or dead-letters it and serves on
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not dead and time.monotonic() < deadline:
+                dead = await read(js, settings.namespace, "dead.letter")
+                await asyncio.sleep(0.3)
+            if dead:
+                break
+        assert [DeadLetter.model_validate_json(d.data).error_kind for d in dead] == ["poison"]
+        await pub.publish(JobSubmitted(correlation_id="s-poison", kind="relay", params={"seq": 1}))
+        out = await collect(js, settings.namespace, "jobs.status", 1, wait_s=60)
+        assert by_session(out) == {"s-poison": [1]}
     finally:
         proc.terminate()
         proc.wait(10)
