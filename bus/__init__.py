@@ -7,8 +7,9 @@ Public surface::
 
 from .config import BusSettings
 from .processor import Incoming, Processor, Verdict
-from .runtime import build_broker, run_worker
+from .runtime import run_worker
 from .subjects import STREAMS, address, partition_of, subject_of
+from .transport import Transport, transport
 from .worker import Context, PermanentError, UndeclaredOutput, Worker
 
 __all__ = [
@@ -18,12 +19,13 @@ __all__ = [
     "Incoming",
     "PermanentError",
     "Processor",
+    "Transport",
     "UndeclaredOutput",
     "Verdict",
     "Worker",
     "address",
-    "build_broker",
     "partition_of",
     "run_worker",
     "subject_of",
+    "transport",
 ]

@@ -24,7 +24,7 @@ from schemas import Event
 
 from . import envelope
 from .config import BusSettings
-from .kafka import ReplicaRangeAssignor, kafka_history
+from .kafka.client import ReplicaRangeAssignor, kafka_history
 from .processor import Incoming, Processor, PublishFailed, until_published
 from .subjects import address, parse_address, partition_of, stream_for
 from .worker import Worker
@@ -55,6 +55,13 @@ class FastStreamPublisher:
 
     async def flush(self) -> None:
         return None
+
+
+def build_broker(settings: BusSettings) -> AnyBroker:
+    """The FastStream broker for ``settings.broker`` (memory: a NatsBroker for TestNatsBroker)."""
+    if settings.broker == "kafka":
+        return KafkaBroker(settings.kafka_bootstrap, logger=None)
+    return NatsBroker(settings.nats_url, logger=None)
 
 
 def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor:

@@ -68,7 +68,8 @@ def stream_for(subject: str) -> StreamSpec:
 
 def subject_of(event: Event | type[Event]) -> str:
     """The subject an event type is published on: its ``type`` literal."""
-    value = event.model_fields["type"].default
+    cls = event if isinstance(event, type) else type(event)
+    value = cls.model_fields["type"].default
     assert isinstance(value, str)
     return value
 

@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 
 from bus.config import BusSettings
-from bus.runtime import connect_nats
+from bus.transport import transport
 from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted
 from schemas.base import Params
 
@@ -92,21 +92,12 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nc = None
-        if bus.broker == "kafka":
-            from .kafka_hub import KafkaHub
-
-            hub: Sessions = KafkaHub(bus)
-        else:
-            nc = await connect_nats(bus, "edge")
-            hub = Hub(nc, bus)
+        hub = Hub(transport(bus, "edge"))
         await hub.start()
         state["hub"] = hub
         yield
         await hub.stop()
         await limiter.close()
-        if nc is not None:
-            await nc.drain()
 
     app = FastAPI(title="Switchboard edge", version="0.1.0", lifespan=lifespan)
     app.add_middleware(

@@ -1,11 +1,11 @@
-"""The edge's link to the bus: publishes client events, fans results out to
-sessions, and keeps the job table from the jobs stream.
+"""The edge's link to the bus, on any broker: publishes client events, fans
+results out to sessions, and keeps the job table from the jobs subjects.
 
-One core NATS subscription on the namespace feeds every session's queue; a
-message is routed by its correlation-id header without decoding, so sessions
-never see each other's events. The job table is rebuilt from the stream at
-start, so any edge replica can answer for any job. ``edge/kafka_hub.py`` does
-the same on Kafka.
+One tail of the namespace (everything written from now on) feeds every
+session's queue; a message is routed by its correlation-id header without
+decoding, so sessions never see each other's events. The job table is rebuilt
+from the stored jobs history at start, so any edge replica can answer for any
+job.
 """
 
 from __future__ import annotations
@@ -17,16 +17,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import nats.errors
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import api
-
 from bus import envelope
-from bus.config import BusSettings
-from bus.jetstream import JetStreamPublisher, provision
-from bus.subjects import address, parse_address
-from schemas import Event, JobStatus, JobSubmitted
+from bus.transport import Publish, Transport
+from schemas import EVENT_TYPES, Event, JobStatus, JobSubmitted
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1_000
@@ -131,50 +124,45 @@ class Sessions:
 
 
 class Hub(Sessions):
-    def __init__(self, nc: Client, settings: BusSettings, producer: str = "edge@0.1.0") -> None:
+    def __init__(self, bus: Transport, producer: str = "edge@0.1.0") -> None:
         super().__init__()
-        self.nc = nc
-        self.settings = settings
-        self.publisher = JetStreamPublisher(nc, settings, producer)
-        self._subs: list[Any] = []
+        self.bus = bus
+        self.producer = producer
+        self._tails = contextlib.AsyncExitStack()
+        self._publish: Publish | None = None
 
     @property
     def connected(self) -> bool:
-        return bool(self.nc.is_connected)
+        return self.bus.connected
 
     async def start(self) -> None:
-        await provision(self.nc.jetstream(), self.settings)
-        ns = self.settings.namespace
-        self._subs.append(await self.nc.subscribe(f"{ns}.>", cb=self._route))
-        js = self.nc.jetstream()
+        await self.bus.start()
+        ns = self.bus.settings.namespace
+        live = [s for s in EVENT_TYPES if s not in NOT_TO_CLIENTS]
+        await self._tails.enter_async_context(self.bus.tail(live, self._route))
         # the whole job history: who submitted each job, then its states
-        for subject, cb in (("jobs.submitted", self._on_submitted), ("jobs.status", self._on_status)):
-            self._subs.append(
-                await js.subscribe(
-                    address(ns, subject) + ".>",
-                    cb=cb,
-                    ordered_consumer=True,
-                    deliver_policy=api.DeliverPolicy.ALL,
-                )
-            )
+        await self._tails.enter_async_context(
+            self.bus.tail(["jobs.submitted", "jobs.status"], self._job, from_start=True)
+        )
+        self._publish = self.bus.publisher(self.producer)
+        log.debug("edge hub started", extra={"namespace": ns})
 
     async def stop(self) -> None:
-        for sub in self._subs:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+        await self._tails.aclose()
+        await self.bus.close()
 
-    async def _route(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+    def _route(self, subject: str, headers: dict[str, str], data: bytes) -> None:
         corr = headers.get(envelope.CORRELATION_ID, "")
         if corr in self.sessions:
-            subject = parse_address(self.settings.namespace, msg.subject)[0]
-            self.route(corr, subject, msg.data, headers.get(envelope.EVENT_ID, ""))
+            self.route(corr, subject, data, headers.get(envelope.EVENT_ID, ""))
 
-    async def _on_submitted(self, msg: Msg) -> None:
-        self.job_submitted(msg.data)
-
-    async def _on_status(self, msg: Msg) -> None:
-        self.job_status(msg.data)
+    def _job(self, subject: str, headers: dict[str, str], data: bytes) -> None:
+        if subject == "jobs.submitted":
+            self.job_submitted(data)
+        else:
+            self.job_status(data)
 
     async def publish(self, event: Event) -> None:
-        await self.publisher.publish(event)
+        if self._publish is None:
+            raise RuntimeError("the hub is not started")
+        await self._publish(event)

@@ -67,6 +67,7 @@ def worker(
         children = [Child(f"{name}-{i}", argv) for i in range(replicas)]
         raise typer.Exit(supervise(children))
     from bus.runtime import run_worker
+    from bus.transport import transport_class
     from workers import load
 
     try:
@@ -85,12 +86,11 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await run_worker(w, _settings(namespace), stop)
 
-    import nats.errors
-
+    settings = _settings(namespace)
     try:
         asyncio.run(main())
-    except (OSError, nats.errors.Error) as exc:
-        _fail(f"cannot reach the broker: {exc}")
+    except transport_class(settings.broker).unreachable as exc:
+        _fail(f"cannot reach the broker at {transport_class(settings.broker)(settings).address}: {exc}")
 
 
 @app.command()
@@ -195,7 +195,7 @@ def up(
     """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
     import os
 
-    from bus.servers import ensure_kafka, ensure_nats
+    from bus.transport import transport_class
     from workers import REGISTRY
 
     from .supervise import Child, supervise
@@ -203,19 +203,13 @@ def up(
     logs.setup()
     settings = _settings()
     os.makedirs(data_dir, exist_ok=True)
+    broker = transport_class(settings.broker)
     try:
-        if settings.broker == "kafka":
-            server = ensure_kafka(settings.kafka_bootstrap)
-            where = f"Kafka: {settings.kafka_bootstrap}"
-        else:
-            server = ensure_nats(settings.nats_url, data_dir)
-            where = f"NATS: {settings.nats_url}"
+        server = broker.ensure_server(settings, data_dir)
     except (RuntimeError, ImportError) as exc:
         _fail(str(exc))
-    started = "started here" + (
-        ": Tansu, in memory, gone when `up` ends" if settings.broker == "kafka" else ""
-    )
-    typer.echo(f"{where} ({started if server else 'already running'})")
+    where = f"{settings.broker}: {broker(settings).address}"
+    typer.echo(f"{where} ({'started here, gone when `up` ends' if server else 'already running'})")
     kinds = only or sorted(REGISTRY)
     unknown = sorted(set(kinds) - set(REGISTRY))
     if unknown:
@@ -247,37 +241,53 @@ def up(
 @app.command()
 def streams(
     namespace: Namespace = None,
+    partitions: Annotated[
+        bool, typer.Option("--partitions", help="One line per partition and reader")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """List streams, subjects, message counts and consumer lag (topics and group lag on Kafka)."""
+    """Per subject: messages held and each reading worker kind's lag, unacked and redelivered."""
     from dataclasses import asdict
 
-    from bus.runtime import connect_nats
-    from streams.inspect import report
+    from streams.topology import readers
 
     settings = _settings(namespace)
-    if settings.broker == "kafka":
-        return _kafka_streams(settings, as_json)
 
-    async def main() -> None:
-        nc = await connect_nats(settings, "switchboard-cli")
-        reports = await report(nc.jetstream(), settings)
-        await nc.close()
-        if as_json:
-            typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
-            return
-        if not reports:
-            typer.echo(f"no streams in namespace {settings.namespace!r}")
-        for r in reports:
-            typer.echo(f"{r.name}  {r.messages} msgs  {r.bytes} B  seq {r.first_seq}..{r.last_seq}")
-            for subject, count in r.per_subject.items():
-                typer.echo(f"  {subject:44} {count}")
-            for c in r.consumers:
+    async def main() -> list[Any]:
+        async with _bus(settings, provision=False) as bus:
+            subjects = {s for h in _hops() for s in h.inputs}
+            return await bus.report({s: readers(s) for s in subjects})
+
+    reports = _on_bus(settings, main())
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
+        return
+    if not reports:
+        typer.echo(f"nothing stored in namespace {settings.namespace!r}")
+    for r in reports:
+        typer.echo(f"{r.subject:28} {r.messages:8} msgs  {r.partitions} partitions")
+        for kind, row in sorted(r.by_worker().items()):
+            typer.echo(
+                f"  {kind:26} lag {row['lag']:6}  unacked {row['unacked']:4}  redelivered {row['redelivered']}"
+            )
+        if partitions:
+            for lag in sorted(r.lags, key=lambda x: (x.worker, x.partition)):
                 typer.echo(
-                    f"  consumer {c.name:36} lag {c.pending:6}  unacked {c.ack_pending:4}  redelivered {c.redelivered}"
+                    f"    {lag.worker:24} p{lag.partition:<3} lag {lag.lag:6}  unacked {lag.unacked:4}"
                 )
 
-    asyncio.run(main())
+
+def _hops() -> Any:
+    from streams.topology import hops
+
+    return hops()
+
+
+def _bus(settings: Any, provision: bool = True) -> Any:
+    """The configured broker's transport, for ``async with``."""
+    from bus.transport import transport
+
+    return transport(settings, "switchboard-cli", provision=provision)
 
 
 @app.command()
@@ -295,32 +305,15 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def _on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work``; a bus that cannot be reached is a clear error, not a traceback."""
-    import nats.errors
-    from aiokafka.errors import KafkaError
+    from bus.transport import transport_class
 
+    broker = transport_class(settings.broker)
     try:
         return asyncio.run(work)
-    except (OSError, nats.errors.Error, KafkaError) as exc:
-        where = settings.kafka_bootstrap if settings.broker == "kafka" else settings.nats_url
+    except broker.unreachable as exc:
+        where = broker(settings).address
         _fail(f"cannot reach the bus at {where}: {exc} (start it with `switchboard up`)")
         raise  # unreachable: _fail exits
-
-
-def _kafka_streams(settings: Any, as_json: bool) -> None:
-    from dataclasses import asdict
-
-    from streams.kafka_inspect import report
-
-    reports = _on_bus(settings, report(settings))
-    if as_json:
-        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
-        return
-    if not reports:
-        typer.echo(f"no topics in namespace {settings.namespace!r}")
-    for r in reports:
-        typer.echo(f"{r.topic:44} {r.messages:7} msgs  {r.partitions} partitions")
-        for group, lag in r.lag.items():
-            typer.echo(f"  group {group:36} lag {lag:6}")
 
 
 @replay_app.command("run")
@@ -338,8 +331,7 @@ def replay_run(
     namespace: Namespace = None,
 ) -> None:
     """Copy a recorded slice into NAMESPACE; then run a worker there with SWITCHBOARD_NAMESPACE=NAMESPACE."""
-    from bus.runtime import connect_nats
-    from streams.replay import Slice, replay
+    from bus.transport import Slice
     from streams.topology import entry_subjects
 
     settings = _settings(namespace)
@@ -356,15 +348,8 @@ def replay_run(
     )
 
     async def main() -> int:
-        if settings.broker == "kafka":
-            from streams import kafka_replay
-
-            return await kafka_replay.replay(settings, into, sl)
-        nc = await connect_nats(settings, "switchboard-replay")
-        try:
-            return await replay(nc.jetstream(), settings, into, sl)
-        finally:
-            await nc.close()
+        async with _bus(settings, provision=False) as bus:
+            return int(await bus.copy(into, sl))
 
     try:
         count = _on_bus(settings, main())
@@ -386,8 +371,7 @@ def replay_compare(
     """Pair the replay's outputs with the recorded ones and show what differs."""
     from dataclasses import asdict
 
-    from bus.runtime import connect_nats
-    from streams.replay import compare, read
+    from streams.replay import compare
     from streams.topology import entry_subjects
 
     settings = _settings(namespace)
@@ -397,16 +381,8 @@ def replay_compare(
 
     async def main() -> list:  # type: ignore[type-arg]
         args = (settings.namespace, into, subject, inputs or entries[pipeline])
-        if settings.broker == "kafka":
-            from streams import kafka_replay
-
-            return await compare(lambda ns, s: kafka_replay.read(settings, ns, s), *args)
-        nc = await connect_nats(settings, "switchboard-replay")
-        try:
-            js = nc.jetstream()
-            return await compare(lambda ns, s: read(js, ns, s), *args)
-        finally:
-            await nc.close()
+        async with _bus(settings, provision=False) as bus:
+            return await compare(bus.read, *args)
 
     pairs = _on_bus(settings, main())
     if as_json:
@@ -422,23 +398,13 @@ def replay_compare(
 @replay_app.command("drop")
 def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to delete")]) -> None:
     """Delete a replay namespace's streams."""
-    from bus.runtime import connect_nats
-    from streams.replay import drop
-
     settings = _settings()
     if into == settings.namespace:
         _fail("refusing to drop the live namespace")
 
     async def main() -> list[str]:
-        if settings.broker == "kafka":
-            from streams import kafka_replay
-
-            return await kafka_replay.drop(settings, into)
-        nc = await connect_nats(settings, "switchboard-replay")
-        try:
-            return await drop(nc.jetstream(), into)
-        finally:
-            await nc.close()
+        async with _bus(settings, provision=False) as bus:
+            return list(await bus.drop(into))
 
     typer.echo(f"dropped {', '.join(_on_bus(settings, main())) or 'nothing'}")
 

@@ -1,5 +1,5 @@
 """Submit a job on the bus and follow its jobs.status until it ends (the CLI's
-``music ...`` commands), on NATS or on Kafka. Ctrl-C cancels the job."""
+``music ...`` commands), on any broker. Ctrl-C cancels the job."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from bus import envelope
 from bus.config import BusSettings
-from bus.subjects import address
+from bus.transport import transport
 from schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, new_id
 
 NO_WORKER_HINT_S = 20.0
@@ -34,8 +34,7 @@ async def run_job(
             with contextlib.suppress(ValueError):
                 statuses.put_nowait(JobStatus.model_validate_json(data))
 
-    link = _kafka if settings.broker == "kafka" else _nats
-    async with link(settings, take) as publish:
+    async with _link(settings, take) as publish:
         await publish(JobSubmitted(correlation_id=job_id, kind=kind, params=params))
         try:
             while True:
@@ -54,41 +53,11 @@ async def run_job(
 
 
 @contextlib.asynccontextmanager
-async def _nats(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
-    from bus.jetstream import JetStreamPublisher, provision
-    from bus.runtime import connect_nats
+async def _link(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
+    """A publisher, while every jobs.status written from now on goes to ``take``."""
 
-    nc = await connect_nats(settings, "cli")
+    def on_status(subject: str, headers: dict[str, str], data: bytes) -> None:
+        take(headers.get(envelope.CORRELATION_ID, ""), data)
 
-    async def on_msg(msg: Any) -> None:
-        take((msg.headers or {}).get(envelope.CORRELATION_ID, ""), msg.data)
-
-    try:
-        await provision(nc.jetstream(), settings)
-        sub = await nc.subscribe(address(settings.namespace, "jobs.status") + ".>", cb=on_msg)
-        try:
-            yield JetStreamPublisher(nc, settings, PRODUCER).publish
-        finally:
-            await sub.unsubscribe()
-    finally:
-        await nc.drain()
-
-
-@contextlib.asynccontextmanager
-async def _kafka(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
-    from bus.fs_runner import FastStreamPublisher
-    from bus.kafka import headers_of, tail
-    from bus.runtime import build_broker, provision_kafka
-    from schemas import EVENT_TYPES
-
-    def on_record(r: Any) -> None:
-        take(headers_of(r).get(envelope.CORRELATION_ID, ""), r.value)
-
-    await provision_kafka(settings, list(EVENT_TYPES))
-    broker = build_broker(settings)
-    async with tail(settings, [address(settings.namespace, "jobs.status")], on_record):
-        try:
-            await broker.start()  # after the tail: no status can come before it reads
-            yield FastStreamPublisher(broker, settings, PRODUCER).publish
-        finally:
-            await broker.stop()
+    async with transport(settings, "cli") as bus, bus.tail(["jobs.status"], on_status):
+        yield bus.publisher(PRODUCER)

@@ -74,9 +74,8 @@ async def _bus(settings: BusSettings, on_id: Callable[[str], None]) -> AsyncIter
     topic = address(settings.namespace, "jobs.status")
     async with contextlib.AsyncExitStack() as stack:
         if settings.broker == "kafka":
-            from bus.fs_runner import FastStreamPublisher
+            from bus.fs_runner import FastStreamPublisher, build_broker
             from bus.kafka import headers_of, tail
-            from bus.runtime import build_broker
 
             broker = build_broker(settings)
             await stack.enter_async_context(broker)
@@ -88,7 +87,7 @@ async def _bus(settings: BusSettings, on_id: Callable[[str], None]) -> AsyncIter
             return
         import nats
 
-        from bus.jetstream import JetStreamPublisher
+        from bus.nats.jetstream import JetStreamPublisher
 
         nc = await nats.connect(settings.nats_url)
         stack.push_async_callback(nc.close)
@@ -125,7 +124,7 @@ async def _stored_ids(settings: BusSettings) -> list[str]:
             await consumer.stop()
     import nats
 
-    from streams.replay import read
+    from bus.nats.streams import read
 
     nc = await nats.connect(settings.nats_url)
     try:

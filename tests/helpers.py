@@ -18,8 +18,9 @@ from nats.js import JetStreamContext
 
 from bus import Worker
 from bus.config import BusSettings
+from bus.nats.streams import read
+from bus.transport import Recorded
 from schemas import JobSubmitted
-from streams.replay import Recorded, read
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from bus import BusSettings
-from bus.nats_runner import NatsRunner
+from bus.nats.runner import NatsRunner
 from schemas import JobStatus
 from switchboard.jobclient import run_job
 from workers import jobs

@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from bus import BusSettings
-from bus.nats_runner import NatsRunner
+from bus.nats.runner import NatsRunner
 from tests.edge_server import edge_server
 from workers.voice import llm, retrieve, store, stt, tts, vad
 

@@ -32,12 +32,12 @@ import nats  # noqa: E402
 
 from bench.analyst.questions import QUESTIONS, Q  # noqa: E402
 from bus import BusSettings  # noqa: E402
-from bus.jetstream import JetStreamPublisher, provision  # noqa: E402
-from bus.nats_runner import NatsRunner  # noqa: E402
+from bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
+from bus.nats.runner import NatsRunner  # noqa: E402
+from bus.nats.streams import drop  # noqa: E402
 from bus.servers import ensure_nats  # noqa: E402
 from bus.subjects import address  # noqa: E402
 from schemas import Question, Result  # noqa: E402
-from streams.replay import drop  # noqa: E402
 from tests.model_server import serving  # noqa: E402
 from workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
 from workers.analyst import python as python_worker  # noqa: E402

@@ -15,7 +15,7 @@ from nats.js import api
 from pydantic import StringConstraints, create_model
 
 from bus import BusSettings, Context, Worker
-from bus.nats_runner import NatsRunner
+from bus.nats.runner import NatsRunner
 from bus.subjects import StreamSpec, register_stream
 from schemas import Event, register
 

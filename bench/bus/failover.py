@@ -66,7 +66,7 @@ async def one(broker: str, args: argparse.Namespace, baseline: bool = False) -> 
 async def drop_nats(settings: BusSettings) -> None:
     import nats
 
-    from streams.replay import drop
+    from bus.nats.streams import drop
 
     nc = await nats.connect(settings.nats_url)
     await drop(nc.jetstream(), settings.namespace)

@@ -31,10 +31,10 @@ import nats  # noqa: E402
 
 from bench.bus import chain  # noqa: E402
 from bus import BusSettings, envelope  # noqa: E402
-from bus.jetstream import JetStreamPublisher, provision  # noqa: E402
+from bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
+from bus.nats.streams import drop  # noqa: E402
 from bus.servers import ensure_nats  # noqa: E402
 from bus.subjects import address  # noqa: E402
-from streams.replay import drop  # noqa: E402
 
 
 def _child(variant: str, settings_json: str) -> None:

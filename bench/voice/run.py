@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 import websockets  # noqa: E402
 
+from bus.nats.streams import drop  # noqa: E402
 from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
-from streams.replay import drop  # noqa: E402
 from tests.model_server import serving  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
 from workers.engines.llm import LLMSettings  # noqa: E402
@@ -168,7 +168,7 @@ async def workers_vs_bare(
     and CPU state): each end-of-turn segment (sent as a partial, so no answer
     follows) to stt, each first piece (as a whole answer) to tts."""
     from bus import BusSettings
-    from bus.jetstream import JetStreamPublisher
+    from bus.nats.jetstream import JetStreamPublisher
     from schemas import AnswerDelta, SpeechSegment
 
     pub = JetStreamPublisher(nc, BusSettings(namespace=ns), "bench")

@@ -14,7 +14,7 @@ import nats
 import pytest
 
 from bus import BusSettings
-from bus.nats_runner import NatsRunner
+from bus.nats.runner import NatsRunner
 from edge.settings import EdgeSettings
 from tests.edge_server import edge_server
 from tests.fake_llm import FakeLLM

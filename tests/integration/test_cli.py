@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,7 +10,8 @@ import sys
 
 import pytest
 
-from bus import BusSettings
+from bus import BusSettings, transport
+from schemas import JobSubmitted
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.nats
@@ -37,16 +39,23 @@ def test_unknown_worker_is_a_clear_error() -> None:
 
 def test_streams_and_replay_commands(nats_settings: BusSettings) -> None:
     ns = nats_settings.namespace
-    # the edge or a worker provisions streams; here the replay run does it for the target
+
+    async def submit() -> None:
+        async with transport(nats_settings) as bus:
+            await bus.publisher("test@1")(JobSubmitted(correlation_id="c1", kind="relay"))
+
+    asyncio.run(submit())
     result = sb(
         "replay", "run", "--into", ns + "-r", "--pipeline", "jobs", "--namespace", ns, settings=nats_settings
     )
     assert result.returncode == 0, result.stderr
-    assert "replayed 0 events" in result.stdout
+    assert "replayed 1 events" in result.stdout
     listed = sb("streams", "--namespace", ns + "-r", "--json", settings=nats_settings)
     assert listed.returncode == 0, listed.stderr
-    names = {s["name"] for s in json.loads(listed.stdout)}
-    assert f"{ns}_R_JOBS".upper() in names
+    held = {s["subject"]: s["messages"] for s in json.loads(listed.stdout)}
+    assert held == {"jobs.submitted": 1}
+    shown = sb("streams", "--namespace", ns, "--partitions", settings=nats_settings)
+    assert shown.returncode == 0 and "jobs.submitted" in shown.stdout
     refused = sb("replay", "run", "--into", ns, "--namespace", ns, settings=nats_settings)
     assert refused.returncode == 2 and "live namespace" in refused.stderr
     dropped = sb("replay", "drop", ns + "-r", settings=nats_settings)

@@ -11,11 +11,11 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from bus import BusSettings
-from bus.jetstream import JetStreamPublisher
+from bus.nats.jetstream import JetStreamPublisher
+from bus.nats.streams import read
 from edge.app import create_app
 from edge.settings import EdgeSettings
 from schemas import Transcript
-from streams.replay import read
 from tests.helpers import job_state, spawn_worker
 
 pytestmark = pytest.mark.nats

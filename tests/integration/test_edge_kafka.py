@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher
-from bus.runtime import build_broker, provision_kafka
+from bus.fs_runner import FastStreamPublisher, build_broker
+from bus.kafka import provision_kafka
 from edge.app import create_app
 from edge.settings import EdgeSettings
 from schemas import EVENT_TYPES, Event, Transcript

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaTimeoutError
 
 from bus import BusSettings, Context, Worker, envelope
-from bus.fs_runner import FastStreamPublisher, mount, start_together
-from bus.runtime import build_broker, provision_kafka
+from bus.fs_runner import FastStreamPublisher, build_broker, mount, start_together
+from bus.kafka import provision_kafka
 from bus.subjects import address
 from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.conftest import fast_settings
@@ -181,7 +181,7 @@ async def test_topics_no_worker_reads_are_reported(
     async with broker:
         await broker.start()
         await broker.publish(b"{}", f"{kafka_settings.namespace}.analyst.codex")  # Tansu creates it
-    with caplog.at_level("ERROR", logger="bus.runtime"):
+    with caplog.at_level("ERROR", logger="bus.kafka.client"):
         await provision_kafka(kafka_settings, list(EVENT_TYPES))
     [record] = [r for r in caplog.records if "no worker reads" in r.message]
     assert record.topics == [f"{kafka_settings.namespace}.analyst.codex"]  # type: ignore[attr-defined]

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher
-from bus.runtime import build_broker, provision_kafka
+from bus.fs_runner import FastStreamPublisher, build_broker
+from bus.kafka import provision_kafka
+from bus.kafka.streams import copy as replay
+from bus.kafka.streams import drop, read, report
+from bus.transport import Recorded, Slice
 from schemas import EVENT_TYPES
-from streams.kafka_inspect import report
-from streams.kafka_replay import drop, read, replay
-from streams.replay import Recorded, Slice, compare
+from streams.replay import compare
 from tests.conftest import fast_settings
 from tests.helpers import jobs, running, spawn_worker
 from tests.relay import relay
@@ -49,9 +50,9 @@ async def test_replay_runs_another_version_in_isolation(kafka_bootstrap: str) ->
     try:
         async with running(relay, settings):
             assert len(await _collect(settings, settings.namespace, "jobs.status", 12)) == 12
-        topics = {r.topic: r for r in await report(settings, {"jobs.submitted": ["relay"]})}
-        submitted = topics[f"{settings.namespace}.jobs.submitted"]
-        assert submitted.messages == 12 and submitted.lag == {f"{settings.namespace}.relay": 0}
+        subjects = {r.subject: r for r in await report(settings, {"jobs.submitted": ["relay"]})}
+        submitted = subjects["jobs.submitted"]
+        assert submitted.messages == 12 and submitted.by_worker()["relay"]["lag"] == 0
 
         with pytest.raises(ValueError, match="live namespace"):
             await replay(settings, settings.namespace, Slice(["jobs.submitted"]))

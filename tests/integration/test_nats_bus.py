@@ -11,11 +11,12 @@ import nats
 import pytest
 
 from bus import BusSettings, envelope
-from bus.jetstream import JetStreamPublisher, provision
-from bus.nats_runner import NatsRunner
+from bus.nats.jetstream import JetStreamPublisher, provision
+from bus.nats.runner import NatsRunner
+from bus.nats.streams import read
 from bus.subjects import address
+from bus.transport import Recorded
 from schemas import DeadLetter, JobSubmitted
-from streams.replay import Recorded, read
 from tests.helpers import by_session, collect, jobs, spawn_worker
 from tests.relay import relay
 

@@ -6,9 +6,12 @@ import nats
 import pytest
 
 from bus import BusSettings
-from bus.jetstream import JetStreamPublisher, provision
-from bus.nats_runner import NatsRunner
-from streams.replay import Slice, compare, drop, read, replay
+from bus.nats.jetstream import JetStreamPublisher, provision
+from bus.nats.runner import NatsRunner
+from bus.nats.streams import copy as replay
+from bus.nats.streams import drop, read
+from bus.transport import Slice
+from streams.replay import compare
 from tests.helpers import collect, jobs, spawn_worker
 from tests.relay import relay
 

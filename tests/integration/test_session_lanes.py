@@ -13,8 +13,8 @@ import nats
 import pytest
 
 from bus import BusSettings, Context, Worker
-from bus.jetstream import JetStreamPublisher, provision
-from bus.nats_runner import NatsRunner, consumer_name
+from bus.nats.jetstream import JetStreamPublisher, provision
+from bus.nats.runner import NatsRunner, consumer_name
 from bus.subjects import partition_of, stream_for
 from schemas import JobStatus, JobSubmitted
 from tests.helpers import by_session, collect

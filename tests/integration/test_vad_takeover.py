@@ -16,12 +16,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher
-from bus.jetstream import JetStreamPublisher, provision
-from bus.runtime import build_broker, provision_kafka
+from bus.fs_runner import FastStreamPublisher, build_broker
+from bus.kafka import provision_kafka
+from bus.nats.jetstream import JetStreamPublisher, provision
+from bus.nats.streams import read
 from bus.subjects import address
 from schemas import EVENT_TYPES, AudioChunk, Event
-from streams.replay import read
 from tests.conftest import fast_settings
 from tests.helpers import spawn_worker
 from tests.voice_audio import speech_16k

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bus.leases import assign
+from bus.nats.leases import assign
 from bus.subjects import address, parse_address, partition_of, stream_for
 from edge.limits import TokenBucket
 

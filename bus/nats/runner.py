@@ -25,14 +25,14 @@ from nats.js import JetStreamContext, api
 
 from schemas import Event
 
-from . import envelope
-from .config import BusSettings
+from .. import envelope
+from ..config import BusSettings
+from ..metrics import PARTITIONS, READY
+from ..processor import Incoming, Processor, PublishFailed, until_published
+from ..subjects import address, slug, stream_for
+from ..worker import Worker
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
-from .metrics import PARTITIONS, READY
-from .processor import Incoming, Processor, PublishFailed, until_published
-from .subjects import address, slug, stream_for
-from .worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Replay on Kafka: read a recorded slice of a namespace's topics, copy it into
-an isolated namespace, drop that namespace (``streams/replay.py`` on NATS).
+"""What a Kafka namespace holds: read a recorded slice, copy it into another
+namespace (replay), drop a namespace, report topics and group lag.
 
 Kafka numbers messages per partition, so a slice is cut by time and by
 session, not by stream sequence. Kafka keeps no dedupe window: the same slice
@@ -11,19 +11,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bus import envelope
-from bus.config import BusSettings
-from bus.kafka import headers_of
-from bus.runtime import provision_kafka
-from bus.subjects import address
 from schemas import EVENT_TYPES
 
-from .replay import Recorded, Slice
+from .. import envelope
+from ..config import BusSettings
+from ..subjects import address
+from ..transport import Lag, Recorded, Slice, SubjectReport, refuse_live
+from .client import headers_of, provision_kafka
 
-READ_S = 60.0  # give up on a topic that does not reach its end offsets by then
+READ_ALL_S = 60.0  # give up on a topic that does not reach its end offsets by then
 
 
 async def read(
@@ -56,7 +55,7 @@ async def read(
         for tp in tps:
             consumer.seek(tp, starts[tp])
         out: list[Recorded] = []
-        deadline = time.monotonic() + READ_S
+        deadline = time.monotonic() + READ_ALL_S
         while left and time.monotonic() < deadline:
             for tp, records in (await consumer.getmany(*left, timeout_ms=500)).items():
                 for r in records:
@@ -78,10 +77,9 @@ async def read(
         await consumer.stop()
 
 
-async def replay(source: BusSettings, target_namespace: str, sl: Slice) -> int:
+async def copy(source: BusSettings, target_namespace: str, sl: Slice) -> int:
     """Copy the slice's messages into ``target_namespace``; returns how many were published."""
-    if target_namespace == source.namespace:
-        raise ValueError("replay into the live namespace would mix with live traffic; pick another")
+    refuse_live(source, target_namespace)
     target = source.model_copy(update={"namespace": target_namespace})
     await provision_kafka(target, list(EVENT_TYPES))
     producer = AIOKafkaProducer(bootstrap_servers=source.kafka_bootstrap)
@@ -116,4 +114,38 @@ async def drop(settings: BusSettings, namespace: str) -> list[str]:
         await admin.close()
 
 
-__all__ = ["drop", "read", "replay"]
+async def report(settings: BusSettings, readers: dict[str, list[str]]) -> list[SubjectReport]:
+    """Per subject: messages held, and per reading worker kind (group
+    ``<namespace>.<kind>``) and partition, what its commits are behind."""
+    ns, bootstrap = settings.namespace, settings.kafka_bootstrap
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    groups: dict[str, AIOKafkaConsumer] = {}
+    out = []
+    try:
+        await consumer.start()
+        existing = await consumer.topics()
+        for subject in sorted(EVENT_TYPES):
+            topic = address(ns, subject)
+            if topic not in existing:
+                continue
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+            rep = SubjectReport(subject, sum(end[tp] - begin[tp] for tp in tps), len(tps))
+            for kind in readers.get(subject, []):
+                group = f"{ns}.{kind}"
+                if group not in groups:  # reads the group's commits; never joins it
+                    groups[group] = AIOKafkaConsumer(
+                        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+                    )
+                    await groups[group].start()
+                for tp in tps:
+                    committed = await groups[group].committed(tp)
+                    rep.lags.append(
+                        Lag(kind, tp.partition, end[tp] - (committed if committed is not None else begin[tp]))
+                    )
+            out.append(rep)
+    finally:
+        for g in groups.values():
+            await g.stop()
+        await consumer.stop()
+    return out

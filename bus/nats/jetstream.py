@@ -12,9 +12,9 @@ from nats.js import JetStreamContext, api
 
 from schemas import Event
 
-from . import envelope
-from .config import BusSettings
-from .subjects import STREAMS, StreamSpec, address, partition_of, stream_for
+from .. import envelope
+from ..config import BusSettings
+from ..subjects import STREAMS, StreamSpec, address, partition_of, stream_for
 
 
 def stream_config(spec: StreamSpec, settings: BusSettings) -> api.StreamConfig:

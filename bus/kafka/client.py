@@ -13,16 +13,17 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas import Event
 
-from . import envelope
-from .config import BusSettings
-from .subjects import address
+from .. import envelope
+from ..config import BusSettings
+from ..subjects import address
 
 log = logging.getLogger(__name__)
 READ_S = 5.0  # give up reading after this long: what was read is returned
@@ -144,3 +145,28 @@ class ReplicaRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
         ranked = {m: f"{i:06d}" for i, m in enumerate(order)}  # range sorts member ids
         by_rank = super().assign(cluster, {ranked[m]: meta for m, meta in members.items()})
         return {m: by_rank[ranked[m]] for m in members}
+
+
+async def provision_kafka(settings: BusSettings, subjects: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        known = {address(settings.namespace, s) for s in subjects}
+        stray = sorted(t for t in existing if t.startswith(f"{settings.namespace}.") and t not in known)
+        if stray:  # a broker that creates topics on first use (Tansu does; Kafka may) let these in
+            log.error(
+                "topics no worker reads: their messages are never handled "
+                "(turn off auto.create.topics.enable on the broker)",
+                extra={"topics": stray[:50]},
+            )
+        topics = [
+            NewTopic(address(settings.namespace, s), settings.partitions, 1)
+            for s in subjects
+            if address(settings.namespace, s) not in existing
+        ]
+        if topics:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(topics)
+    finally:
+        await admin.close()
