@@ -3,8 +3,9 @@
 Everything above ``bus/`` (the edge, replay, inspection, the CLI, the job
 client) talks to the bus through a ``Transport``; ``transport(settings)`` is
 the one place that reads ``settings.broker``. Each broker is a folder:
-``bus/nats/`` (JetStream), ``bus/kafka/`` (consumer groups). A new broker is a
-new folder with a ``Transport`` subclass and a line in ``BROKERS``.
+``bus/nats/`` (JetStream), ``bus/kafka/`` (consumer groups), ``bus/memory/``
+(in-process, for tests). A new broker is a new folder with a ``Transport``
+subclass and a line in ``BROKERS``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ Publish = Callable[[Event], Awaitable[object]]
 BROKERS: dict[str, str] = {
     "nats": "bus.nats.transport:NatsTransport",
     "kafka": "bus.kafka.transport:KafkaTransport",
+    "memory": "bus.memory.transport:MemoryTransport",  # in-process: tests and examples
 }
 
 

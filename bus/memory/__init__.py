@@ -1,0 +1,1 @@
+"""In-process transport: the production processor path without a broker (tests, examples)."""
