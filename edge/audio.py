@@ -15,7 +15,7 @@ def pcm16(frame: bytes) -> bytes:
         try:
             with wave.open(io.BytesIO(frame)) as w:
                 rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-                data = w.readframes(w.getnframes())
+                data: bytes = w.readframes(w.getnframes())
         except (wave.Error, EOFError) as exc:
             raise ValueError(f"unreadable WAV ({exc}); send {EXPECTED}") from None
         if (rate, channels, width) != (16_000, 1, 2):

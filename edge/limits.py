@@ -129,7 +129,9 @@ class TimelyHttp(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
+        self._deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.request_timeout_s, self._too_slow
+        )
 
     def _disarm(self) -> None:
         deadline = getattr(self, "_deadline", None)
@@ -156,7 +158,8 @@ class BodyLimit:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)

@@ -256,7 +256,7 @@ def streams(
     async def main() -> list[Any]:
         async with _bus(settings, provision=False) as bus:
             subjects = {s for h in _hops() for s in h.inputs}
-            return await bus.report({s: readers(s) for s in subjects})
+            return list(await bus.report({s: readers(s) for s in subjects}))
 
     reports = _on_bus(settings, main())
     if as_json:

@@ -54,8 +54,8 @@ def _ask(job: JobSubmitted) -> Event:
         correlation_id=job.correlation_id,
         question=str(p["question"]),
         dataset=str(p.get("dataset") or "chinook"),
-        language=p.get("language") or None,  # type: ignore[arg-type]
-        max_attempts=int(p.get("max_attempts") or 3),  # type: ignore[arg-type]
+        language=p.get("language") or None,
+        max_attempts=int(p.get("max_attempts") or 3),
         job=True,
     )
 

@@ -10,6 +10,7 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bus import Context, Worker
@@ -18,6 +19,7 @@ from workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
 from . import datasets, prompts, schema_rag
 from .cache import Cache, cache_key, make_cache
+from .chinook import Table
 from .datasets import AnalystSettings, data_version, dataset
 
 settings = AnalystSettings()
@@ -87,7 +89,7 @@ def _same(a: str, b: str) -> bool:
 
 async def _schema(ds: datasets.Dataset, question: str) -> str:
     """Every table, or for a large schema the ones retrieved for this question."""
-    tables = await asyncio.to_thread(datasets.tables, ds)
+    tables: Sequence[Table] = await asyncio.to_thread(datasets.tables, ds)
     if len(tables) > settings.schema_rag_tables:
         tables = await asyncio.to_thread(
             schema_rag.relevant, ds.name, tables, question, settings.schema_rag_k
@@ -106,7 +108,7 @@ def _failed(q: Question, language: str, message: str) -> Result:
         error_kind="llm",
         question=q.question,
         dataset=q.dataset,
-        language=language,  # type: ignore[arg-type]
+        language=language,
         job=q.job,
     )
 
@@ -115,10 +117,10 @@ def _status(correlation_id: str, state: str, progress: float, message: str, **re
     return JobStatus(
         correlation_id=correlation_id,
         kind="analyst.ask",
-        state=state,  # type: ignore[arg-type]
+        state=state,
         progress=progress,
         message=message[:1000],
-        result=result,  # type: ignore[arg-type]
+        result=result,
     )
 
 
@@ -183,7 +185,7 @@ async def _answer(q: Question) -> Code | Result:
         language=language,
         code=code,
         attempt=1,
-        max_attempts=q.max_attempts,  # type: ignore[arg-type]
+        max_attempts=q.max_attempts,
         model=_llm.capabilities.name[:128],
         question=q.question,
         job=q.job,

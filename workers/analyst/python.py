@@ -44,7 +44,7 @@ async def run(code: Code) -> Result:
             **base,
             ok=False,
             error=(out.error or "failed")[:20_000],
-            error_kind=out.error_kind or "runtime",  # type: ignore[arg-type]
+            error_kind=out.error_kind or "runtime",
             stdout=out.stdout[:20_000],
         )
     try:

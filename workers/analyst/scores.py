@@ -92,7 +92,7 @@ def rows() -> list[tuple[Any, ...]]:
 
     bundle = corpus.corpora.CoreCorpus().metadataBundle
     bundle.read()
-    out = []
+    out: list[tuple[Any, ...]] = []
     for entry in bundle[:]:  # one copy: iterating indexes it, copying the entries each time
         md = entry.metadata
         if md is None:

@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class SQLResult:
 
 def _scalar(v: Any) -> Scalar:
     if v is None or isinstance(v, bool | int | str):
-        return v  # type: ignore[no-any-return]
+        return v
     if isinstance(v, float):
         return v if v == v and v not in (float("inf"), float("-inf")) else None
     if isinstance(v, decimal.Decimal):
@@ -198,7 +199,7 @@ def run_postgres(url: str, schema: str | None, checked: CheckedSQL, timeout_s: f
 
 
 GRACE_S = 2.0
-_FUNCTIONS = {"duckdb": run_duckdb, "url": run_url, "postgres": run_postgres}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"duckdb": run_duckdb, "url": run_url, "postgres": run_postgres}
 
 
 def _child(conn: Any, name: str, args: tuple[Any, ...]) -> None:

@@ -167,7 +167,9 @@ class TransformersLLM(LLM):
     ) -> AsyncIterator[str]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        ids: Any = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt"
+        )
         if not hasattr(ids, "shape"):
             ids = ids["input_ids"]
         streamer = TextIteratorStreamer(

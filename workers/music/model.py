@@ -135,7 +135,7 @@ def train(
     started = time.monotonic()
     budget_s = req.max_minutes * 60
 
-    class Report(TrainerCallback):  # type: ignore[misc]
+    class Report(TrainerCallback):
         def __init__(self) -> None:
             self.first_step: int | None = None
             self.t0 = time.monotonic()
@@ -192,8 +192,9 @@ def train(
         dataloader_num_workers=0,
         seed=req.seed,
     )
+    model = GPT2LMHeadModel(config)
     trainer = Trainer(
-        model=GPT2LMHeadModel(config),
+        model=model,
         args=args,
         train_dataset=WindowSet(train_w, req.context),
         eval_dataset=WindowSet(valid_w, req.context) if valid_w else None,
@@ -220,7 +221,7 @@ def train(
         "train_loss": None if train_loss is None else round(float(train_loss), 4),
         "valid_loss": None if valid_loss is None else round(float(valid_loss), 4),
         "train_windows": len(train_w),
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "parameters": sum(int(p.numel()) for p in model.parameters()),
         "seconds": round(elapsed, 1),
         "tokens_per_s": round(steps_run * tokens_per_step / max(1e-6, result.metrics["train_runtime"]), 1),
         "stopped_early": trainer.state.global_step < req.max_steps,

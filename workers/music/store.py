@@ -85,7 +85,7 @@ class Store:
         write_json(self.pieces / f"{piece_id}.json", record)
 
     def piece(self, piece_id: str) -> dict[str, Any]:
-        return read_json(self.pieces / f"{piece_id}.json")
+        return dict(read_json(self.pieces / f"{piece_id}.json"))
 
     def update_piece(self, piece_id: str, **fields: Any) -> None:
         write_json(self.pieces / f"{piece_id}.json", {**self.piece(piece_id), **fields})

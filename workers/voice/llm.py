@@ -143,7 +143,7 @@ async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
         turn_id=c.turn_id,
         text=text.strip()[:20_000],
         model=_llm.capabilities.name[:128],
-        finish_reason=finish,  # type: ignore[arg-type]
+        finish_reason=finish,
     )
     await asyncio.to_thread(
         store.remember, settings.db_url, c.correlation_id, [("user", c.query), ("assistant", text.strip())]

@@ -58,5 +58,5 @@ async def on_transcript(t: Transcript, ctx: Context) -> VoiceContext | None:
         turn_id=t.id,
         query=t.text,
         passages=found,
-        history=[ChatTurn(role=r, content=c) for r, c in past[-64:]],  # type: ignore[arg-type]
+        history=[ChatTurn(role=r, content=c) for r, c in past[-64:]],
     )

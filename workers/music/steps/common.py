@@ -31,7 +31,7 @@ def status(
         correlation_id=cause.correlation_id,
         causation_id=cause.id,
         kind=kind,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         progress=max(0.0, min(1.0, progress)),
         message=message[:1000],
         result={k: _scalar(v) for k, v in result.items()},
