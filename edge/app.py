@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -26,22 +25,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from bus.config import BusSettings
 from bus.transport import transport
-from schemas import EVENT_TYPES, AudioChunk, Cancel, JobCancel, JobSubmitted
+from schemas import JobCancel, JobSubmitted
 from schemas.base import Params
 
-from . import audio
 from .auth import COOKIE, Identity, bearer
-from .clients import WEBSOCKET_TYPES
 from .hub import Hub, JobRecord, Sessions
 from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
+from .session import WebSocketEndpoint
 from .settings import EdgeSettings
 
 STATIC_FILES = {
@@ -88,7 +86,6 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         if edge.redis_url
         else Limiter(edge.rate_per_s, edge.rate_burst)
     )
-    sessions_of: dict[str, int] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -228,129 +225,19 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
             raise HTTPException(404, f"no music file {path}")
         return FileResponse(file, media_type=MEDIA_TYPES[file.suffix])
 
+    endpoint = WebSocketEndpoint(edge, identity, limiter, hub)
+
     @app.websocket("/ws")
     async def ws(socket: WebSocket, token: str | None = None) -> None:
-        origin = socket.headers.get("origin")
-        if (
-            origin
-            and not _same_origin(origin, socket.headers.get("host", ""))
-            and origin not in edge.allowed_origins
-        ):
-            await socket.close(code=4403, reason="origin not allowed")
-            return
-        client = identity.client(token, socket.cookies.get(COOKIE))
-        if client is None:
-            await socket.close(code=4401, reason="missing or wrong token")
-            return
-        h = hub()
-        if len(h.sessions) >= edge.max_sessions:
-            await socket.close(code=4429, reason="too many sessions")
-            return
-        if sessions_of.get(client, 0) >= edge.max_sessions_per_client:
-            await socket.close(
-                code=4429, reason=f"more than {edge.max_sessions_per_client} sessions for this client"
-            )
-            return
-        await socket.accept()
-        sessions_of[client] = sessions_of.get(client, 0) + 1
-        session = secrets.token_hex(16)
-        queue = h.open_session(session)
-        seq = 0
-
-        async def error(code: str, message: str) -> None:
-            await socket.send_text(json.dumps({"type": "error", "code": code, "message": message}))
-
-        async def pump() -> None:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # client went away
-                while True:
-                    subject, data = await queue.get()
-                    await socket.send_text(data.decode())
-
-        sender = asyncio.create_task(pump())
-        try:
-            await socket.send_text(json.dumps({"type": "session", "session_id": session}))
-            while True:
-                try:
-                    frame = await asyncio.wait_for(socket.receive(), edge.idle_s)
-                except TimeoutError:
-                    await socket.close(code=4408, reason=f"idle for {edge.idle_s:g} s")
-                    break
-                if frame["type"] == "websocket.disconnect":
-                    break
-                raw = frame.get("bytes") if frame.get("bytes") is not None else frame.get("text")
-                if raw is None:
-                    continue
-                if len(raw) > edge.max_frame_bytes:
-                    await error(
-                        "too_large", f"frame of {len(raw)} bytes; the limit is {edge.max_frame_bytes}"
-                    )
-                    continue
-                if not await limiter.take(client):
-                    await error("rate_limited", f"more than {edge.rate_per_s:g} messages/s")
-                    continue
-                if isinstance(raw, bytes):
-                    try:
-                        pcm = audio.pcm16(raw)
-                        await h.publish(AudioChunk(correlation_id=session, seq=seq, pcm=pcm))
-                        seq += 1
-                    except ValueError as exc:  # pydantic's ValidationError included
-                        message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                        await error("bad_audio", message)
-                    continue
-                await _client_event(raw, session, h, error)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            sender.cancel()
-            h.close_session(session)
-            sessions_of[client] -= 1
-            if not sessions_of[client]:
-                del sessions_of[client]
-            with contextlib.suppress(Exception):
-                await h.publish(Cancel(correlation_id=session, reason="disconnect"))
+        await endpoint(socket, token)
 
     return app
-
-
-async def _client_event(raw: str, session: str, hub: Sessions, error: Any) -> None:
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        await error("bad_json", "frame is not JSON (or nested too deeply)")
-        return
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("type"), str)
-        or body["type"] not in WEBSOCKET_TYPES
-    ):
-        await error("bad_type", f"type must be one of {sorted(WEBSOCKET_TYPES)}")
-        return
-    body.pop("id", None)
-    body.pop("causation_id", None)
-    body.pop("created_at", None)
-    body["correlation_id"] = session
-    try:
-        event = EVENT_TYPES[body["type"]].model_validate_json(json.dumps(body))
-    except ValidationError as exc:
-        await error("invalid", _first_error(exc))
-        return
-    await hub.publish(event)
 
 
 LOCKED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
 <h1>Switchboard</h1><p>{why} Open the address <code>switchboard up</code> printed
 (<code>http://…/?token=…</code>), or read the token from <code>.switchboard/edge-token</code>.</p></body></html>"""
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    """Is the page's origin the edge's own address (as the browser reached it)?"""
-    return origin.split("://", 1)[-1] == host
-
-
-def _first_error(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    return f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
 
 
 LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model server
