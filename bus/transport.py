@@ -101,6 +101,8 @@ class Transport(abc.ABC):
     """A broker, connected on ``start()`` (or ``async with``) and closed on ``close()``."""
 
     name: ClassVar[str]
+    local_server: ClassVar[str] = ""
+    """What ``ensure_server`` starts, for messages."""
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
     """Errors that mean the broker cannot be reached (the CLI says so in one line)."""
 

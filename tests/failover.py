@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -58,13 +59,22 @@ def _env(settings: BusSettings, **extra: str) -> dict[str, str]:
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (read back when something goes wrong)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "switchboard.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def _tail(proc: subprocess.Popen[bytes], chars: int = 3000) -> str:
+    log = proc.log  # type: ignore[attr-defined]
+    log.seek(0)
+    return log.read().decode(errors="replace")[-chars:]
 
 
 @contextlib.asynccontextmanager
@@ -200,7 +210,8 @@ async def run(
                 if killed_at is not None and time.time() - killed_at > after_s:
                     break
                 if time.monotonic() - start > wait_s:
-                    raise RuntimeError(f"both replicas never answered: tags seen {sorted(tags)}")
+                    logs = "\n".join(f"--- {t}:\n{_tail(p)}" for t, p in replicas.items())
+                    raise RuntimeError(f"both replicas never answered: tags seen {sorted(tags)}\n{logs}")
             expected = {s: seq for s, _ in clients}
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:

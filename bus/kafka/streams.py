@@ -57,10 +57,10 @@ async def read(
         out: list[Recorded] = []
         deadline = time.monotonic() + READ_ALL_S
         while left and time.monotonic() < deadline:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=500)).items():
+            got = await consumer.getmany(*left, timeout_ms=500)
+            for tp in list(left):
+                records = got.get(tp, [])
                 for r in records:
-                    if r.offset >= ends[tp]:
-                        break
                     if (since_ms is not None and r.timestamp < since_ms) or (
                         until_ms is not None and r.timestamp > until_ms
                     ):
@@ -70,7 +70,9 @@ async def read(
                         continue
                     when = datetime.fromtimestamp(r.timestamp / 1000, UTC)
                     out.append(Recorded(subject, r.offset, when, hdrs, r.value, tp.partition))
-                if records and records[-1].offset >= ends[tp] - 1:
+                # done once the end is passed and nothing more comes: an end offset alone is
+                # not enough (Tansu reports the last batch's first offset + 1 as the end)
+                if not records and await consumer.position(tp) >= ends[tp]:
                     left.discard(tp)
         return sorted(out, key=lambda r: (r.time, r.partition or 0, r.seq))
     finally:
@@ -140,9 +142,8 @@ async def report(settings: BusSettings, readers: dict[str, list[str]]) -> list[S
                     await groups[group].start()
                 for tp in tps:
                     committed = await groups[group].committed(tp)
-                    rep.lags.append(
-                        Lag(kind, tp.partition, end[tp] - (committed if committed is not None else begin[tp]))
-                    )
+                    behind = end[tp] - (committed if committed is not None else begin[tp])
+                    rep.lags.append(Lag(kind, tp.partition, max(0, behind)))  # Tansu's end can lag
             out.append(rep)
     finally:
         for g in groups.values():

@@ -1,6 +1,6 @@
 """The bus on Kafka: a topic per subject with keyed partitions, a consumer
-group per worker kind (one replica owns partition p of every topic it reads),
-run through FastStream's Kafka broker (fs_runner.py)."""
+group per worker kind (one replica owns partition p of every topic it reads;
+runner.py), producers that confirm what they send."""
 
 from __future__ import annotations
 
@@ -8,34 +8,35 @@ import asyncio
 import contextlib
 import logging
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
 
 from schemas import EVENT_TYPES
 
 from ..config import BusSettings
-from ..fs_runner import FastStreamPublisher, mount, start_together
 from ..servers import ensure_kafka
 from ..subjects import address, parse_address
 from ..transport import Publish, Recorded, Slice, SubjectReport, Tap, Transport
 from ..worker import Worker
 from . import streams
 from .client import headers_of, provision_kafka, tail
+from .runner import KafkaPublisher, KafkaRunner, producer
 
 log = logging.getLogger(__name__)
 
 
 class KafkaTransport(Transport):
     name = "kafka"
+    local_server = "Tansu, in memory, gone when `up` ends"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, KafkaError)
 
     def __init__(self, settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> None:
         super().__init__(settings, client, provision=provision)
-        self._broker: KafkaBroker | None = None
+        self._producer: AIOKafkaProducer | None = None
         self._tails: list[asyncio.Task[None]] = []
 
     @property
@@ -49,22 +50,22 @@ class KafkaTransport(Transport):
     async def start(self) -> None:
         if self.provision:
             await provision_kafka(self.settings, list(EVENT_TYPES))
-        self._broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
-        await self._broker.start()
+        self._producer = producer(self.settings)
+        await self._producer.start()
 
     async def close(self) -> None:
-        if self._broker is not None:
-            await self._broker.stop()
-            self._broker = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     @property
     def connected(self) -> bool:
         return bool(self._tails) and not any(t.done() for t in self._tails)
 
     def publisher(self, producer: str) -> Publish:
-        if self._broker is None:
+        if self._producer is None:
             raise RuntimeError("the transport is not started")
-        return FastStreamPublisher(self._broker, self.settings, producer).publish
+        return KafkaPublisher(self._producer, self.settings, producer).publish
 
     @contextlib.asynccontextmanager
     async def tail(
@@ -85,12 +86,7 @@ class KafkaTransport(Transport):
 
     async def serve(self, worker: Worker, stop: asyncio.Event) -> None:
         await provision_kafka(self.settings, list(EVENT_TYPES))
-        broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
-        mount(broker, worker, self.settings)
-        async with broker:
-            await start_together(broker)
-            log.info("worker running", extra={"worker": worker.name, "broker": "kafka"})
-            await stop.wait()
+        await KafkaRunner(worker, self.settings, uuid.uuid4().hex).run(stop)
 
     async def read(self, namespace: str, subject: str, sl: Slice | None = None) -> list[Recorded]:
         return await streams.read(self.settings, namespace, subject, sl)

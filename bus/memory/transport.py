@@ -60,6 +60,7 @@ STORE = _Store()
 
 class MemoryTransport(Transport):
     name = "memory"
+    local_server = "nothing: in this process"
 
     @property
     def address(self) -> str:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 class NatsTransport(Transport):
     name = "nats"
+    local_server = "nats-server, streams kept in the data folder"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, nats.errors.Error)
 
     def __init__(self, settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> None:

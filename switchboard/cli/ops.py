@@ -35,9 +35,10 @@ def streams(
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
         return
-    if not reports:
+    held = [r for r in reports if r.messages]  # provisioned, never written: not worth a line
+    if not held:
         typer.echo(f"nothing stored in namespace {settings.namespace!r}")
-    for r in reports:
+    for r in held:
         typer.echo(f"{r.subject:28} {r.messages:8} msgs  {r.partitions} partitions")
         for kind, row in sorted(r.by_worker().items()):
             typer.echo(

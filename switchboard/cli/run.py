@@ -176,7 +176,7 @@ def up(
     except (RuntimeError, ImportError) as exc:
         fail(str(exc))
     where = f"{settings.broker}: {broker(settings).address}"
-    typer.echo(f"{where} ({'started here, gone when `up` ends' if server else 'already running'})")
+    typer.echo(f"{where} ({f'started here: {broker.local_server}' if server else 'already running'})")
     kinds = only or sorted(REGISTRY)
     unknown = sorted(set(kinds) - set(REGISTRY))
     if unknown:

@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaTimeoutError
 
 from bus import BusSettings, Context, Worker, envelope
-from bus.fs_runner import FastStreamPublisher, build_broker, mount, start_together
+from bus.fs_runner import FastStreamPublisher, build_broker
 from bus.kafka import provision_kafka
+from bus.kafka.runner import KafkaPublisher
 from bus.subjects import address
 from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.conftest import fast_settings
@@ -101,17 +102,17 @@ async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) 
 async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
     kafka_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_send = FastStreamPublisher.send
+    real_send = KafkaPublisher.send
     failures = 0
 
-    async def flaky_send(self: FastStreamPublisher, event: object) -> None:
+    async def flaky_send(self: KafkaPublisher, event: object) -> None:
         nonlocal failures
-        if self.producer == relay.producer and failures < 3:  # the broker does not confirm these
+        if self.name == relay.producer and failures < 3:  # the broker does not confirm these
             failures += 1
             raise KafkaTimeoutError("no produce ack")
         await real_send(self, event)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(FastStreamPublisher, "send", flaky_send)
+    monkeypatch.setattr(KafkaPublisher, "send", flaky_send)
     sent = jobs(sessions=2, per_session=8)
     await _publish(kafka_settings, sent)
     async with running(relay, kafka_settings):
@@ -140,11 +141,7 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
     """Two live replicas: each session's transcripts and cancels go to the same
     one (a cancel must reach the replica answering), and both get sessions."""
     seen: list[tuple[str, str, str]] = []
-    brokers = [build_broker(kafka_settings) for _ in range(2)]
-    for label, broker in zip("ab", brokers, strict=True):
-        mount(broker, _pair(label, seen), kafka_settings)
-    try:
-        await asyncio.gather(*(start_together(b) for b in brokers))
+    async with running(_pair("a", seen), kafka_settings), running(_pair("b", seen), kafka_settings):
         sessions = [f"s{i}" for i in range(12)]
         broker = build_broker(kafka_settings)
         async with broker:
@@ -164,9 +161,6 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
             while len(seen) < 2 * len(sessions):
                 assert time.monotonic() < deadline + 30, seen
                 await asyncio.sleep(0.2)
-    finally:
-        for broker in brokers:
-            await broker.stop()
     owners: dict[str, set[str]] = defaultdict(set)
     for session, _, label in seen:
         owners[session].add(label)
