@@ -27,7 +27,7 @@ from tests import failover  # noqa: E402
 
 # within what each broker's chain keeps up with, so the figure is the takeover, not a backlog
 # (the Kafka path's throughput is its own issue)
-RATES = {"nats": 200.0, "kafka": 50.0}
+RATES = {"nats": 200.0, "kafka": 200.0}
 
 
 async def one(broker: str, args: argparse.Namespace, baseline: bool = False) -> float | None:

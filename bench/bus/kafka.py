@@ -1,0 +1,270 @@
+"""Kafka bus benchmark: a chain of 5 pass-through hops on a Kafka-protocol
+broker (Tansu, started for the run), written three ways and measured in one run:
+
+- ``sb``: the bus's own Kafka runner (bus/kafka/runner.py), 5 worker kinds;
+- ``raw``: raw aiokafka as well as it can be written: a consumer group per
+  hop, batched fetches, pipelined sends awaited per batch, one commit per
+  batch after the outputs are confirmed (the same durability);
+- ``faststream``: the naive FastStream chain (a subscriber per hop publishing
+  to the next one, FastStream's defaults).
+
+    python bench/bus/kafka.py [--events 3000] [--size 1024] [--rounds 2]
+
+Prints events/s through the chain, per-hop p50/p99 latency at a paced load,
+CPU microseconds per event of the chain's process and of the broker, and the
+ratios on lines with "ratio" (medians of alternating rounds). Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import signal
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+
+from bench.bus import chain  # noqa: E402
+from bus import BusSettings, envelope, transport  # noqa: E402
+from bus.kafka import provision_kafka  # noqa: E402
+from bus.servers import free_port, start_tansu, stop  # noqa: E402
+from bus.subjects import address  # noqa: E402
+
+HOPS = chain.HOPS
+
+
+def topics(variant: str, ns: str) -> list[str]:
+    if variant == "sb":
+        return [address(ns, f"bench.h{i}") for i in range(HOPS + 1)]
+    return [f"{ns}.{variant}.h{i}" for i in range(HOPS + 1)]
+
+
+async def run_sb(settings: BusSettings, halt: asyncio.Event) -> None:
+    bus = transport(settings, "bench")
+    await bus.start()
+    await asyncio.gather(*(bus.serve(chain.hop_worker(i), halt) for i in range(HOPS)))
+    await bus.close()
+
+
+async def run_raw(settings: BusSettings, halt: asyncio.Event) -> None:
+    names = topics("raw", settings.namespace)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2, acks=1)
+    await producer.start()
+
+    async def hop(i: int) -> None:
+        consumer = AIOKafkaConsumer(
+            names[i],
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=f"{settings.namespace}.raw{i}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch,
+            fetch_max_wait_ms=500,
+        )
+        await consumer.start()
+        try:
+            while not halt.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                if not batches:
+                    continue
+                futures = [
+                    await producer.send(names[i + 1], r.value, key=r.key, headers=list(r.headers))
+                    for records in batches.values()
+                    for r in records
+                ]
+                await asyncio.gather(*futures)
+                await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    await asyncio.gather(*(hop(i) for i in range(HOPS)))
+    await producer.stop()
+
+
+async def run_faststream(settings: BusSettings, halt: asyncio.Event) -> None:
+    from faststream.kafka import KafkaBroker
+    from faststream.kafka.annotations import KafkaMessage
+
+    names = topics("faststream", settings.namespace)
+    broker = KafkaBroker(settings.kafka_bootstrap, logger=None)
+
+    def hop(i: int) -> None:
+        @broker.subscriber(names[i], group_id=f"{settings.namespace}.fs{i}", auto_offset_reset="earliest")
+        async def forward(msg: KafkaMessage) -> None:
+            await broker.publish(msg.body, names[i + 1], key=msg.raw_message.key)
+
+    for i in range(HOPS):
+        hop(i)
+    async with broker:
+        await broker.start()
+        await halt.wait()
+
+
+def _child(variant: str, settings_json: str) -> None:
+    settings = BusSettings.model_validate_json(settings_json)
+
+    async def main() -> None:
+        halt = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, halt.set)
+        runner = {"sb": run_sb, "raw": run_raw, "faststream": run_faststream}[variant]
+        await runner(settings, halt)
+
+    asyncio.run(main())
+
+
+async def measure(
+    variant: str, settings: BusSettings, broker: psutil.Process, args: argparse.Namespace
+) -> dict[str, float]:
+    names = topics(variant, settings.namespace)
+    if variant == "sb":
+        await provision_kafka(settings, [f"bench.h{i}" for i in range(HOPS + 1)])
+    else:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(t, settings.partitions, 1) for t in names])
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2)
+    sink = AIOKafkaConsumer(names[-1], bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="latest")
+    await producer.start()
+    await sink.start()
+    for tp in sink.assignment():
+        await sink.position(tp)
+    proc = mp.get_context("spawn").Process(
+        target=_child, args=(variant, settings.model_dump_json()), daemon=True
+    )
+    proc.start()
+    child = psutil.Process(proc.pid)
+    payload = "x" * (args.size - 200)
+    sessions = [f"s{i}" for i in range(64)]
+
+    def encoded(i: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        ev = chain.HOP_EVENTS[0](correlation_id=sessions[i % 64], t0=time.time(), payload=payload)  # type: ignore[call-arg]
+        hdrs = envelope.headers(ev, "bench@1")
+        return envelope.encode(ev), ev.correlation_id.encode(), [(k, v.encode()) for k, v in hdrs.items()]
+
+    async def send(batch: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+        futures = [await producer.send(names[0], data, key=key, headers=hdrs) for data, key, hdrs in batch]
+        await asyncio.gather(*futures)
+
+    async def receive(n: int, timed: bool, wait_s: float) -> tuple[list[float], float]:
+        got: list[float] = []
+        last = time.time()
+        deadline = time.monotonic() + wait_s
+        while len(got) < n and time.monotonic() < deadline:
+            for records in (await sink.getmany(timeout_ms=200)).values():
+                now = time.time()
+                for r in records:
+                    got.append(now - json.loads(r.value)["t0"] if timed else 0.0)
+                last = now
+        if len(got) < n:
+            raise RuntimeError(f"{variant}: {len(got)} of {n} events came through")
+        return got, last
+
+    try:
+        reader = asyncio.create_task(receive(200, False, 180))
+        for i in range(200):  # warm-up: groups joined, partitions assigned
+            await send([encoded(i)])
+            await asyncio.sleep(0.01)
+        await reader
+        prepared = [encoded(i) for i in range(args.events)]
+        cpu0, bcpu0 = child.cpu_times(), broker.cpu_times()
+        reader = asyncio.create_task(receive(args.events, False, 600))
+        start = time.time()
+        for k in range(0, len(prepared), 256):
+            await send(prepared[k : k + 256])
+        _, last = await reader
+        cpu1, bcpu1 = child.cpu_times(), broker.cpu_times()
+        throughput = args.events / (last - start)
+        n = int(args.rate * 4)
+        reader = asyncio.create_task(receive(n, True, 120))
+        for i in range(n):
+            await send([encoded(i)])
+            await asyncio.sleep(1 / args.rate)
+        latencies, _ = await reader
+    finally:
+        proc.terminate()
+        proc.join(30)
+        await sink.stop()
+        await producer.stop()
+    lat = sorted(latencies)
+    used = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    broker_used = (bcpu1.user + bcpu1.system) - (bcpu0.user + bcpu0.system)
+    return {
+        "events_per_s": throughput,
+        "hop_p50_ms": statistics.median(lat) / HOPS * 1e3,
+        "hop_p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] / HOPS * 1e3,
+        "chain_us": used / args.events * 1e6,
+        "broker_us": broker_used / args.events * 1e6,
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=3000)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--rate", type=float, default=50.0, help="paced events/s for the latency phase")
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--variants", nargs="+", default=["raw", "sb", "faststream"])
+    args = ap.parse_args()
+    port = free_port()
+    server = start_tansu(port)
+    bootstrap = f"127.0.0.1:{port}"
+    results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
+    try:
+        for _ in range(args.rounds):
+            for variant in args.variants:
+                settings = BusSettings(
+                    broker="kafka",
+                    kafka_bootstrap=bootstrap,
+                    namespace="kb" + uuid.uuid4().hex[:6],
+                    partitions=args.partitions,
+                    batch=args.batch,
+                )
+                results[variant].append(await measure(variant, settings, psutil.Process(server.pid), args))
+    finally:
+        stop(server)
+
+    def med(variant: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[variant])
+
+    print(
+        f"kafka (Tansu): {args.events} x {args.size} B through {HOPS} hops, {args.partitions} partitions,"
+        f" batch {args.batch}, {args.rounds} alternating rounds (medians)"
+    )
+    names = {"raw": "raw aiokafka", "sb": "switchboard", "faststream": "faststream"}
+    for v in args.variants:
+        runs = " ".join(f"{r['events_per_s']:.0f}" for r in results[v])
+        print(
+            f"{names[v]:13} {med(v, 'events_per_s'):7.0f} events/s (runs: {runs})  per hop p50"
+            f" {med(v, 'hop_p50_ms'):.2f} ms p99 {med(v, 'hop_p99_ms'):.2f} ms  CPU/event: chain"
+            f" {med(v, 'chain_us'):.0f} us, broker {med(v, 'broker_us'):.0f} us"
+        )
+    if "raw" in results and "sb" in results:
+        print(
+            f"kafka ratio throughput switchboard/raw = {med('sb', 'events_per_s') / med('raw', 'events_per_s'):.2f}"
+            f" (goal >= 0.80); chain CPU ratio = {med('sb', 'chain_us') / med('raw', 'chain_us'):.2f};"
+            f" added p50 per hop = {med('sb', 'hop_p50_ms') - med('raw', 'hop_p50_ms'):.2f} ms"
+        )
+    if "faststream" in results and "sb" in results:
+        print(
+            f"kafka ratio throughput switchboard/faststream = "
+            f"{med('sb', 'events_per_s') / med('faststream', 'events_per_s'):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
