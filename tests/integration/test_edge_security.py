@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from bus import BusSettings
+from bus import BusSettings, transport
 from bus.servers import free_port
 from edge.app import create_app
 from edge.settings import EdgeSettings
@@ -173,6 +173,20 @@ def test_rate_limits_are_shared_by_edges_through_redis(nats_settings: BusSetting
     )
     ns = nats_settings.model_copy(update={"namespace": f"rl{secrets.token_hex(4)}"})
     alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
+    try:
+        _rate_limited_on_both(ns, edge, alice, bob)
+    finally:  # its own namespace (a fresh Redis bucket): its streams go too
+
+        async def drop() -> None:
+            async with transport(ns, provision=False) as bus:
+                await bus.drop(ns.namespace)
+
+        asyncio.run(drop())
+
+
+def _rate_limited_on_both(
+    ns: BusSettings, edge: EdgeSettings, alice: dict[str, str], bob: dict[str, str]
+) -> None:
     with TestClient(create_app(ns, edge)) as one, TestClient(create_app(ns, edge)) as two:
         codes = [
             (one if i % 2 else two).post("/jobs", json={"kind": "k"}, headers=alice).status_code
