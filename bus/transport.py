@@ -106,12 +106,22 @@ class Transport(abc.ABC):
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
     """Errors that mean the broker cannot be reached (the CLI says so in one line)."""
 
-    def __init__(self, settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> None:
+    def __init__(
+        self,
+        settings: BusSettings,
+        client: str = "switchboard",
+        *,
+        provision: bool = True,
+        patient: bool = True,
+    ) -> None:
         """``provision``: ``start()`` creates the namespace's streams or topics where
-        missing; a reader that only looks passes False, and creates nothing."""
+        missing; a reader that only looks passes False, and creates nothing.
+        ``patient``: keep trying to reach the broker (servers, workers); False:
+        ``start()`` fails within seconds when it is unreachable (commands)."""
         self.settings = settings
         self.client = client
         self.provision = provision
+        self.patient = patient
 
     @property
     @abc.abstractmethod
@@ -182,9 +192,11 @@ def transport_class(broker: str) -> type[Transport]:
     return cls
 
 
-def transport(settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> Transport:
+def transport(
+    settings: BusSettings, client: str = "switchboard", *, provision: bool = True, patient: bool = True
+) -> Transport:
     """The transport for ``settings.broker``: the one place that reads it."""
-    return transport_class(settings.broker)(settings, client, provision=provision)
+    return transport_class(settings.broker)(settings, client, provision=provision, patient=patient)
 
 
 def refuse_live(source: BusSettings, target_namespace: str) -> None:

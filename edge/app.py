@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from bus.config import BusSettings
 from bus.transport import transport
-from schemas import JobCancel, JobSubmitted
+from schemas import TERMINAL_STATES, JobCancel, JobSubmitted
 from schemas.base import Params
 
 from .auth import COOKIE, Identity, bearer
@@ -180,7 +180,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @app.delete("/jobs/{job_id}", status_code=202)
     async def cancel(job_id: str, client: str = Depends(authorize)) -> dict[str, str]:
-        own_job(job_id, client)
+        rec = own_job(job_id, client)
+        if rec.state in TERMINAL_STATES:
+            raise HTTPException(409, f"job {job_id} already {rec.state}")
         await hub().publish(JobCancel(correlation_id=job_id, reason="cancelled over HTTP"))
         return {"job_id": job_id, "state": "cancelling"}
 

@@ -59,5 +59,5 @@ async def _link(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
     def on_status(subject: str, headers: dict[str, str], data: bytes) -> None:
         take(headers.get(envelope.CORRELATION_ID, ""), data)
 
-    async with transport(settings, "cli") as bus, bus.tail(["jobs.status"], on_status):
+    async with transport(settings, "cli", patient=False) as bus, bus.tail(["jobs.status"], on_status):
         yield bus.publisher(PRODUCER)

@@ -34,8 +34,15 @@ class KafkaTransport(Transport):
     local_server = "Tansu, in memory, gone when `up` ends"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, KafkaError)
 
-    def __init__(self, settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> None:
-        super().__init__(settings, client, provision=provision)
+    def __init__(
+        self,
+        settings: BusSettings,
+        client: str = "switchboard",
+        *,
+        provision: bool = True,
+        patient: bool = True,
+    ) -> None:
+        super().__init__(settings, client, provision=provision, patient=patient)
         self._producer: AIOKafkaProducer | None = None
         self._tails: list[asyncio.Task[None]] = []
 
@@ -51,7 +58,12 @@ class KafkaTransport(Transport):
         if self.provision:
             await provision_kafka(self.settings, list(EVENT_TYPES))
         self._producer = producer(self.settings)
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()
+            self._producer = None
+            raise
 
     async def close(self) -> None:
         if self._producer is not None:

@@ -12,9 +12,17 @@ from ..config import BusSettings
 log = logging.getLogger(__name__)
 
 
-async def connect_nats(settings: BusSettings, name: str) -> Client:
+async def connect_nats(settings: BusSettings, name: str, *, forever: bool = True) -> Client:
+    """``forever``: a server process keeps trying to reach NATS (and reconnects);
+    a command gives up after a few seconds with ``NoServersError``."""
+
     async def on_error(exc: Exception) -> None:
-        log.warning("nats connection: %s", type(exc).__name__, extra={"client": name})
+        log.log(
+            logging.WARNING if forever else logging.DEBUG,
+            "nats connection: %s",
+            type(exc).__name__,
+            extra={"client": name},
+        )
 
     async def on_disconnect() -> None:
         log.info("disconnected from NATS", extra={"client": name})
@@ -25,8 +33,9 @@ async def connect_nats(settings: BusSettings, name: str) -> Client:
     return await nats.connect(
         settings.nats_url,
         name=name,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=-1 if forever else 2,
         reconnect_time_wait=0.5,
+        connect_timeout=2,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,

@@ -34,8 +34,15 @@ class NatsTransport(Transport):
     local_server = "nats-server, streams kept in the data folder"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, nats.errors.Error)
 
-    def __init__(self, settings: BusSettings, client: str = "switchboard", *, provision: bool = True) -> None:
-        super().__init__(settings, client, provision=provision)
+    def __init__(
+        self,
+        settings: BusSettings,
+        client: str = "switchboard",
+        *,
+        provision: bool = True,
+        patient: bool = True,
+    ) -> None:
+        super().__init__(settings, client, provision=provision, patient=patient)
         self._nc: Client | None = None
 
     @property
@@ -53,7 +60,7 @@ class NatsTransport(Transport):
         return self._nc
 
     async def start(self) -> None:
-        self._nc = await connect_nats(self.settings, self.client)
+        self._nc = await connect_nats(self.settings, self.client, forever=self.patient)
         if self.provision:
             await provision_streams(self._nc.jetstream(), self.settings)
 

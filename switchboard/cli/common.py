@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -37,6 +38,7 @@ def on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
     from bus.transport import transport_class
 
     broker = transport_class(settings.broker)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connect errors: said once, below
     try:
         return asyncio.run(work)
     except broker.unreachable as exc:
@@ -49,4 +51,4 @@ def bus_for(settings: BusSettings, provision: bool = True) -> Transport:
     """The configured broker's transport, for ``async with``."""
     from bus.transport import transport
 
-    return transport(settings, "switchboard-cli", provision=provision)
+    return transport(settings, "switchboard-cli", provision=provision, patient=False)

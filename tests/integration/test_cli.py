@@ -60,3 +60,29 @@ def test_streams_and_replay_commands(nats_settings: BusSettings) -> None:
     assert refused.returncode == 2 and "live namespace" in refused.stderr
     dropped = sb("replay", "drop", ns + "-r", settings=nats_settings)
     assert dropped.returncode == 0 and "JOBS" in dropped.stdout
+
+
+@pytest.mark.parametrize("broker", ["nats", "kafka"])
+def test_commands_that_need_the_bus_fail_fast_when_it_is_down(broker: str) -> None:
+    """One clear line and exit 2 within seconds, not a retry loop."""
+    from bus.servers import free_port
+
+    port = free_port()  # nothing listens there
+    env = {
+        **os.environ,
+        "SWITCHBOARD_BROKER": broker,
+        "SWITCHBOARD_NATS_URL": f"nats://127.0.0.1:{port}",
+        "SWITCHBOARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+    }
+    for args in (["streams"], ["replay", "drop", "gone-r"], ["music", "tokenize"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "switchboard.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,  # a hang fails here
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "cannot reach the bus" in lines[0], (args, result.stderr)

@@ -108,7 +108,9 @@ def test_jobs_api(nats_settings: BusSettings) -> None:
             state = job_state(client.get, job_id, "failed")
             assert state["state"] == "failed" and "unknown job kind" in state["message"]
             assert client.get("/jobs/nope").status_code == 404
-            assert client.delete(f"/jobs/{job_id}").status_code == 202
+            finished = client.delete(f"/jobs/{job_id}")  # a job that ended cannot be cancelled
+            assert finished.status_code == 409 and "already failed" in finished.json()["detail"]
+            assert client.get(f"/jobs/{job_id}").json()["state"] == "failed"
             assert client.post("/jobs", json={"kind": ""}).status_code == 422
             assert "/jobs" in client.get("/openapi.json").json()["paths"]
     finally:
