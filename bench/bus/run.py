@@ -4,7 +4,8 @@ against the same chain written with raw nats-py, measured in one run.
     python bench/bus/run.py [--events 10000] [--size 1024] [--rounds 3]
 
 Prints events/s end to end through 5 hops, per-hop p50/p99 latency at a paced
-load, and one line with the ratios (medians of alternating rounds: these
+load, CPU microseconds per event of the chain's process and of nats-server (when
+it runs on this machine), and one line with the ratios (medians of alternating rounds: these
 virtual machines show large run-to-run noise). Each chain runs in a child
 process; this process publishes (messages encoded beforehand, so the producer
 costs the same for both) and receives.
@@ -28,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import nats  # noqa: E402
+import psutil  # noqa: E402
 
 from bench.bus import chain  # noqa: E402
 from bus import BusSettings, envelope  # noqa: E402
@@ -75,7 +77,7 @@ class Sink:
 
 
 async def measure(
-    variant: str, settings: BusSettings, events: int, size: int, rate: float
+    variant: str, settings: BusSettings, events: int, size: int, rate: float, broker: psutil.Process | None
 ) -> dict[str, float]:
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream(publish_async_max_pending=4_000)
@@ -92,6 +94,7 @@ async def measure(
         target=_child, args=(variant, settings.model_dump_json()), daemon=True
     )
     proc.start()
+    child = psutil.Process(proc.pid)
     payload = "x" * (size - 200)  # the JSON envelope brings it to ~size bytes
     sessions = [f"s{i}" for i in range(64)]
 
@@ -118,12 +121,15 @@ async def measure(
         # throughput: everything published (windowed), time until the last one arrives
         prepared = [encoded(i) for i in range(events)]
         sink.reset(events)
+        cpu0, bcpu0 = _cpu(child), _cpu(broker)
         start = time.time()
         for msg in prepared:
             await send(msg)
         await js.publish_async_completed()
         await asyncio.wait_for(sink.done.wait(), 600)
         throughput = events / (sink.last - start)
+        chain_us = (_cpu(child) - cpu0) / events * 1e6
+        broker_us = (_cpu(broker) - bcpu0) / events * 1e6 if broker else float("nan")
 
         # latency: a paced load well under capacity
         n = int(rate * 4)
@@ -142,7 +148,25 @@ async def measure(
         "events_per_s": throughput,
         "hop_p50_ms": statistics.median(lat) / chain.HOPS * 1e3,
         "hop_p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] / chain.HOPS * 1e3,
+        "chain_us": chain_us,
+        "broker_us": broker_us,
     }
+
+
+def _cpu(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def _nats_server(url: str) -> psutil.Process | None:
+    """The nats-server process serving ``url`` (for its CPU per event), if it is on this machine."""
+    port = int(url.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return psutil.Process(conn.pid)
+    return None
 
 
 async def _cleanup(url: str, ns: str) -> None:
@@ -165,6 +189,7 @@ async def main() -> None:
     args = ap.parse_args()
     url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
     server = ensure_nats(url)
+    broker = _nats_server(url)
     only = os.environ.get("BENCH_ONLY")
     results: dict[str, list[dict[str, float]]] = {"raw": [], "sb": []}
     try:
@@ -178,7 +203,7 @@ async def main() -> None:
                 )
                 try:
                     results[variant].append(
-                        await measure(variant, settings, args.events, args.size, args.rate)
+                        await measure(variant, settings, args.events, args.size, args.rate, broker)
                     )
                 finally:
                     await _cleanup(url, ns)
@@ -200,13 +225,15 @@ async def main() -> None:
         print(
             f"{name:12} {median(variant, 'events_per_s'):8.0f} events/s (runs: {runs})   "
             f"per hop p50 {median(variant, 'hop_p50_ms'):.2f} ms  p99 {median(variant, 'hop_p99_ms'):.2f} ms"
+            f"  CPU/event: chain {median(variant, 'chain_us'):.0f} us, nats-server {median(variant, 'broker_us'):.0f} us"
         )
     if results["raw"] and results["sb"]:
         ratio = median("sb", "events_per_s") / median("raw", "events_per_s")
         added = median("sb", "hop_p50_ms") - median("raw", "hop_p50_ms")
+        cpu = median("sb", "chain_us") / median("raw", "chain_us")
         print(
-            f"ratio throughput switchboard/raw = {ratio:.2f} (goal >= 0.70); "
-            f"added p50 per hop = {added:.2f} ms (goal < 2 ms)"
+            f"nats ratio throughput switchboard/raw = {ratio:.2f} (goal >= 0.90); chain CPU ratio = {cpu:.2f}"
+            f" (goal <= 1.3); added p50 per hop = {added:.2f} ms (goal <= 1 ms)"
         )
 
 
