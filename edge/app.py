@@ -35,6 +35,7 @@ from bus.config import BusSettings
 from bus.transport import transport
 from schemas import TERMINAL_STATES, JobCancel, JobSubmitted
 from schemas.base import Params
+from workers.jobs import BadJob, first_event
 
 from .auth import COOKIE, Identity, bearer
 from .hub import Hub, JobRecord, Sessions
@@ -161,11 +162,14 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         if not await limiter.take(client):
             raise HTTPException(429, f"more than {edge.rate_per_s:g} requests/s")
         job_id = secrets.token_hex(16)
+        job = JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params, submitted_by=client)
+        try:
+            first_event(job)  # an unknown kind or bad params: refused now, not failed later
+        except BadJob as exc:
+            raise HTTPException(400, str(exc)) from None
         h = hub()
         h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
-        await h.publish(
-            JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params, submitted_by=client)
-        )
+        await h.publish(job)
         return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")
 
     @app.get("/jobs/{job_id}")

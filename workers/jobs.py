@@ -89,30 +89,28 @@ for _kind, _request in MUSIC_JOBS.items():
     job_kind(_kind, _request)(_music(_request))
 
 
-@worker.handler(JobSubmitted)
-async def on_submitted(job: JobSubmitted, ctx: Context) -> list[Event]:
+class BadJob(ValueError):
+    """A job that cannot start: an unknown kind, or parameters its request refuses."""
+
+
+def first_event(job: JobSubmitted) -> Event:
+    """The event that starts ``job``; BadJob with a message a person can act on."""
     start = JOB_KINDS.get(job.kind)
     if start is None:
         known = ", ".join(sorted(JOB_KINDS)) or "none yet"
-        return [
-            JobStatus(
-                correlation_id=job.correlation_id,
-                kind=job.kind,
-                state="failed",
-                message=f"unknown job kind {job.kind!r}; known kinds: {known}"[:1000],
-            )
-        ]
+        raise BadJob(f"unknown job kind {job.kind!r}; known kinds: {known}"[:1000])
     try:
-        first = start(job)
+        return start(job)
     except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
-        return [
-            JobStatus(
-                correlation_id=job.correlation_id,
-                kind=job.kind,
-                state="failed",
-                message=f"bad parameters: {_first_line(exc)}"[:1000],
-            )
-        ]
+        raise BadJob(f"bad parameters: {_first_line(exc)}"[:1000]) from None
+
+
+@worker.handler(JobSubmitted)
+async def on_submitted(job: JobSubmitted, ctx: Context) -> list[Event]:
+    try:
+        first = first_event(job)
+    except BadJob as exc:  # published straight to the bus, past the edge's check
+        return [JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="failed", message=str(exc))]
     # queued first: the pipeline's own "running" must not be overtaken by it
     return [JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="queued"), first]
 

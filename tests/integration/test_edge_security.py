@@ -37,7 +37,7 @@ def test_closed_by_default_with_a_token_made_on_first_start(
     with TestClient(create_app(nats_settings, EdgeSettings(token_file=token_file))) as client:
         token = token_file.read_text().strip()
         assert len(token) >= 24 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        assert client.post("/jobs", json={"kind": "k"}).status_code == 401
+        assert client.post("/jobs", json={"kind": "music.tokenize"}).status_code == 401
         assert client.get("/jobs").status_code == 401
         assert client.get("/").status_code == 401
         assert client.get("/?token=wrong").status_code == 401
@@ -55,7 +55,7 @@ def test_closed_by_default_with_a_token_made_on_first_start(
             assert ws.receive_json()["type"] == "session"
         client.cookies.clear()
         headers = {"Authorization": f"Bearer {token}"}
-        assert client.post("/jobs", json={"kind": "k"}, headers=headers).status_code == 202
+        assert client.post("/jobs", json={"kind": "music.tokenize"}, headers=headers).status_code == 202
     with TestClient(create_app(nats_settings, EdgeSettings(token_file=token_file))) as client:
         assert client.get("/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # kept
 
@@ -64,8 +64,8 @@ def test_jobs_belong_to_their_client(nats_settings: BusSettings, tmp_path: Path)
     edge = EdgeSettings(token_file=tmp_path / "t", tokens={ALICE: "alice", BOB: "bob"})
     with TestClient(create_app(nats_settings, edge)) as client:
         alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
-        job_id = client.post("/jobs", json={"kind": "k"}, headers=alice).json()["job_id"]
-        other = client.post("/jobs", json={"kind": "k"}, headers=alice).json()["job_id"]
+        job_id = client.post("/jobs", json={"kind": "music.tokenize"}, headers=alice).json()["job_id"]
+        other = client.post("/jobs", json={"kind": "music.tokenize"}, headers=alice).json()["job_id"]
         assert len(job_id) == 32 and abs(int(job_id, 16) - int(other, 16)) > 1 << 64  # not sequential
         assert client.get(f"/jobs/{job_id}", headers=alice).status_code == 200
         assert client.get(f"/jobs/{job_id}", headers=bob).status_code == 404
@@ -189,11 +189,11 @@ def _rate_limited_on_both(
 ) -> None:
     with TestClient(create_app(ns, edge)) as one, TestClient(create_app(ns, edge)) as two:
         codes = [
-            (one if i % 2 else two).post("/jobs", json={"kind": "k"}, headers=alice).status_code
+            (one if i % 2 else two).post("/jobs", json={"kind": "music.tokenize"}, headers=alice).status_code
             for i in range(6)
         ]
         assert codes == [202] * 4 + [429] * 2  # one bucket for alice on both edges
-        assert two.post("/jobs", json={"kind": "k"}, headers=bob).status_code == 202
+        assert two.post("/jobs", json={"kind": "music.tokenize"}, headers=bob).status_code == 202
         with two.websocket_connect(f"/ws?token={ALICE}") as ws:
             ws.receive_json()
             ws.send_text("{}")
@@ -210,7 +210,9 @@ def test_rate_limits_hold_per_edge_while_redis_is_down(nats_settings: BusSetting
     )
     alice = {"Authorization": f"Bearer {ALICE}"}
     with TestClient(create_app(nats_settings, edge)) as client:
-        codes = [client.post("/jobs", json={"kind": "k"}, headers=alice).status_code for _ in range(3)]
+        codes = [
+            client.post("/jobs", json={"kind": "music.tokenize"}, headers=alice).status_code for _ in range(3)
+        ]
         assert codes == [202, 202, 429]
 
 
