@@ -7,10 +7,11 @@ Streams the chat model's answer as deltas; a ``voice.cancel`` for the session
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from bus import Context, Worker
+from bus.cancels import CancelLog
 from schemas import Answer, AnswerDelta, Cancel, Event
 from schemas import Context as VoiceContext
 from workers.engines.llm import LLM, LLMError, Message, load_llm
@@ -27,7 +28,7 @@ SYSTEM = (
 # small models sometimes open with a label copied from the prompt's wording
 LABELS = ("answer:", "assistant:", "response:")
 _llm: LLM | None = None
-_cancelled: dict[str, float] = {}  # session -> when its answers were cancelled
+_cancels = CancelLog(MAX_SESSIONS)  # session -> when a cancel reached this worker
 
 
 async def _load() -> None:
@@ -92,10 +93,7 @@ def messages(c: VoiceContext) -> list[Message]:
 
 @worker.handler(Cancel)
 async def on_cancel(c: Cancel, ctx: Context) -> None:
-    _cancelled.pop(c.correlation_id, None)
-    _cancelled[c.correlation_id] = time.monotonic()
-    while len(_cancelled) > MAX_SESSIONS:  # forget the oldest sessions' cancels
-        del _cancelled[next(iter(_cancelled))]
+    _cancels.record(c.correlation_id, datetime.now(UTC))
     if c.reason == "disconnect":
         await asyncio.to_thread(store.forget, settings.db_url, c.correlation_id)
 
@@ -103,7 +101,7 @@ async def on_cancel(c: Cancel, ctx: Context) -> None:
 @worker.handler(VoiceContext)
 async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
     assert _llm is not None, "llm started without a model"
-    started = time.monotonic()
+    started = datetime.now(UTC)
     answer_id = f"a-{c.turn_id}"[:64]
     text = ""
     index = 0
@@ -112,7 +110,7 @@ async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
         head = ""  # an opening that may be a label ("Answer:"), held until it is told apart
         tokens = 0
         async for piece in _llm.stream(messages(c), max_tokens=MAX_TOKENS, temperature=0.0):
-            if _cancelled.get(c.correlation_id, 0) > started:
+            if _cancels.cancelled_since(c.correlation_id, started):
                 finish = "cancelled"
                 break
             tokens += 1

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 from prometheus_client import Histogram
 
 from bus import Context, Worker
+from bus.cancels import CancelLog
 from schemas import AnswerDelta, Cancel, Event, SpeechAudio
 from schemas.voice import MAX_TTS_BYTES
 from workers.engines.tts import PiperTTS
@@ -32,7 +32,7 @@ FIRST_MIN_WORDS = 3  # the first piece, cut at a phrase break, has at least this
 FIRST_MAX_WORDS = 6  # and is cut here when no break came (long sentences)
 _tts: PiperTTS | None = None
 _pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
-_cancel_at: dict[str, datetime] = {}  # session -> time of its latest cancel (event time)
+_cancels = CancelLog(10_000)  # session -> time of its latest cancel (event time)
 _dropped: dict[str, None] = {}  # answers cut by a cancel (insertion-ordered, bounded)
 _sessions: dict[str, str] = {}  # answer -> session, for answers with gathered text
 MAX_DROPPED = 10_000
@@ -98,8 +98,7 @@ def _cut(d: AnswerDelta) -> bool:
     """Was this answer in flight when its session was cancelled?"""
     if d.answer_id in _dropped:
         return True
-    at = _cancel_at.get(d.correlation_id)
-    if at is not None and d.created_at < at:  # written before the cancel: a stale answer
+    if _cancels.cancelled_since(d.correlation_id, d.created_at):  # written before the cancel: stale
         _drop(d.answer_id)
         return True
     return False
@@ -107,10 +106,7 @@ def _cut(d: AnswerDelta) -> bool:
 
 @worker.handler(Cancel)
 async def on_cancel(c: Cancel, ctx: Context) -> None:
-    _cancel_at.pop(c.correlation_id, None)
-    _cancel_at[c.correlation_id] = c.created_at
-    while len(_cancel_at) > MAX_DROPPED:  # forget the oldest sessions' cancels
-        del _cancel_at[next(iter(_cancel_at))]
+    _cancels.record(c.correlation_id, c.created_at)
     for answer in [a for a, v in _sessions.items() if v == c.correlation_id and a in _pending]:
         _drop(answer)
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from bus import Context, Worker
+from bus.cancels import CancelLog
 from schemas import Event, JobCancel, JobStatus
 
 from ..store import MusicSettings, Store
 
 T = TypeVar("T")
 settings = MusicSettings()
-_CANCELLED: OrderedDict[str, None] = OrderedDict()
-MAX_CANCELLED = 10_000
+_CANCELS = CancelLog(10_000)
 
 
 def store() -> Store:
@@ -49,13 +48,11 @@ def follow_cancels(worker: Worker) -> None:
 
     @worker.handler(JobCancel)
     async def on_cancel(cancel: JobCancel, ctx: Context) -> None:
-        _CANCELLED[cancel.correlation_id] = None
-        while len(_CANCELLED) > MAX_CANCELLED:
-            _CANCELLED.popitem(last=False)
+        _CANCELS.record(cancel.correlation_id, cancel.created_at)
 
 
 def cancelled(job_id: str) -> bool:
-    return job_id in _CANCELLED
+    return job_id in _CANCELS
 
 
 class Throttle:

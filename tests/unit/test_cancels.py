@@ -1,0 +1,27 @@
+"""The cancel log the voice and music workers keep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bus.cancels import CancelLog
+
+
+def test_cancelled_since_compares_with_the_latest_cancel() -> None:
+    log = CancelLog()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    assert not log.cancelled_since("s", t0) and "s" not in log
+    log.record("s", t0 + timedelta(seconds=1))
+    assert log.cancelled_since("s", t0)  # an answer started before the cancel: cut
+    assert not log.cancelled_since("s", t0 + timedelta(seconds=2))  # started after it: goes on
+    assert "s" in log and "other" not in log
+
+
+def test_only_the_most_recent_ids_are_kept() -> None:
+    log = CancelLog(size=3)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(5):
+        log.record(f"s{i}", t)
+    log.record("s2", t)  # cancelled again: the newest now
+    log.record("s5", t)
+    assert [f"s{i}" in log for i in range(6)] == [False, False, True, False, True, True]
