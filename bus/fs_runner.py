@@ -1,6 +1,6 @@
-"""Runs a worker through a FastStream broker: Kafka (consumer groups keep each
-key's partition in order; ``ctx.earlier`` reads back a session's partition) and
-FastStream's in-memory test brokers.
+"""Runs a worker through FastStream's in-memory test broker (TestNatsBroker),
+and publishes through a FastStream broker (tests publish on Kafka this way).
+Production runs on bus/nats/runner.py and bus/kafka/runner.py.
 
 The handler body is the same Processor the JetStream runner uses, so dedupe,
 retries and dead letters behave alike on every broker.
@@ -8,9 +8,6 @@ retries and dead letters behave alike on every broker.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import datetime
 from typing import Any
 
 import nats.errors
@@ -24,7 +21,6 @@ from schemas import Event
 
 from . import envelope
 from .config import BusSettings
-from .kafka.client import ReplicaRangeAssignor, kafka_history
 from .processor import Incoming, Processor, PublishFailed, until_published
 from .subjects import address, parse_address, partition_of, stream_for
 from .worker import Worker
@@ -64,54 +60,22 @@ def build_broker(settings: BusSettings) -> AnyBroker:
     return NatsBroker(settings.nats_url, logger=None)
 
 
-def mount(broker: AnyBroker, worker: Worker, settings: BusSettings) -> Processor:
+def mount(broker: NatsBroker, worker: Worker, settings: BusSettings) -> Processor:
     """Subscribe ``worker``'s handlers on ``broker``; returns the shared processor."""
-    history = None
-    if isinstance(broker, KafkaBroker):
-
-        async def history(
-            subject: str, partition: int, before: int, corr: str, since: datetime
-        ) -> list[Event]:
-            return await kafka_history(settings, subject, partition, before, corr, since)
-
-    processor = Processor(worker, settings, history)
+    processor = Processor(worker, settings)
     publisher = FastStreamPublisher(broker, settings, worker.producer)
     ns = settings.namespace
-    assignor = ReplicaRangeAssignor.for_replica(uuid.uuid4().hex)
     for subject in worker.subjects:
-        if isinstance(broker, KafkaBroker):
-            sub: Any = broker.subscriber(
-                address(ns, subject),
-                group_id=f"{ns}.{worker.name}",
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.MANUAL,
-                partition_assignment_strategy=(assignor,),
-                heartbeat_interval_ms=1000,
-                # a dead replica's partitions move after this (as its NATS leases do)
-                session_timeout_ms=int(settings.lease_ttl_s * 1000),
-            )
-        else:
-            spec = stream_for(subject)
-            sub = broker.subscriber(
-                address(ns, subject, None) + ".*",
-                stream=JStream(spec.stream_name(ns), subjects=spec.subjects(ns)),
-                durable=f"{worker.name}_{subject.replace('.', '-')}",
-                pull_sub=PullSub(batch_size=settings.batch, timeout=settings.fetch_timeout_s),
-                ack_policy=AckPolicy.MANUAL,
-            )
+        spec = stream_for(subject)
+        sub = broker.subscriber(
+            address(ns, subject, None) + ".*",
+            stream=JStream(spec.stream_name(ns), subjects=spec.subjects(ns)),
+            durable=f"{worker.name}_{subject.replace('.', '-')}",
+            pull_sub=PullSub(batch_size=settings.batch, timeout=settings.fetch_timeout_s),
+            ack_policy=AckPolicy.MANUAL,
+        )
         sub(_callback(processor, publisher, subject))
     return processor
-
-
-async def start_together(broker: AnyBroker) -> None:
-    """``broker.start()``, but the subscribers join their group at once: each
-    start waits for its assignment, so one after another costs a rebalance per
-    subject (5 s and more each on Tansu)."""
-    await broker.connect()
-    await asyncio.gather(*(sub.start() for sub in broker.subscribers))
-    for pub in broker.publishers:
-        await pub.start()
-    broker.running = True
 
 
 def _callback(processor: Processor, publisher: FastStreamPublisher, subject: str) -> Any:

@@ -122,6 +122,11 @@ class Transport(abc.ABC):
         self.client = client
         self.provision = provision
         self.patient = patient
+        self._closed()
+
+    @abc.abstractmethod
+    def _closed(self) -> None:
+        """Set the connection state of a transport not (or no longer) started."""
 
     @property
     @abc.abstractmethod

@@ -34,15 +34,7 @@ class KafkaTransport(Transport):
     local_server = "Tansu, in memory, gone when `up` ends"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, KafkaError)
 
-    def __init__(
-        self,
-        settings: BusSettings,
-        client: str = "switchboard",
-        *,
-        provision: bool = True,
-        patient: bool = True,
-    ) -> None:
-        super().__init__(settings, client, provision=provision, patient=patient)
+    def _closed(self) -> None:
         self._producer: AIOKafkaProducer | None = None
         self._tails: list[asyncio.Task[None]] = []
 

@@ -70,6 +70,9 @@ class MemoryTransport(Transport):
     def ensure_server(settings: BusSettings, data_dir: str) -> subprocess.Popen[bytes] | None:
         return None
 
+    def _closed(self) -> None:
+        self._open = False
+
     async def start(self) -> None:
         STORE.ns(self.settings.namespace)
         self._open = True
@@ -79,7 +82,7 @@ class MemoryTransport(Transport):
 
     @property
     def connected(self) -> bool:
-        return getattr(self, "_open", False)
+        return self._open
 
     def publisher(self, producer: str) -> Callable[[Event], Awaitable[None]]:
         async def publish(event: Event) -> None:

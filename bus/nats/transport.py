@@ -34,15 +34,7 @@ class NatsTransport(Transport):
     local_server = "nats-server, streams kept in the data folder"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, nats.errors.Error)
 
-    def __init__(
-        self,
-        settings: BusSettings,
-        client: str = "switchboard",
-        *,
-        provision: bool = True,
-        patient: bool = True,
-    ) -> None:
-        super().__init__(settings, client, provision=provision, patient=patient)
+    def _closed(self) -> None:
         self._nc: Client | None = None
 
     @property
