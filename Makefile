@@ -17,7 +17,7 @@ lint:
 	@scripts/setup.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy schemas bus edge workers streams switchboard
+	.venv/bin/mypy switchboard
 
 bench-bus:
 	@scripts/setup.sh

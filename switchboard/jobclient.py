@@ -8,10 +8,10 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from bus import envelope
-from bus.config import BusSettings
-from bus.transport import transport
-from schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, new_id
+from switchboard.bus import envelope
+from switchboard.bus.config import BusSettings
+from switchboard.bus.transport import transport
+from switchboard.schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, new_id
 
 NO_WORKER_HINT_S = 20.0
 PRODUCER = "cli@0.1.0"

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import nats
 import pytest
 
-from bus import BusSettings
-from bus.servers import ensure_nats, free_port, start_tansu
-from bus.subjects import STREAMS
+from switchboard.bus import BusSettings
+from switchboard.bus.servers import ensure_nats, free_port, start_tansu
+from switchboard.bus.subjects import STREAMS
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from bus import BusSettings
-from bus.servers import free_port
-from edge.app import create_app, server_config
-from edge.settings import EdgeSettings
+from switchboard.bus import BusSettings
+from switchboard.bus.servers import free_port
+from switchboard.edge.app import create_app, server_config
+from switchboard.edge.settings import EdgeSettings
 
 
 @asynccontextmanager

@@ -30,10 +30,10 @@ from typing import Any
 
 import websockets
 
-from bus import BusSettings, envelope
-from bus.servers import free_port, port_open, stop
-from bus.subjects import address
-from schemas import Event, JobSubmitted
+from switchboard.bus import BusSettings, envelope
+from switchboard.bus.servers import free_port, port_open, stop
+from switchboard.bus.subjects import address
+from switchboard.schemas import Event, JobSubmitted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,8 +84,8 @@ async def _bus(settings: BusSettings, on_id: Callable[[str], None]) -> AsyncIter
     topic = address(settings.namespace, "jobs.status")
     async with contextlib.AsyncExitStack() as stack:
         if settings.broker == "kafka":
-            from bus.fs_runner import FastStreamPublisher, build_broker
-            from bus.kafka import headers_of, tail
+            from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+            from switchboard.bus.kafka import headers_of, tail
 
             broker = build_broker(settings)
             await stack.enter_async_context(broker)
@@ -97,7 +97,7 @@ async def _bus(settings: BusSettings, on_id: Callable[[str], None]) -> AsyncIter
             return
         import nats
 
-        from bus.nats.jetstream import JetStreamPublisher
+        from switchboard.bus.nats.jetstream import JetStreamPublisher
 
         nc = await nats.connect(settings.nats_url)
         stack.push_async_callback(nc.close)
@@ -113,7 +113,7 @@ async def _stored_ids(settings: BusSettings) -> list[str]:
     if settings.broker == "kafka":
         from aiokafka import AIOKafkaConsumer
 
-        from bus.kafka import headers_of
+        from switchboard.bus.kafka import headers_of
 
         consumer = AIOKafkaConsumer(
             address(settings.namespace, "jobs.status"),
@@ -134,7 +134,7 @@ async def _stored_ids(settings: BusSettings) -> list[str]:
             await consumer.stop()
     import nats
 
-    from bus.nats.streams import read
+    from switchboard.bus.nats.streams import read
 
     nc = await nats.connect(settings.nats_url)
     try:

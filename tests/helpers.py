@@ -16,11 +16,11 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
-from bus import Worker
-from bus.config import BusSettings
-from bus.nats.streams import read
-from bus.transport import Recorded
-from schemas import JobSubmitted
+from switchboard.bus import Worker
+from switchboard.bus.config import BusSettings
+from switchboard.bus.nats.streams import read
+from switchboard.bus.transport import Recorded
+from switchboard.schemas import JobSubmitted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ def job_state(get: Any, job_id: str, state: str, wait_s: float = 30) -> dict[str
 @contextlib.asynccontextmanager
 async def running(worker: Worker, settings: BusSettings) -> AsyncIterator[None]:
     """One replica of ``worker`` in this process, on the configured broker."""
-    from bus.runtime import run_worker
+    from switchboard.bus.runtime import run_worker
 
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(worker, settings, stop))

@@ -10,8 +10,8 @@ import sys
 import time
 from collections.abc import Iterator
 
-from bus.servers import free_port, stop
-from workers.engines.llm import server_state
+from switchboard.bus.servers import free_port, stop
+from switchboard.workers.engines.llm import server_state
 
 TEST_MODEL = "qwen2.5-coder-0.5b"
 
@@ -52,7 +52,7 @@ def model_server(
 def serving(slots: int | None = None) -> Iterator[str]:
     """For benches: the configured model server when it serves, else one with the
     default model started for the duration; sets SWITCHBOARD_LLM_SERVER_URL."""
-    from workers.engines.llm import SERVER_MODEL, LLMSettings
+    from switchboard.workers.engines.llm import SERVER_MODEL, LLMSettings
 
     settings = LLMSettings()
     if settings.engine != "server" or server_state(settings.server_url) == "ready":

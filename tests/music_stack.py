@@ -11,13 +11,13 @@ from typing import Any
 import nats
 import pytest
 
-from bus import BusSettings
-from bus.nats.runner import NatsRunner
-from schemas import JobStatus
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.runner import NatsRunner
 from switchboard.jobclient import run_job
-from workers import jobs
-from workers.music.steps import common, embed, evaluate, generate, ingest, tokenize, train
-from workers.music.store import MusicSettings
+from switchboard.schemas import JobStatus
+from switchboard.workers import jobs
+from switchboard.workers.music.steps import common, embed, evaluate, generate, ingest, tokenize, train
+from switchboard.workers.music.store import MusicSettings
 
 MUSIC = (jobs, ingest, embed, tokenize, train, generate, evaluate)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bus import Context, PermanentError, Worker
-from schemas import JobStatus, JobSubmitted
+from switchboard.bus import Context, PermanentError, Worker
+from switchboard.schemas import JobStatus, JobSubmitted
 
 relay = Worker("relay", version=os.environ.get("RELAY_VERSION", "1"), emits=(JobStatus,))
 calls: list[str] = []

@@ -11,7 +11,7 @@ import numpy as np
 def speech_16k(text: str, lead_s: float = 0.8, tail_s: float = 1.2) -> bytes:
     from scipy.signal import resample_poly
 
-    from workers.engines.tts import PiperTTS
+    from switchboard.workers.engines.tts import PiperTTS
 
     speech = PiperTTS().synthesize(text)
     audio = np.frombuffer(speech.pcm, dtype=np.int16).astype(np.float32)

@@ -11,10 +11,10 @@ from pathlib import Path
 import nats
 import pytest
 
-from bus import BusSettings
-from bus.nats.runner import NatsRunner
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.workers.voice import llm, retrieve, store, stt, tts, vad
 from tests.edge_server import edge_server
-from workers.voice import llm, retrieve, store, stt, tts, vad
 
 VOICE = (vad, stt, retrieve, llm, tts)
 

@@ -31,17 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import nats  # noqa: E402
 
 from bench.analyst.questions import QUESTIONS, Q  # noqa: E402
-from bus import BusSettings  # noqa: E402
-from bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
-from bus.nats.runner import NatsRunner  # noqa: E402
-from bus.nats.streams import drop  # noqa: E402
-from bus.servers import ensure_nats  # noqa: E402
-from bus.subjects import address  # noqa: E402
-from schemas import Question, Result  # noqa: E402
+from switchboard.bus import BusSettings  # noqa: E402
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
+from switchboard.bus.nats.runner import NatsRunner  # noqa: E402
+from switchboard.bus.nats.streams import drop  # noqa: E402
+from switchboard.bus.servers import ensure_nats  # noqa: E402
+from switchboard.bus.subjects import address  # noqa: E402
+from switchboard.schemas import Question, Result  # noqa: E402
+from switchboard.workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
+from switchboard.workers.analyst import python as python_worker  # noqa: E402
+from switchboard.workers.analyst.sqlguard import check  # noqa: E402
 from tests.model_server import serving  # noqa: E402
-from workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
-from workers.analyst import python as python_worker  # noqa: E402
-from workers.analyst.sqlguard import check  # noqa: E402
 
 
 def _norm(v: Any) -> Any:

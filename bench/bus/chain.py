@@ -14,10 +14,10 @@ import nats
 from nats.js import api
 from pydantic import StringConstraints, create_model
 
-from bus import BusSettings, Context, Worker
-from bus.nats.runner import NatsRunner
-from bus.subjects import StreamSpec, register_stream
-from schemas import Event, register
+from switchboard.bus import BusSettings, Context, Worker
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.bus.subjects import StreamSpec, register_stream
+from switchboard.schemas import Event, register
 
 HOPS = 5
 Payload = Annotated[str, StringConstraints(max_length=4_096)]

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bus import BusSettings  # noqa: E402
-from bus.servers import ensure_kafka, ensure_nats, free_port, stop  # noqa: E402
+from switchboard.bus import BusSettings  # noqa: E402
+from switchboard.bus.servers import ensure_kafka, ensure_nats, free_port, stop  # noqa: E402
 from tests import failover  # noqa: E402
 
 # within what each broker's chain keeps up with, so the figure is the takeover, not a backlog
@@ -66,7 +66,7 @@ async def one(broker: str, args: argparse.Namespace, baseline: bool = False) -> 
 async def drop_nats(settings: BusSettings) -> None:
     import nats
 
-    from bus.nats.streams import drop
+    from switchboard.bus.nats.streams import drop
 
     nc = await nats.connect(settings.nats_url)
     await drop(nc.jetstream(), settings.namespace)

@@ -35,10 +35,10 @@ import psutil  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from bench.bus import chain  # noqa: E402
-from bus import BusSettings, envelope, transport  # noqa: E402
-from bus.kafka import provision_kafka  # noqa: E402
-from bus.servers import free_port, start_tansu, stop  # noqa: E402
-from bus.subjects import address  # noqa: E402
+from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
+from switchboard.bus.kafka import provision_kafka  # noqa: E402
+from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
+from switchboard.bus.subjects import address  # noqa: E402
 
 HOPS = chain.HOPS
 

@@ -32,11 +32,11 @@ import nats  # noqa: E402
 import psutil  # noqa: E402
 
 from bench.bus import chain  # noqa: E402
-from bus import BusSettings, envelope  # noqa: E402
-from bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
-from bus.nats.streams import drop  # noqa: E402
-from bus.servers import ensure_nats  # noqa: E402
-from bus.subjects import address  # noqa: E402
+from switchboard.bus import BusSettings, envelope  # noqa: E402
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision  # noqa: E402
+from switchboard.bus.nats.streams import drop  # noqa: E402
+from switchboard.bus.servers import ensure_nats  # noqa: E402
+from switchboard.bus.subjects import address  # noqa: E402
 
 
 def _child(variant: str, settings_json: str) -> None:

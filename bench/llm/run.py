@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from switchboard.workers.engines.llm import LLM, LLMSettings, TransformersLLM, load_llm  # noqa: E402
+from switchboard.workers.engines.models import resolve  # noqa: E402
 from tests.model_server import model_server  # noqa: E402
-from workers.engines.llm import LLM, LLMSettings, TransformersLLM, load_llm  # noqa: E402
-from workers.engines.models import resolve  # noqa: E402
 
 TABLES = [
     ("album", ["album_id INTEGER", "title VARCHAR", "artist_id INTEGER"]),

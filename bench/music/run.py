@@ -28,10 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bus.config import BusSettings  # noqa: E402
-from bus.servers import ensure_nats  # noqa: E402
-from schemas import JobStatus  # noqa: E402
+from switchboard.bus.config import BusSettings  # noqa: E402
+from switchboard.bus.servers import ensure_nats  # noqa: E402
 from switchboard.jobclient import run_job  # noqa: E402
+from switchboard.schemas import JobStatus  # noqa: E402
 
 WORKERS = (
     "jobs",
@@ -61,7 +61,7 @@ async def job(settings: BusSettings, kind: str, **params: Any) -> tuple[dict[str
 
 def bare(collection: str, pieces: int) -> tuple[float, float]:
     """Seconds to read + embed, and to tokenize, the same pieces without the bus."""
-    from workers.music import features, ingest
+    from switchboard.workers.music import features, ingest
 
     features.embed(["warm up"])  # the workers load their models at start too
     tok = features.tokenizer()

@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 import websockets  # noqa: E402
 
-from bus.nats.streams import drop  # noqa: E402
-from bus.servers import ensure_nats, free_port, port_open  # noqa: E402
+from switchboard.bus.nats.streams import drop  # noqa: E402
+from switchboard.bus.servers import ensure_nats, free_port, port_open  # noqa: E402
+from switchboard.workers.engines.llm import LLMSettings  # noqa: E402
+from switchboard.workers.voice.tts import split  # noqa: E402
 from tests.model_server import serving  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
-from workers.engines.llm import LLMSettings  # noqa: E402
-from workers.voice.tts import split  # noqa: E402
 
 QUESTIONS = [
     "How do I scale a worker?",
@@ -142,8 +142,8 @@ class Engines:
     """The bare STT and TTS engines, loaded in this process once."""
 
     def __init__(self) -> None:
-        from workers.engines.stt import WhisperSTT
-        from workers.engines.tts import PiperTTS
+        from switchboard.workers.engines.stt import WhisperSTT
+        from switchboard.workers.engines.tts import PiperTTS
 
         self.stt, self.tts = WhisperSTT(), PiperTTS()
         self.stt.transcribe(speech_16k(QUESTIONS[0], 0, 0))  # warm-up
@@ -167,9 +167,9 @@ async def workers_vs_bare(
     bare engine on the same input, taken in turn (so both see the same cache
     and CPU state): each end-of-turn segment (sent as a partial, so no answer
     follows) to stt, each first piece (as a whole answer) to tts."""
-    from bus import BusSettings
-    from bus.nats.jetstream import JetStreamPublisher
-    from schemas import AnswerDelta, SpeechSegment
+    from switchboard.bus import BusSettings
+    from switchboard.bus.nats.jetstream import JetStreamPublisher
+    from switchboard.schemas import AnswerDelta, SpeechSegment
 
     pub = JetStreamPublisher(nc, BusSettings(namespace=ns), "bench")
 

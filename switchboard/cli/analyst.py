@@ -24,7 +24,13 @@ def analyst_load(
     ] = None,
 ) -> None:
     """Load Chinook and the music21 score corpus into DuckDB (and PostgreSQL, with a read-only role for the analyst)."""
-    from workers.analyst.datasets import PG_SCHEMA, AnalystSettings, create_reader, load_duckdb, load_postgres
+    from switchboard.workers.analyst.datasets import (
+        PG_SCHEMA,
+        AnalystSettings,
+        create_reader,
+        load_duckdb,
+        load_postgres,
+    )
 
     settings = AnalystSettings()
     try:
@@ -48,7 +54,7 @@ def analyst_datasets(
     name: Annotated[str | None, typer.Argument(help="Show this dataset's tables and columns")] = None,
 ) -> None:
     """List the datasets (built-in and yours from SWITCHBOARD_ANALYST_DATABASES), or one's schema."""
-    from workers.analyst import datasets, prompts
+    from switchboard.workers.analyst import datasets, prompts
 
     if name is None:
         for ds in datasets.all_datasets().values():
@@ -72,8 +78,8 @@ def analyst_sql(
     ] = "chinook",
 ) -> None:
     """Run a query through the same guard and limits the SQL worker applies."""
-    from schemas import Code
-    from workers.analyst import sql
+    from switchboard.schemas import Code
+    from switchboard.workers.analyst import sql
 
     code = Code(
         correlation_id="cli",

@@ -10,8 +10,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bus.config import BusSettings
-from bus.transport import Transport
+from switchboard.bus.config import BusSettings
+from switchboard.bus.transport import Transport
 
 Namespace = Annotated[str | None, typer.Option(help="Subject/stream namespace [env SWITCHBOARD_NAMESPACE]")]
 T = TypeVar("T")
@@ -35,7 +35,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 def on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work``; a bus that cannot be reached is a clear error, not a traceback."""
-    from bus.transport import transport_class
+    from switchboard.bus.transport import transport_class
 
     broker = transport_class(settings.broker)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connect errors: said once, below
@@ -49,6 +49,6 @@ def on_bus(settings: Any, work: Coroutine[Any, Any, T]) -> T:
 
 def bus_for(settings: BusSettings, provision: bool = True) -> Transport:
     """The configured broker's transport, for ``async with``."""
-    from bus.transport import transport
+    from switchboard.bus.transport import transport
 
     return transport(settings, "switchboard-cli", provision=provision, patient=False)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from schemas.music import TrainRequest
+from switchboard.schemas.music import TrainRequest
 
 from .apps import music_app
 from .common import Namespace, fail, on_bus, settings_for
@@ -29,7 +29,7 @@ def _checked(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     validated here against that schema: a bad value is an error before anything is sent."""
     from pydantic import ValidationError
 
-    from workers.jobs import MUSIC_JOBS
+    from switchboard.workers.jobs import MUSIC_JOBS
 
     fields = {k: v for k, v in params.items() if v is not None}
     try:
@@ -155,7 +155,7 @@ def music_generate(
     """Text prompt -> nearest semantic cluster -> sampled tokens -> a MIDI file."""
     import shutil
 
-    from workers.music.store import Store
+    from switchboard.workers.music.store import Store
 
     params = {
         "prompt": prompt,

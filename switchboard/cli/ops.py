@@ -22,7 +22,7 @@ def streams(
     """Per subject: messages held and each reading worker kind's lag, unacked and redelivered."""
     from dataclasses import asdict
 
-    from streams.topology import readers
+    from switchboard.streams.topology import readers
 
     settings = settings_for(namespace)
 
@@ -52,7 +52,7 @@ def streams(
 
 
 def _hops() -> Any:
-    from streams.topology import hops
+    from switchboard.streams.topology import hops
 
     return hops()
 
@@ -60,7 +60,7 @@ def _hops() -> Any:
 @app.command()
 def asyncapi(namespace: Namespace = None) -> None:
     """Print the bus's AsyncAPI 3.0 document (subjects, event schemas, who reads and emits what)."""
-    from streams.asyncapi import document
+    from switchboard.streams.asyncapi import document
 
     settings = settings_for(namespace)
     typer.echo(json.dumps(document(settings.namespace, settings.partitions), indent=2))
@@ -81,8 +81,8 @@ def replay_run(
     namespace: Namespace = None,
 ) -> None:
     """Copy a recorded slice into NAMESPACE; then run a worker there with SWITCHBOARD_NAMESPACE=NAMESPACE."""
-    from bus.transport import Slice
-    from streams.topology import entry_subjects
+    from switchboard.bus.transport import Slice
+    from switchboard.streams.topology import entry_subjects
 
     settings = settings_for(namespace)
     entries = entry_subjects()
@@ -121,8 +121,8 @@ def replay_compare(
     """Pair the replay's outputs with the recorded ones and show what differs."""
     from dataclasses import asdict
 
-    from streams.replay import compare
-    from streams.topology import entry_subjects
+    from switchboard.streams.replay import compare
+    from switchboard.streams.topology import entry_subjects
 
     settings = settings_for(namespace)
     entries = entry_subjects()

@@ -33,9 +33,9 @@ def worker(
             argv += ["--namespace", namespace]
         children = [Child(f"{name}-{i}", argv) for i in range(replicas)]
         raise typer.Exit(supervise(children))
-    from bus.runtime import run_worker
-    from bus.transport import transport_class
-    from workers import load
+    from switchboard.bus.runtime import run_worker
+    from switchboard.bus.transport import transport_class
+    from switchboard.workers import load
 
     try:
         w = load(name)
@@ -63,7 +63,7 @@ def worker(
 @app.command()
 def workers() -> None:
     """List the worker kinds."""
-    from workers import REGISTRY
+    from switchboard.workers import REGISTRY
 
     for name, target in sorted(REGISTRY.items()):
         typer.echo(f"{name:12} {target}")
@@ -78,9 +78,9 @@ def edge(
     """Run the WebSocket edge, the HTTP job API and the web page."""
     import uvicorn
 
-    from edge.app import create_app, server_config
-    from edge.auth import ensure_token
-    from edge.settings import EdgeSettings
+    from switchboard.edge.app import create_app, server_config
+    from switchboard.edge.auth import ensure_token
+    from switchboard.edge.settings import EdgeSettings
 
     logs.setup()
     es = EdgeSettings()
@@ -103,8 +103,8 @@ def model_serve(
     ] = None,
 ) -> None:
     """Run the model server alone: one copy of the model, parallel slots, on SWITCHBOARD_LLM_SERVER_URL."""
-    from workers.engines.llama_server import serve
-    from workers.engines.llm import SERVER_MODEL, LLMSettings
+    from switchboard.workers.engines.llama_server import serve
+    from switchboard.workers.engines.llm import SERVER_MODEL, LLMSettings
 
     logs.setup()
     settings = LLMSettings()
@@ -123,7 +123,7 @@ def model_serve(
 @model_app.command("status")
 def model_status() -> None:
     """Whether the model server answers, and with which model."""
-    from workers.engines.llm import LLMSettings, server_state
+    from switchboard.workers.engines.llm import LLMSettings, server_state
 
     settings = LLMSettings()
     state = server_state(settings.server_url)
@@ -133,8 +133,8 @@ def model_status() -> None:
 
 def _model_server(kinds: list[str]) -> list[str] | None:
     """The command for a model server when these kinds need one and none answers here."""
-    from workers.engines.llama_server import is_local
-    from workers.engines.llm import LLMSettings, server_state
+    from switchboard.workers.engines.llama_server import is_local
+    from switchboard.workers.engines.llm import LLMSettings, server_state
 
     settings = LLMSettings()
     if settings.engine != "server" or not {"llm", "codegen"} & set(kinds):
@@ -162,8 +162,8 @@ def up(
     """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
     import os
 
-    from bus.transport import transport_class
-    from workers import REGISTRY
+    from switchboard.bus.transport import transport_class
+    from switchboard.workers import REGISTRY
 
     from ..supervise import Child, supervise
 
@@ -188,8 +188,8 @@ def up(
         children.insert(0, Child("model", model))
     children += [Child(k, [*me, "worker", k]) for k in kinds]
     typer.echo(f"workers: {', '.join(kinds)}")
-    from edge.auth import ensure_token
-    from edge.settings import EdgeSettings
+    from switchboard.edge.auth import ensure_token
+    from switchboard.edge.settings import EdgeSettings
 
     token = ensure_token(EdgeSettings())
     if token is None:

@@ -16,7 +16,7 @@ def voice_ingest(
     path: Annotated[Path, typer.Argument(help="A folder (or file) of .txt, .md, .html, .pdf documents")],
 ) -> None:
     """Add documents to the knowledge base (passages with their source); *faq*.md files become Q&A rows."""
-    from workers.voice import kb
+    from switchboard.workers.voice import kb
 
     if not path.exists():
         fail(f"{path} does not exist")
@@ -29,7 +29,7 @@ def voice_ingest(
 @voice_app.command("search")
 def voice_search(question: Annotated[str, typer.Argument(help="What to look up")]) -> None:
     """Show what the retrieval worker would hand the model for a question."""
-    from workers.voice import kb, retrieve
+    from switchboard.workers.voice import kb, retrieve
 
     kb.ensure_starter()
     for p in retrieve.passages(question):

@@ -1,6 +1,6 @@
 """The analyst panel in real headless Chromium: the page asks over the WebSocket,
 the edge and the workers run on real NATS, the page shows code, table and chart.
-The LLM is scripted (tests/fake_llm.py); everything else is real."""
+The LLM is scripted (tests/fakes/llm.py); everything else is real."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from pathlib import Path
 import nats
 import pytest
 
-from bus import BusSettings
-from bus.nats.runner import NatsRunner
-from edge.settings import EdgeSettings
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.edge.settings import EdgeSettings
+from switchboard.workers.analyst import codegen, datasets, sql
+from switchboard.workers.analyst import python as python_worker
 from tests.edge_server import edge_server
-from tests.fake_llm import FakeLLM
-from workers.analyst import codegen, datasets, sql
-from workers.analyst import python as python_worker
+from tests.fakes import FakeLLM
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 SHOTS = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS", tempfile.gettempdir()))

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bus import BusSettings
-from edge.app import NODE_MODULES
+from switchboard.bus import BusSettings
+from switchboard.edge.app import NODE_MODULES
 from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
 from tests.edge_server import edge_server
 from tests.music_stack import job, music_stack

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bus import BusSettings
+from switchboard.bus import BusSettings
+from switchboard.workers.voice import llm, retrieve, stt, tts, vad
 from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
 from tests.voice_audio import speech_16k
 from tests.voice_stack import voice_stack
-from workers.voice import llm, retrieve, stt, tts, vad
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 VOICE = (vad, stt, retrieve, llm, tts)

@@ -9,14 +9,14 @@ import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 from faststream.nats.annotations import NatsMessage
 
-from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher, mount
-from schemas import Code, JobStatus, JobSubmitted, Question, Result
-from tests.fake_llm import FakeLLM
-from workers import jobs
-from workers.analyst import codegen, datasets, prompts, sql
-from workers.analyst import python as python_worker
-from workers.analyst.cache import MemoryCache, RedisCache, cache_key
+from switchboard.bus import BusSettings
+from switchboard.bus.fs_runner import FastStreamPublisher, mount
+from switchboard.schemas import Code, JobStatus, JobSubmitted, Question, Result
+from switchboard.workers import jobs
+from switchboard.workers.analyst import codegen, datasets, prompts, sql
+from switchboard.workers.analyst import python as python_worker
+from switchboard.workers.analyst.cache import MemoryCache, RedisCache, cache_key
+from tests.fakes import FakeLLM
 
 STATUSES: list[JobStatus] = []
 

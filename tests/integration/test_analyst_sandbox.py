@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Code
-from workers.analyst import datasets
-from workers.analyst import python as python_worker
-from workers.analyst.sandbox import Limits, run_python
+from switchboard.schemas import Code
+from switchboard.workers.analyst import datasets
+from switchboard.workers.analyst import python as python_worker
+from switchboard.workers.analyst.sandbox import Limits, run_python
 
 
 def _escaped() -> bool:

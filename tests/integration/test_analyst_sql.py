@@ -13,12 +13,12 @@ from faststream.nats import NatsBroker, TestNatsBroker
 from faststream.nats.annotations import NatsMessage
 from sqlalchemy import create_engine, text
 
-from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher, mount
-from schemas import Code, Result
-from workers.analyst import datasets, sql, sqlexec
-from workers.analyst.chinook import TABLES
-from workers.analyst.sqlguard import SQLRefused, check
+from switchboard.bus import BusSettings
+from switchboard.bus.fs_runner import FastStreamPublisher, mount
+from switchboard.schemas import Code, Result
+from switchboard.workers.analyst import datasets, sql, sqlexec
+from switchboard.workers.analyst.chinook import TABLES
+from switchboard.workers.analyst.sqlguard import SQLRefused, check
 
 TABLE_NAMES = {t.name for t in TABLES}
 EXPECTED = {

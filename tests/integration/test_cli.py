@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from bus import BusSettings, transport
-from schemas import JobSubmitted
+from switchboard.bus import BusSettings, transport
+from switchboard.schemas import JobSubmitted
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.nats
@@ -65,7 +65,7 @@ def test_streams_and_replay_commands(nats_settings: BusSettings) -> None:
 @pytest.mark.parametrize("broker", ["nats", "kafka"])
 def test_commands_that_need_the_bus_fail_fast_when_it_is_down(broker: str) -> None:
     """One clear line and exit 2 within seconds, not a retry loop."""
-    from bus.servers import free_port
+    from switchboard.bus.servers import free_port
 
     port = free_port()  # nothing listens there
     env = {

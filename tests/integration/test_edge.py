@@ -10,12 +10,12 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from bus import BusSettings
-from bus.nats.jetstream import JetStreamPublisher
-from bus.nats.streams import read
-from edge.app import create_app
-from edge.settings import EdgeSettings
-from schemas import Transcript
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.jetstream import JetStreamPublisher
+from switchboard.bus.nats.streams import read
+from switchboard.edge.app import create_app
+from switchboard.edge.settings import EdgeSettings
+from switchboard.schemas import Transcript
 from tests.helpers import job_state, spawn_worker
 
 pytestmark = pytest.mark.nats

@@ -8,12 +8,12 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher, build_broker
-from bus.kafka import provision_kafka
-from edge.app import create_app
-from edge.settings import EdgeSettings
-from schemas import EVENT_TYPES, Event, Transcript
+from switchboard.bus import BusSettings
+from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus.kafka import provision_kafka
+from switchboard.edge.app import create_app
+from switchboard.edge.settings import EdgeSettings
+from switchboard.schemas import EVENT_TYPES, Event, Transcript
 from tests.conftest import fast_settings
 from tests.helpers import job_state, spawn_worker
 

@@ -14,10 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from bus import BusSettings, transport
-from bus.servers import free_port
-from edge.app import create_app
-from edge.settings import EdgeSettings
+from switchboard.bus import BusSettings, transport
+from switchboard.bus.servers import free_port
+from switchboard.edge.app import create_app
+from switchboard.edge.settings import EdgeSettings
 from tests.edge_server import edge_server
 
 pytestmark = pytest.mark.nats

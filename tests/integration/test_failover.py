@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bus import BusSettings
+from switchboard.bus import BusSettings
 from tests import failover
 from tests.conftest import fast_settings
 

@@ -11,12 +11,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaTimeoutError
 
-from bus import BusSettings, Context, Worker, envelope
-from bus.fs_runner import FastStreamPublisher, build_broker
-from bus.kafka import provision_kafka
-from bus.kafka.runner import KafkaPublisher
-from bus.subjects import address
-from schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
+from switchboard.bus import BusSettings, Context, Worker, envelope
+from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus.kafka import provision_kafka
+from switchboard.bus.kafka.runner import KafkaPublisher
+from switchboard.bus.subjects import address
+from switchboard.schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.conftest import fast_settings
 from tests.helpers import jobs, running
 from tests.relay import relay
@@ -175,7 +175,7 @@ async def test_topics_no_worker_reads_are_reported(
     async with broker:
         await broker.start()
         await broker.publish(b"{}", f"{kafka_settings.namespace}.analyst.codex")  # Tansu creates it
-    with caplog.at_level("ERROR", logger="bus.kafka.client"):
+    with caplog.at_level("ERROR", logger="switchboard.bus.kafka.client"):
         await provision_kafka(kafka_settings, list(EVENT_TYPES))
     [record] = [r for r in caplog.records if "no worker reads" in r.message]
     assert record.topics == [f"{kafka_settings.namespace}.analyst.codex"]  # type: ignore[attr-defined]

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher, build_broker
-from bus.kafka import provision_kafka
-from bus.kafka.streams import copy as replay
-from bus.kafka.streams import drop, read, report
-from bus.transport import Recorded, Slice
-from schemas import EVENT_TYPES
-from streams.replay import compare
+from switchboard.bus import BusSettings
+from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus.kafka import provision_kafka
+from switchboard.bus.kafka.streams import copy as replay
+from switchboard.bus.kafka.streams import drop, read, report
+from switchboard.bus.transport import Recorded, Slice
+from switchboard.schemas import EVENT_TYPES
+from switchboard.streams.replay import compare
 from tests.conftest import fast_settings
 from tests.helpers import jobs, running, spawn_worker
 from tests.relay import relay

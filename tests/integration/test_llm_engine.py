@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from workers.engines.llm import LLMSettings, TransformersLLM, load_llm
+from switchboard.workers.engines.llm import LLMSettings, TransformersLLM, load_llm
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from bus import BusSettings
-from bus.servers import free_port
-from tests.model_server import model_server
-from workers.engines.llm import (
+from switchboard.bus import BusSettings
+from switchboard.bus.servers import free_port
+from switchboard.workers.engines.llm import (
     LLMPromptTooLong,
     LLMSettings,
     LLMUnavailable,
@@ -25,6 +24,7 @@ from workers.engines.llm import (
     load_llm,
     server_state,
 )
+from tests.model_server import model_server
 
 pytestmark = pytest.mark.slow
 PARIS = [{"role": "user", "content": "What is the capital of France? One word."}]
@@ -159,8 +159,8 @@ def test_readyz_tells_loading_from_ready(
 ) -> None:
     from starlette.testclient import TestClient
 
-    from edge.app import create_app
-    from edge.settings import EdgeSettings
+    from switchboard.edge.app import create_app
+    from switchboard.edge.settings import EdgeSettings
 
     loading, httpd = _health_answering(503)
     try:

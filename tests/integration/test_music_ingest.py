@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pretty_midi
 
-from workers.music import ingest
+from switchboard.workers.music import ingest
 
 
 def _midi(path: Path, tempo: float = 120.0, notes: int = 4) -> Path:

@@ -14,9 +14,9 @@ import nats
 import pretty_midi
 import pytest
 
-from bus import BusSettings
-from bus.nats.streams import read
-from schemas import JobStatus, MidiRaw, PieceMeta
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.streams import read
+from switchboard.schemas import JobStatus, MidiRaw, PieceMeta
 from tests.integration.test_music_ingest import _midi
 from tests.music_stack import job, music_stack
 
@@ -114,7 +114,7 @@ async def test_bad_files_and_bad_requests_fail_clearly(
     assert "no notes" in reasons and "tempo" in reasons and "unreadable" in reasons
 
     # a broken piece straight onto music.midi.raw: reported, nothing crashes
-    from bus.nats.jetstream import JetStreamPublisher
+    from switchboard.bus.nats.jetstream import JetStreamPublisher
 
     nc = await nats.connect(s.nats_url)
     await JetStreamPublisher(nc, s, "test@1").publish(
@@ -147,9 +147,9 @@ async def test_bad_files_and_bad_requests_fail_clearly(
 
 
 async def test_training_stops_on_cancel(nats_settings: BusSettings, stack: Path) -> None:
-    from bus.nats.jetstream import JetStreamPublisher
-    from schemas import JobCancel
+    from switchboard.bus.nats.jetstream import JetStreamPublisher
     from switchboard.jobclient import run_job
+    from switchboard.schemas import JobCancel
 
     s = nats_settings
     assert (await job(s, "music.ingest", collection="bach", limit=6))[0].state == "succeeded"

@@ -10,13 +10,13 @@ import time
 import nats
 import pytest
 
-from bus import BusSettings, envelope
-from bus.nats.jetstream import JetStreamPublisher, provision
-from bus.nats.runner import NatsRunner
-from bus.nats.streams import read
-from bus.subjects import address
-from bus.transport import Recorded
-from schemas import DeadLetter, JobSubmitted
+from switchboard.bus import BusSettings, envelope
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.bus.nats.streams import read
+from switchboard.bus.subjects import address
+from switchboard.bus.transport import Recorded
+from switchboard.schemas import DeadLetter, JobSubmitted
 from tests.helpers import by_session, collect, jobs, spawn_worker
 from tests.relay import relay
 

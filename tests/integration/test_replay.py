@@ -5,13 +5,13 @@ from __future__ import annotations
 import nats
 import pytest
 
-from bus import BusSettings
-from bus.nats.jetstream import JetStreamPublisher, provision
-from bus.nats.runner import NatsRunner
-from bus.nats.streams import copy as replay
-from bus.nats.streams import drop, read
-from bus.transport import Slice
-from streams.replay import compare
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.bus.nats.streams import copy as replay
+from switchboard.bus.nats.streams import drop, read
+from switchboard.bus.transport import Slice
+from switchboard.streams.replay import compare
 from tests.helpers import collect, jobs, spawn_worker
 from tests.relay import relay
 

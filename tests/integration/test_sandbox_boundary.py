@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.analyst import datasets
-from workers.analyst.sandbox import Limits, Sandbox, SandboxSettings
+from switchboard.workers.analyst import datasets
+from switchboard.workers.analyst.sandbox import Limits, Sandbox, SandboxSettings
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/bin/bwrap").exists(), reason="bubblewrap is not installed (scripts/setup.sh installs it)"

@@ -12,11 +12,11 @@ import time
 import nats
 import pytest
 
-from bus import BusSettings, Context, Worker
-from bus.nats.jetstream import JetStreamPublisher, provision
-from bus.nats.runner import NatsRunner, consumer_name
-from bus.subjects import partition_of, stream_for
-from schemas import JobStatus, JobSubmitted
+from switchboard.bus import BusSettings, Context, Worker
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.runner import NatsRunner, consumer_name
+from switchboard.bus.subjects import partition_of, stream_for
+from switchboard.schemas import JobStatus, JobSubmitted
 from tests.helpers import by_session, collect
 
 pytestmark = pytest.mark.nats

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bus.servers import free_port, port_open
+from switchboard.bus.servers import free_port, port_open
 from tests.conftest import fresh_namespace
 from tests.helpers import ROOT
 

@@ -15,17 +15,17 @@ import nats
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from bus import BusSettings
-from bus.fs_runner import FastStreamPublisher, build_broker
-from bus.kafka import provision_kafka
-from bus.nats.jetstream import JetStreamPublisher, provision
-from bus.nats.streams import read
-from bus.subjects import address
-from schemas import EVENT_TYPES, AudioChunk, Event
+from switchboard.bus import BusSettings
+from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus.kafka import provision_kafka
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.streams import read
+from switchboard.bus.subjects import address
+from switchboard.schemas import EVENT_TYPES, AudioChunk, Event
+from switchboard.workers.engines.vad import Segmenter, SileroVAD
 from tests.conftest import fast_settings
 from tests.helpers import spawn_worker
 from tests.voice_audio import speech_16k
-from workers.engines.vad import Segmenter, SileroVAD
 
 STEP = 3200  # 100 ms chunks, as the page sends
 

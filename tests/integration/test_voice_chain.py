@@ -16,11 +16,11 @@ import nats
 import pytest
 import websockets
 
-from bus import BusSettings
-from tests.fake_llm import SlowLLM
+from switchboard.bus import BusSettings
+from switchboard.workers.voice import llm
+from tests.fakes import SlowLLM
 from tests.voice_audio import speech_16k
 from tests.voice_stack import voice_stack
-from workers.voice import llm
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 

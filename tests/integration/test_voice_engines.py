@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from switchboard.workers.engines import models
+from switchboard.workers.engines.stt import STTSettings, WhisperSTT, cut_repeat
+from switchboard.workers.engines.tts import PiperTTS
+from switchboard.workers.engines.vad import Segmenter, SileroVAD
+from switchboard.workers.voice import kb, retrieve, store
 from tests.voice_audio import speech_16k
-from workers.engines import models
-from workers.engines.stt import STTSettings, WhisperSTT, cut_repeat
-from workers.engines.tts import PiperTTS
-from workers.engines.vad import Segmenter, SileroVAD
-from workers.voice import kb, retrieve, store
 
 
 def test_vad_finds_one_utterance_with_partials_in_speech_between_silences() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bus.cancels import CancelLog
+from switchboard.bus.cancels import CancelLog
 
 
 def test_cancelled_since_compares_with_the_latest_cancel() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.fake_llm import FakeLLM
-from workers.analyst import codegen
+from switchboard.workers.analyst import codegen
+from tests.fakes import FakeLLM
 
 
 @pytest.fixture

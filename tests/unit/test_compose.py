@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
+from switchboard.workers import REGISTRY
 from tests.helpers import ROOT
-from workers import REGISTRY
 
 COMPOSE = ROOT / "docker-compose.yml"
 

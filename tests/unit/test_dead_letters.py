@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from bus import BusSettings, envelope
-from bus.processor import Incoming, Processor, PublishFailed, Verdict
-from schemas import DeadLetter, Event, JobSubmitted
+from switchboard.bus import BusSettings, envelope
+from switchboard.bus.processor import Incoming, Processor, PublishFailed, Verdict
+from switchboard.schemas import DeadLetter, Event, JobSubmitted
 from tests.relay import relay
 
 

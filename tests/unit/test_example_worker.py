@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import workers
-from bus import BusSettings, transport
-from bus.subjects import STREAMS
-from schemas import EVENT_TYPES, Transcript
-from streams import topology
-from streams.asyncapi import document
+from switchboard import workers
+from switchboard.bus import BusSettings, transport
+from switchboard.bus.subjects import STREAMS
+from switchboard.schemas import EVENT_TYPES, Transcript
+from switchboard.streams import topology
+from switchboard.streams.asyncapi import document
 from tests.conftest import fresh_namespace
 
 ROOT = Path(__file__).resolve().parents[2]

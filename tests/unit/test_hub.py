@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.hub import SEEN_PER_SESSION, Sessions
+from switchboard.edge.hub import SEEN_PER_SESSION, Sessions
 
 
 def test_a_repeated_event_id_is_sent_to_the_session_once() -> None:

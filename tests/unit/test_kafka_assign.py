@@ -7,7 +7,7 @@ import uuid
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from bus.kafka import ReplicaRangeAssignor
+from switchboard.bus.kafka import ReplicaRangeAssignor
 
 TOPICS = ["sb.voice.context", "sb.voice.cancel"]
 

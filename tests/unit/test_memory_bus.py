@@ -8,11 +8,11 @@ import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 from faststream.nats.annotations import NatsMessage
 
-from bus import BusSettings, Context, Worker, envelope
-from bus.fs_runner import FastStreamPublisher, mount
-from bus.subjects import address
-from schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
-from schemas import Context as VoiceContext
+from switchboard.bus import BusSettings, Context, Worker, envelope
+from switchboard.bus.fs_runner import FastStreamPublisher, mount
+from switchboard.bus.subjects import address
+from switchboard.schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
+from switchboard.schemas import Context as VoiceContext
 from tests import relay as relay_module
 from tests.relay import relay
 

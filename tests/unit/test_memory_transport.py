@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bus import BusSettings, Context, Worker, envelope, transport
-from bus.memory.transport import MemoryTransport
-from bus.transport import Slice
-from schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
+from switchboard.bus import BusSettings, Context, Worker, envelope, transport
+from switchboard.bus.memory.transport import MemoryTransport
+from switchboard.bus.transport import Slice
+from switchboard.schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
 from tests.conftest import fresh_namespace
 from tests.relay import relay
 

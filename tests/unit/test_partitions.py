@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from bus.nats.leases import assign
-from bus.subjects import address, parse_address, partition_of, stream_for
-from edge.limits import TokenBucket
+from switchboard.bus.nats.leases import assign
+from switchboard.bus.subjects import address, parse_address, partition_of, stream_for
+from switchboard.edge.limits import TokenBucket
 
 
 def test_partition_is_stable_and_spread() -> None:

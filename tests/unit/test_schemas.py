@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bus import envelope
-from schemas import (
+from switchboard.bus import envelope
+from switchboard.schemas import (
     EVENT_ADAPTER,
     EVENT_TYPES,
     MAX_EVENT_BYTES,

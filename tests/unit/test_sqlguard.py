@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.analyst.chinook import TABLES
-from workers.analyst.sqlguard import SQLRefused, check
+from switchboard.workers.analyst.chinook import TABLES
+from switchboard.workers.analyst.sqlguard import SQLRefused, check
 
 TABLE_NAMES = {t.name for t in TABLES}
 

@@ -6,12 +6,12 @@ import json
 
 from typer.testing import CliRunner
 
-from edge.clients import CLIENT_TYPES, WEBSOCKET_TYPES
-from schemas import EVENT_TYPES
-from streams.asyncapi import document
-from streams.topology import entry_subjects, hops, pipelines, readers
 from switchboard.cli import app
-from workers import REGISTRY, load
+from switchboard.edge.clients import CLIENT_TYPES, WEBSOCKET_TYPES
+from switchboard.schemas import EVENT_TYPES
+from switchboard.streams.asyncapi import document
+from switchboard.streams.topology import entry_subjects, hops, pipelines, readers
+from switchboard.workers import REGISTRY, load
 
 
 def test_every_registered_worker_is_a_hop_with_what_it_declares() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bus import Context
-from schemas import Answer, AnswerDelta
-from schemas import Context as VoiceContext
-from tests.fake_llm import FakeLLM
-from workers.voice import llm, store
+from switchboard.bus import Context
+from switchboard.schemas import Answer, AnswerDelta
+from switchboard.schemas import Context as VoiceContext
+from switchboard.workers.voice import llm, store
+from tests.fakes import FakeLLM
 
 
 async def answer(reply: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Answer]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.voice.tts import split
+from switchboard.workers.voice.tts import split
 
 
 def stream(answer: str) -> list[str]:
@@ -52,7 +52,7 @@ def test_a_short_answer_is_spoken_whole() -> None:
 
 
 def test_notes_keep_the_best_passages_within_the_budget() -> None:
-    from workers.voice.llm import within
+    from switchboard.workers.voice.llm import within
 
     texts = ["first passage " * 10, "second passage " * 10, "third"]
     out = within(200, texts)

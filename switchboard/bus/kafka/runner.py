@@ -1,0 +1,188 @@
+"""Runs a worker on Kafka with aiokafka directly: one consumer per replica in
+the group ``<namespace>.<kind>`` reading every topic the worker handles (the
+range assignor then gives a replica partition p of each of them, so a
+session's events of every kind meet in one process), fetched in batches,
+handled in order per partition (partitions side by side), outputs sent
+pipelined and confirmed by the broker, then one commit for the batch.
+
+A rebalance waits for the batch in hand to be committed before partitions
+move; a replica that dies leaves its uncommitted batch to the next owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from switchboard.schemas import Event
+
+from .. import envelope
+from ..config import BusSettings
+from ..metrics import PARTITIONS, READY
+from ..processor import Incoming, Processor, PublishFailed, until_published
+from ..subjects import address, parse_address, stream_for
+from ..worker import Worker
+from .client import ReplicaRangeAssignor, headers_of, kafka_history
+
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    """Publishes events to their topics, keyed by correlation id; ``send``
+    pipelines and ``flush`` waits until the broker has them all (per task, as
+    partitions share a publisher)."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: BusSettings, producer_name: str) -> None:
+        self.producer = producer
+        self.settings = settings
+        self.name = producer_name
+        self._pending: dict[asyncio.Task[Any] | None, list[asyncio.Future[Any]]] = {}
+
+    async def _send(self, event: Event) -> asyncio.Future[Any]:
+        subject = event.type  # type: ignore[attr-defined]
+        stream_for(subject)  # fail early on an unknown subject
+        hdrs = envelope.headers(event, self.name)
+        future: asyncio.Future[Any] = await self.producer.send(
+            address(self.settings.namespace, subject),
+            envelope.encode(event),
+            key=event.correlation_id.encode(),
+            headers=[(k, v.encode()) for k, v in hdrs.items()],
+        )
+        return future
+
+    async def publish(self, event: Event) -> None:
+        await (await self._send(event))
+
+    async def send(self, event: Event) -> None:
+        self._pending.setdefault(asyncio.current_task(), []).append(await self._send(event))
+
+    async def flush(self) -> None:
+        pending = self._pending.pop(asyncio.current_task(), None)
+        if pending:
+            async with asyncio.timeout(30.0):
+                await asyncio.gather(*pending)
+
+    def forget(self) -> None:
+        self._pending.pop(asyncio.current_task(), None)
+
+
+def producer(settings: BusSettings) -> AIOKafkaProducer:
+    # a few ms of linger batch a burst of outputs into one request
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2, acks=1)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: KafkaRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.runner.in_hand:  # the batch being handled is committed first
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        PARTITIONS.labels(self.runner.worker.name).set(len(assigned))
+
+
+class KafkaRunner:
+    def __init__(self, worker: Worker, settings: BusSettings, replica: str) -> None:
+        self.worker = worker
+        self.settings = settings
+        self.processor = Processor(worker, settings, self.history)
+        self.in_hand = asyncio.Lock()
+        self._producer = producer(settings)
+        self.publisher = KafkaPublisher(self._producer, settings, worker.producer)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=f"{settings.namespace}.{worker.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch,
+            heartbeat_interval_ms=1000,
+            # a dead replica's partitions move after this (as its NATS leases do)
+            session_timeout_ms=int(settings.lease_ttl_s * 1000),
+            partition_assignment_strategy=(ReplicaRangeAssignor.for_replica(replica),),
+            fetch_max_wait_ms=int(min(settings.fetch_timeout_s, 0.5) * 1000),
+        )
+
+    async def history(
+        self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
+    ) -> list[Event]:
+        return await kafka_history(self.settings, subject, partition, before, correlation_id, since)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        ns = self.settings.namespace
+        await self._producer.start()
+        try:
+            self.consumer.subscribe([address(ns, s) for s in self.worker.subjects], listener=_Rebalance(self))
+            await self.consumer.start()
+            READY.labels(self.worker.name).set(1)
+            log.info("worker running", extra={"worker": self.worker.name, "broker": "kafka"})
+            getting: asyncio.Task[Any] | None = None
+            stopping = asyncio.create_task(stop.wait())
+            while not stop.is_set():
+                getting = asyncio.ensure_future(
+                    self.consumer.getmany(timeout_ms=int(self.settings.fetch_timeout_s * 1000))
+                )
+                await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                try:
+                    batches = getting.result()
+                except KafkaError as exc:  # the client reconnects by itself
+                    log.warning("kafka fetch failed: %s", exc, extra={"worker": self.worker.name})
+                    await asyncio.sleep(0.5)
+                    continue
+                if batches:
+                    async with self.in_hand:
+                        await self._handle(batches)
+            stopping.cancel()
+        finally:
+            READY.labels(self.worker.name).set(0)
+            with contextlib.suppress(KafkaError):
+                await self.consumer.stop()  # leaves the group: partitions move at once
+            await self._producer.stop()
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Each partition's records in order (partitions side by side), every
+        output confirmed, then one commit; outputs not confirmed are retried
+        here, never committed past."""
+        ns = self.settings.namespace
+
+        async def partition(tp: TopicPartition, records: list[Any]) -> None:
+            subject = parse_address(ns, tp.topic)[0]
+
+            async def attempt() -> None:
+                for r in records:
+                    incoming = Incoming(subject, r.value, headers_of(r), 1, tp.partition, r.offset)
+                    await self.processor.process(incoming, self.publisher.send)
+                await self.publisher.flush()
+
+            def forget() -> None:
+                self.publisher.forget()
+                for r in records:
+                    self.processor.seen.discard(headers_of(r).get(envelope.EVENT_ID, ""))
+
+            await until_published(
+                attempt, forget, (TimeoutError, KafkaError, ValueError, PublishFailed), self.worker.name
+            )
+
+        count = sum(len(r) for r in batches.values())
+        self.processor.in_flight.inc(count)
+        try:
+            await asyncio.gather(*(partition(tp, records) for tp, records in batches.items()))
+        finally:
+            self.processor.in_flight.dec(count)
+            self.processor.flush_metrics()
+        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:  # partitions moved: the next owner handles these again (deduped)
+            log.warning("commit failed: %s", exc, extra={"worker": self.worker.name})

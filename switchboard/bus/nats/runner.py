@@ -1,0 +1,396 @@
+"""Runs a worker on NATS JetStream: one durable pull consumer per (subject,
+partition), owned by one replica at a time (see leases.py), fetched in batches
+and handled in order. Outputs are published (pipelined) and confirmed by the
+stream before the batch is acked.
+
+FastStream's own pull subscriber handles a fetched batch concurrently, which
+would reorder a session's events; this loop keeps FastStream's connection and
+in-memory test broker but owns the ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from datetime import datetime
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from switchboard.schemas import Event
+
+from .. import envelope
+from ..config import BusSettings
+from ..metrics import PARTITIONS, READY
+from ..processor import Incoming, Processor, PublishFailed, until_published
+from ..subjects import address, slug, stream_for
+from ..worker import Worker
+from .jetstream import JetStreamPublisher, provision
+from .leases import Leases
+
+log = logging.getLogger(__name__)
+
+
+def consumer_name(worker: str, subject: str, partition: int) -> str:
+    return f"{worker}_{slug(subject)}_p{partition}"
+
+
+class NatsRunner:
+    def __init__(self, nc: Client, worker: Worker, settings: BusSettings, replica: str | None = None) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.worker = worker
+        self.settings = settings
+        self.replica = replica or uuid.uuid4().hex[:12]
+        self.processor = Processor(worker, settings, self.history)
+        self.publisher = JetStreamPublisher(nc, settings, worker.producer)
+        self.ack_wait_s = worker.ack_wait_s or settings.ack_wait_s
+        self._loops: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._stop = asyncio.Event()
+        self._lease_task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._working: dict[int, list[Msg]] = {}  # id(batch) -> batch: kept alive while handled
+        slots = [f"{slug(s)}.{p}" for s in worker.subjects for p in range(settings.partitions)]
+        self.leases = Leases(
+            self.js,
+            bucket=f"{settings.namespace}_leases".replace("-", "_"),
+            group=worker.name,
+            replica=self.replica,
+            slots=slots,
+            ttl_s=settings.lease_ttl_s,
+            refresh_s=settings.lease_refresh_s,
+            on_acquire=self._start_slot,
+            on_release=self._stop_slot,
+        )
+
+    async def history(
+        self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
+    ) -> list[Event]:
+        """A session's events on one partition stored from ``since`` up to
+        stream sequence ``before`` (excluded), read with a throwaway consumer."""
+        sub = await self.js.pull_subscribe(
+            address(self.settings.namespace, subject, partition),
+            stream=stream_for(subject).stream_name(self.settings.namespace),
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.BY_START_TIME,
+                opt_start_time=since,
+                inactive_threshold=30.0,
+            ),
+        )
+        out: list[Event] = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(256, timeout=0.5)
+                except TimeoutError:
+                    return out
+                for m in msgs:
+                    if m.metadata.sequence.stream >= before:
+                        return out
+                    if (m.headers or {}).get(envelope.CORRELATION_ID) == correlation_id:
+                        with contextlib.suppress(envelope.DecodeError):
+                            out.append(envelope.decode(subject, m.data, m.headers))
+                if msgs and msgs[-1].metadata.sequence.stream >= before - 1:
+                    return out
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def start(self) -> None:
+        await provision(self.js, self.settings)
+        await self.leases.open()
+        await self.leases.tick()
+        self._lease_task = asyncio.create_task(self.leases.run(self._stop))
+        self._keepalive_task = asyncio.create_task(self._keepalive())
+        READY.labels(self.worker.name).set(1)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for stop, _ in self._loops.values():  # all loops finish their batch at once
+            stop.set()
+        if self._lease_task:
+            await self._lease_task
+        if self._keepalive_task:
+            await self._keepalive_task
+        await self.leases.close()
+        READY.labels(self.worker.name).set(0)
+
+    def _slot(self, slot: str) -> tuple[str, int]:
+        sub_slug, _, part = slot.rpartition(".")
+        subject = next(s for s in self.worker.subjects if slug(s) == sub_slug)
+        return subject, int(part)
+
+    async def _ensure_consumer(self, subject: str, partition: int) -> tuple[str, str, api.ConsumerInfo]:
+        stream = stream_for(subject).stream_name(self.settings.namespace)
+        durable = consumer_name(self.worker.name, subject, partition)
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            filter_subject=address(self.settings.namespace, subject, partition),
+            # One ack for a batch: the owner handles a partition strictly in order,
+            # so acking the last message acknowledges everything before it.
+            ack_policy=api.AckPolicy.ALL,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            max_deliver=-1,  # we dead-letter after settings.max_deliver; the server must not drop
+            max_ack_pending=self.settings.batch,
+            max_waiting=16,
+        )
+        try:
+            info = await self.js.add_consumer(stream, config)
+        except nats.js.errors.BadRequestError as exc:
+            raise RuntimeError(
+                f"consumer {durable} on {stream} exists with settings that cannot be changed "
+                f"in place ({exc.description}); delete it (nats consumer rm {stream} {durable}) "
+                "or run in another namespace"
+            ) from exc
+        return stream, durable, info
+
+    async def _start_slot(self, slot: str) -> None:
+        subject, partition = self._slot(slot)
+        stream, durable, info = await self._ensure_consumer(subject, partition)
+        delay = 0.0 if self.settings.reclaim or not info.num_ack_pending else self.ack_wait_s
+        if info.num_ack_pending and self.settings.reclaim:
+            # A dead owner fetched these and never acked them: have them redelivered
+            # now, before anything after them, instead of after its ack_wait.
+            try:
+                await self._reclaim(subject, partition, stream, durable, info)
+            except (nats.errors.Error, nats.js.errors.Error, OSError):
+                log.warning(
+                    "could not reclaim a dead owner's messages; waiting for their ack_wait",
+                    extra={"worker": self.worker.name, "durable": durable},
+                    exc_info=True,
+                )
+                delay = self.ack_wait_s
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._loop(subject, partition, stream, durable, stop, delay))
+        self._loops[slot] = (stop, task)
+        PARTITIONS.labels(self.worker.name).set(len(self._loops))
+
+    async def _reclaim(
+        self, subject: str, partition: int, stream: str, durable: str, info: api.ConsumerInfo
+    ) -> None:
+        """Nak, on the previous owner's behalf, the messages it had in hand: the
+        server redelivers them at once, in order and with their delivery count
+        raised (a message that keeps killing its owner still ends as poison).
+        With ack-all, what it had in hand is everything after the ack floor up
+        to the last delivered message; a nak only needs the stream sequence and
+        a consumer sequence inside the pending range."""
+        if info.delivered is None or not info.num_ack_pending:
+            return
+        floor = (info.ack_floor.stream_seq if info.ack_floor else None) or 0
+        last, consumer_seq = info.delivered.stream_seq or 0, info.delivered.consumer_seq
+        sub = await self.js.pull_subscribe(
+            address(self.settings.namespace, subject, partition),
+            stream=stream,
+            config=api.ConsumerConfig(
+                ack_policy=api.AckPolicy.NONE,
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=floor + 1,
+                inactive_threshold=30.0,
+            ),
+        )
+        seqs: list[int] = []
+        try:
+            while len(seqs) < info.num_ack_pending:
+                try:
+                    msgs = await sub.fetch(info.num_ack_pending - len(seqs), timeout=1.0)
+                except TimeoutError:
+                    break
+                seqs += [m.metadata.sequence.stream for m in msgs if m.metadata.sequence.stream <= last]
+                if not msgs or msgs[-1].metadata.sequence.stream >= last:
+                    break
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+        for seq in seqs:
+            await self.nc.publish(f"$JS.ACK.{stream}.{durable}.1.{seq}.{consumer_seq}.0.0", b"-NAK")
+        await self.nc.flush()
+        log.info(
+            "reclaimed a previous owner's messages",
+            extra={"worker": self.worker.name, "durable": durable, "messages": len(seqs)},
+        )
+
+    async def _stop_slot(self, slot: str) -> None:
+        stop, task = self._loops.pop(slot)
+        stop.set()
+        await task
+        PARTITIONS.labels(self.worker.name).set(len(self._loops))
+
+    async def _loop(
+        self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event, delay: float
+    ) -> None:
+        if delay:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        while not stop.is_set():
+            try:
+                await self._consume(subject, partition, stream, durable, stop)
+            except (nats.errors.Error, nats.js.errors.Error, OSError):
+                # the partition stays ours: log, back off, bind again
+                log.warning(
+                    "partition loop failed",
+                    extra={"worker": self.worker.name, "durable": durable},
+                    exc_info=True,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _consume(
+        self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event
+    ) -> None:
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        lanes = _Lanes(self, subject, partition, stop) if self.worker.sessions_side_by_side else None
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout_s)
+                except TimeoutError:
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
+                    await asyncio.sleep(0.5)
+                    continue
+                if msgs:
+                    if lanes:
+                        lanes.add(msgs)
+                    else:
+                        await self._handle_batch(subject, partition, msgs, stop)
+        finally:
+            if lanes:
+                await lanes.close()
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def _handle_batch(
+        self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event, ack: bool = True
+    ) -> bool:
+        """Handle a batch and ack it once its outputs are stored (``ack``: else the
+        caller acks). Outputs that are not confirmed are retried here, in order,
+        while the partition is ours: a nak would let the ack of a later batch
+        (ack-all) sweep the failed messages away. True once handled."""
+
+        async def attempt() -> None:
+            for msg in msgs:
+                delivered, seq = _delivery(msg.reply)
+                incoming = Incoming(
+                    subject=subject,
+                    data=msg.data,
+                    headers=msg.headers or {},
+                    attempt=delivered,
+                    partition=partition,
+                    seq=seq,
+                )
+                await self.processor.process(incoming, self.publisher.send)
+            await self.publisher.flush()
+
+        def forget() -> None:  # handled again next time: their outputs were not confirmed
+            for msg in msgs:
+                self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
+
+        self._working[id(msgs)] = msgs
+        self.processor.in_flight.inc(len(msgs))
+        try:
+            done = await until_published(
+                attempt,
+                forget,
+                (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError, PublishFailed),
+                self.worker.name,
+                self._stop.is_set,
+                stop,
+            )
+            if not done:
+                return False  # not acked: redelivered to the partition's next owner after ack_wait
+        finally:
+            del self._working[id(msgs)]
+            self.processor.in_flight.dec(len(msgs))
+            self.processor.flush_metrics()
+        if ack:
+            await msgs[-1].ack()
+        return True
+
+    async def _keepalive(self) -> None:
+        """Tell the server that batches still being handled are in progress, so a
+        slow handler (a long LLM answer) is not redelivered while it works."""
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.ack_wait_s / 3)
+            for msgs in list(self._working.values()):
+                for msg in list(msgs):
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.in_progress()
+
+
+class _Lanes:
+    """A partition's sessions side by side: one task per session (correlation
+    id) handles that session's messages in order; the ack (ack-all) moves up
+    to just before the oldest message still in hand, so nothing unhandled is
+    ever acked. Handled messages waiting behind an older one are kept alive."""
+
+    def __init__(self, runner: NatsRunner, subject: str, partition: int, stop: asyncio.Event) -> None:
+        self.runner, self.subject, self.partition, self.stop = runner, subject, partition, stop
+        self.held: list[Msg] = []  # fetched, not yet acked, in delivery order
+        self.state: dict[int, bool | None] = {}  # id(msg) -> True handled, False given up, None in hand
+        self.tails: dict[str, asyncio.Task[None]] = {}
+        runner._working[id(self.held)] = self.held
+
+    def add(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            self.held.append(msg)
+            self.state[id(msg)] = None
+            key = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
+            before = self.tails.get(key)
+            task = asyncio.create_task(self._one(msg, before))
+            self.tails[key] = task
+            task.add_done_callback(functools.partial(self._forget, key))
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self.tails.get(key) is task:  # the session's last message: no lane left behind
+            del self.tails[key]
+
+    async def _one(self, msg: Msg, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            ok = await self.runner._handle_batch(self.subject, self.partition, [msg], self.stop, ack=False)
+        except Exception:
+            log.exception("session lane failed", extra={"worker": self.runner.worker.name})
+            ok = False
+        self.state[id(msg)] = ok
+        await self._advance()
+
+    async def _advance(self) -> None:
+        last = None
+        while self.held and self.state.get(id(self.held[0])) is True:
+            last = self.held.pop(0)
+            del self.state[id(last)]
+        if last is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await last.ack()
+
+    async def close(self) -> None:
+        """Wait for every session's messages in hand (they see ``stop``), ack what can be."""
+        if self.tails:
+            await asyncio.wait(list(self.tails.values()))
+        await self._advance()
+        del self.runner._working[id(self.held)]
+
+
+def _delivery(reply: str) -> tuple[int, int | None]:
+    """(delivery count, stream sequence) from a JetStream ack subject.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``, or
+    the 12-token form with domain and account hash; cheaper than ``msg.metadata``,
+    which also builds timestamps this loop never reads.
+    """
+    tokens = reply.split(".")
+    at = 4 if len(tokens) == 9 else 6
+    try:
+        return int(tokens[at]), int(tokens[at + 1])
+    except (IndexError, ValueError):
+        return 1, None

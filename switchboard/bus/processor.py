@@ -1,0 +1,257 @@
+"""What happens to one message, whatever the broker.
+
+decode -> dedupe -> handler (bounded in-process retries) -> outputs published
+-> ack. A message that cannot be decoded, is too large, keeps killing workers,
+or whose handler keeps failing becomes a DeadLetter carrying the original
+bytes (cut to fit, with its size and hash), headers and the error; it is
+then acked, so it never blocks the partition behind it. A dead letter that
+cannot be published raises like any unconfirmed output: the runner keeps the
+message and tries again, it never acks it away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from switchboard.schemas import MAX_EVENT_BYTES, DeadLetter, Event
+from switchboard.schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
+
+from . import envelope
+from .config import BusSettings
+from .dedupe import SeenIds
+from .metrics import EVENTS, HANDLE_SECONDS, IN_FLIGHT
+from .subjects import subject_of
+from .worker import Context, Handler, PermanentError, UndeclaredOutput, Worker
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], Awaitable[None]]
+# (subject, partition, before stream seq, correlation id, since) -> events
+History = Callable[[str, int, int, str, datetime], Awaitable[list[Event]]]
+
+
+class PublishFailed(Exception):
+    """An output was not accepted by the broker: the message is handled again, not acked."""
+
+
+class Verdict(enum.Enum):
+    ACK = "ack"  # handled (or a duplicate): outputs published
+    DEAD = "dead"  # dead letter published: ack it too
+
+
+@dataclass
+class Incoming:
+    """A received message as the transports hand it over."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    attempt: int = 1
+    partition: int | None = None
+    seq: int | None = None
+
+
+class Processor:
+    def __init__(self, worker: Worker, settings: BusSettings, history: History | None = None) -> None:
+        self.worker = worker
+        self.settings = settings
+        self.history = history
+        self.seen = SeenIds(settings.dedupe_cache)
+        self.in_flight = IN_FLIGHT.labels(worker.name)
+        self._ok = {s: EVENTS.labels(worker.name, s, "ok") for s in worker.subjects}
+        self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
+        self._timings: list[tuple[str, float]] = []
+
+    def flush_metrics(self) -> None:
+        """Export the timings gathered since the last call (runners call it per batch:
+        prometheus' locks cost more per message than the rest of the bookkeeping)."""
+        timings, self._timings = self._timings, []
+        for subject, seconds in timings:
+            self._seconds[subject].observe(seconds)
+            self._ok[subject].inc()
+
+    async def process(self, msg: Incoming, publish: Publish) -> Verdict:
+        handler = self.worker.handlers.get(msg.subject)
+        if handler is None:
+            return await self._dead(
+                msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
+            )
+        if msg.attempt > self.settings.max_deliver:
+            return await self._dead(
+                msg,
+                publish,
+                "poison",
+                f"delivered {msg.attempt} times without an ack (worker crashed or timed out)",
+            )
+        try:
+            event = envelope.decode(msg.subject, msg.data, msg.headers)
+        except envelope.DecodeError as exc:
+            return await self._dead(msg, publish, exc.kind, str(exc))
+        if event.id in self.seen:
+            EVENTS.labels(self.worker.name, msg.subject, "duplicate").inc()
+            return Verdict.ACK
+
+        ctx = Context(self.worker.name, msg.subject, msg.headers, msg.attempt, msg.partition)
+        if self.history and msg.partition is not None and msg.seq is not None:
+            history, at = self.history, (msg.subject, msg.partition, msg.seq, event.correlation_id)
+
+            async def earlier(seconds: float) -> list[Event]:
+                # counted back from the event, not from now: a takeover may come late
+                return await history(*at, event.created_at - timedelta(seconds=seconds))
+
+            ctx.earlier = earlier
+        retries = self.settings.handler_retries
+        try:
+            for attempt in range(retries + 1):
+                start = time.perf_counter()
+                try:
+                    await self._run(handler, event, ctx, publish)
+                except PermanentError as exc:
+                    return await self._dead(msg, publish, "handler", _describe(exc), event)
+                except PublishFailed:
+                    raise  # the runner tries the message again; never a dead letter for it
+                except Exception as exc:  # a handler bug must not kill the loop
+                    log.warning(
+                        "handler failed",
+                        extra={"worker": self.worker.name, "subject": msg.subject, "attempt": attempt + 1},
+                        exc_info=True,
+                    )
+                    if attempt == retries:
+                        return await self._dead(msg, publish, "handler", _describe(exc), event)
+                    await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
+                else:
+                    self._timings.append((msg.subject, time.perf_counter() - start))
+                    self.seen.add(event.id)
+                    return Verdict.ACK
+        finally:
+            if len(self._timings) >= 256:
+                self.flush_metrics()
+        raise AssertionError("unreachable")
+
+    async def _run(self, handler: Handler, event: Event, ctx: Context, publish: Publish) -> None:
+        index = 0
+
+        async def emit(out: Event) -> None:
+            nonlocal index
+            if not isinstance(out, Event):
+                raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
+            if not isinstance(out, self.worker.emits):
+                declared = ", ".join(t.__name__ for t in self.worker.emits) or "nothing"
+                raise UndeclaredOutput(
+                    f"{self.worker.name} produced {type(out).__name__} ({subject_of(out)}), which it does not"
+                    f" declare in emits (declared: {declared})"
+                )
+            out_id = envelope.derived_id(event.id, self.worker.name, index)
+            index += 1
+            if out is event:  # a pass-through of the input: never alter the input itself
+                out = out.model_copy()
+            # Outputs are handed over to the bus: stamp them in place (a copy per output
+            # costs more than the rest of the hop's bookkeeping).
+            object.__setattr__(out, "id", out_id)
+            object.__setattr__(out, "causation_id", event.id)
+            try:
+                await publish(out)
+            except Exception as exc:  # the broker's fault, not the handler's
+                raise PublishFailed(_describe(exc)) from exc
+
+        if handler.streaming:
+            async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
+                await emit(out)
+            return
+        result = await handler.fn(event, ctx)  # type: ignore[misc]
+        if result is None:
+            return
+        for out in [result] if isinstance(result, Event) else result:
+            await emit(out)
+
+    async def _dead(
+        self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None
+    ) -> Verdict:
+        EVENTS.labels(self.worker.name, msg.subject, f"dead_{kind}").inc()
+        log.warning("dead letter", extra={"worker": self.worker.name, "subject": msg.subject, "kind": kind})
+        cause = event.id if event else msg.headers.get(envelope.EVENT_ID) or f"seq{msg.seq}"
+        correlation = event.correlation_id if event else msg.headers.get(envelope.CORRELATION_ID)
+        fields = {
+            "id": envelope.derived_id(cause, self.worker.name, -1),
+            "correlation_id": correlation if _valid_id(correlation) else "unknown",
+            "causation_id": cause if _valid_id(cause) else None,
+            "worker": self.worker.name,
+            "subject": msg.subject[:1000],
+            "error_kind": kind,
+            "attempts": msg.attempt,
+            "stream_seq": msg.seq,
+        }
+        # the whole original when it fits; else as much as fits, with its size and hash
+        for keep, header_chars, error_chars in ((MAX_ORIGINAL_BYTES, 1000, 20_000), (16_000, 200, 2_000)):
+            truncated = len(msg.data) > keep
+            letter = DeadLetter(
+                **fields,
+                error=error[:error_chars],
+                original_headers={k[:200]: v[:header_chars] for k, v in list(msg.headers.items())[:64]},
+                original=msg.data[:keep],
+                original_truncated=truncated,
+                original_bytes=len(msg.data) if truncated else None,
+                original_sha256=hashlib.sha256(msg.data).hexdigest() if truncated else None,
+            )
+            if len(envelope.encode_unchecked(letter)) <= MAX_EVENT_BYTES:
+                break
+        try:
+            await publish(letter)
+        except Exception as exc:
+            raise PublishFailed(_describe(exc)) from exc
+        return Verdict.DEAD
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def _valid_id(value: str | None) -> bool:
+    return value is not None and _ID.fullmatch(value) is not None
+
+
+async def until_published(
+    attempt: Callable[[], Awaitable[object]],
+    forget: Callable[[], None],
+    errors: tuple[type[BaseException], ...],
+    worker: str,
+    stopped: Callable[[], bool] = lambda: False,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Run ``attempt`` (handle messages, publish their outputs) until the broker
+    confirms the outputs; between tries ``forget`` the messages' ids so they are
+    handled again. False: stopped first, the messages stay unacked for the next
+    owner. Never acked past: a later ack would sweep them away."""
+    failures = 0
+    while True:
+        try:
+            await attempt()
+            return True
+        except errors as exc:
+            failures += 1
+            forget()
+            if failures == 1 or failures % 20 == 0:
+                log.error(
+                    "publishing outputs failed; retrying",
+                    extra={"worker": worker, "failures": failures, "error": str(exc)[:300]},
+                )
+            pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+            if stop is None:
+                await asyncio.sleep(pause)
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+            if stopped() or (stop is not None and stop.is_set()):
+                return False

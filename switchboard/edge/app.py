@@ -1,0 +1,276 @@
+"""WebSocket edge, HTTP job API and the web page.
+
+WebSocket ``/ws``: the server opens a session and sends
+``{"type": "session", "session_id": ...}``; the client sends events as JSON
+(``{"type": "voice.transcript", ...}``, without ids: the edge sets the session as
+correlation id) or PCM16 audio as binary frames; it receives every event of its
+own session as JSON, and ``{"type": "error", "code", "message"}`` frames for bad
+input. HTTP: ``POST /jobs`` (202 + id), ``GET /jobs/{id}``, ``DELETE /jobs/{id}``,
+``/healthz``, ``/readyz``, ``/metrics``, OpenAPI at ``/docs``.
+
+Closed by default (``edge/auth.py``): every call but health, metrics and the
+page's static files needs a token; jobs belong to the client that submitted
+them; pages of other origins are refused unless allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from switchboard.bus.config import BusSettings
+from switchboard.bus.transport import transport
+from switchboard.schemas import TERMINAL_STATES, JobCancel, JobSubmitted
+from switchboard.schemas.base import Params
+from switchboard.workers.jobs import BadJob, first_event
+
+from .auth import COOKIE, Identity, bearer
+from .hub import Hub, JobRecord, Sessions
+from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
+from .session import WebSocketEndpoint
+from .settings import EdgeSettings
+
+STATIC_FILES = {
+    "voice-mic.js": "text/javascript",
+    "voice-player.js": "text/javascript",
+    "music-player.js": "text/javascript",
+}
+# browser libraries from npm (edge/package.json; scripts/setup.sh installs them)
+NODE_MODULES = Path(
+    os.environ.get("SWITCHBOARD_NODE_MODULES") or Path(__file__).resolve().parent / "node_modules"
+)
+VENDOR_FILES = {"tone.js": "tone/build/Tone.js", "midi.js": "@tonejs/midi/build/Midi.js"}
+# what the music workers leave for clients (see workers/music/store.py)
+MUSIC_FILE = re.compile(
+    r"^(generated/[A-Za-z0-9_.:-]+\.(mid|png)|models/[A-Za-z0-9_.-]+/loss\.png"
+    r"|reports/[A-Za-z0-9_.-]+/(report\.md|report\.json|features\.png))$"
+)
+MEDIA_TYPES = {
+    ".mid": "audio/midi",
+    ".png": "image/png",
+    ".md": "text/markdown; charset=utf-8",
+    ".json": "application/json",
+}
+
+
+class JobRequest(BaseModel):
+    kind: str = Field(min_length=1, max_length=128, examples=["analyst.ask"])
+    params: Params = {}
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status_url: str
+
+
+def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None) -> FastAPI:
+    bus = bus or BusSettings()
+    edge = edge or EdgeSettings()
+    state: dict[str, Sessions] = {}
+    docs: dict[str, Any] = {}
+    identity = Identity(edge)
+    limiter = (  # per client, across its connections (and edges, with Redis)
+        RedisLimiter(edge.redis_url, edge.rate_per_s, edge.rate_burst, bus.namespace)
+        if edge.redis_url
+        else Limiter(edge.rate_per_s, edge.rate_burst)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = Hub(transport(bus, "edge"))
+        await hub.start()
+        state["hub"] = hub
+        yield
+        await hub.stop()
+        await limiter.close()
+
+    app = FastAPI(title="Switchboard edge", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=edge.allowed_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+    )
+    app.add_middleware(BodyLimit, max_bytes=edge.max_body_bytes)
+
+    def hub() -> Sessions:
+        return state["hub"]
+
+    def authorize(
+        authorization: Annotated[str | None, Header()] = None,
+        sb_token: Annotated[str | None, Cookie()] = None,
+    ) -> str:
+        client = identity.client(bearer(authorization), sb_token)
+        if client is None:
+            raise HTTPException(401, "missing or wrong token (Authorization: Bearer …)")
+        return client
+
+    def own_job(job_id: str, client: str) -> JobRecord:
+        rec = hub().jobs.get(job_id)
+        if rec is None or rec.owner != client:
+            raise HTTPException(404, f"no job {job_id}")
+        return rec
+
+    @app.get("/asyncapi.json")
+    async def asyncapi() -> JSONResponse:
+        """The bus's AsyncAPI document: subjects, event schemas, which worker reads and emits what."""
+        if "asyncapi" not in docs:  # imports every worker module: once, off the loop
+            from switchboard.streams.asyncapi import document
+
+            docs["asyncapi"] = await asyncio.to_thread(document, bus.namespace, bus.partitions)
+        return JSONResponse(docs["asyncapi"])
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        h = state.get("hub")
+        connected = bool(h and h.connected)
+        if not connected:
+            raise HTTPException(503, "not connected to the bus")
+        return {"status": "ok", "namespace": bus.namespace, "sessions": len(h.sessions) if h else 0}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """The bus, and per kind what its model is doing: 503 until everything serves."""
+        h = state.get("hub")
+        bus_ok = bool(h and h.connected)
+        model = await _model_state()
+        kinds = {kind: model["state"] for kind in LLM_KINDS} if model else {}
+        ready = bus_ok and all(v == "ready" for v in kinds.values())
+        overall = "down" if not bus_ok else "ready" if ready else model["state"] if model else "down"
+        body = {"status": overall, "bus": "ok" if bus_ok else "down", "kinds": kinds, "model": model}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/jobs", status_code=202)
+    async def submit(req: JobRequest, client: str = Depends(authorize)) -> JobAccepted:
+        if not await limiter.take(client):
+            raise HTTPException(429, f"more than {edge.rate_per_s:g} requests/s")
+        job_id = secrets.token_hex(16)
+        job = JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params, submitted_by=client)
+        try:
+            first_event(job)  # an unknown kind or bad params: refused now, not failed later
+        except BadJob as exc:
+            raise HTTPException(400, str(exc)) from None
+        h = hub()
+        h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
+        await h.publish(job)
+        return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")
+
+    @app.get("/jobs/{job_id}")
+    async def job(job_id: str, client: str = Depends(authorize)) -> JobRecord:
+        return own_job(job_id, client)
+
+    @app.get("/jobs")
+    async def jobs(
+        client: str = Depends(authorize), limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[JobRecord]:
+        return [rec for rec in hub().jobs.values() if rec.owner == client][-limit:]
+
+    @app.delete("/jobs/{job_id}", status_code=202)
+    async def cancel(job_id: str, client: str = Depends(authorize)) -> dict[str, str]:
+        rec = own_job(job_id, client)
+        if rec.state in TERMINAL_STATES:
+            raise HTTPException(409, f"job {job_id} already {rec.state}")
+        await hub().publish(JobCancel(correlation_id=job_id, reason="cancelled over HTTP"))
+        return {"job_id": job_id, "state": "cancelling"}
+
+    @app.get("/", response_class=HTMLResponse, response_model=None)
+    async def page(
+        token: str | None = None, sb_token: Annotated[str | None, Cookie()] = None
+    ) -> Response | str:
+        if token is not None:
+            if identity.client(token) is None:
+                return HTMLResponse(LOCKED_PAGE.format(why="That token is not this edge's."), 401)
+            # the token moves into a cookie only this site's pages send, and out of the address bar
+            done = RedirectResponse("/", status_code=303)
+            done.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+            return done
+        if identity.client(sb_token) is None:
+            return HTMLResponse(LOCKED_PAGE.format(why="This edge needs its token."), 401)
+        return resources.files("switchboard.edge").joinpath("static/index.html").read_text()
+
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, f"no file {name}")
+        body = resources.files("switchboard.edge").joinpath(f"static/{name}").read_text()
+        return Response(body, media_type=STATIC_FILES[name])
+
+    @app.get("/static/vendor/{name}")
+    async def vendor(name: str) -> Response:
+        path = NODE_MODULES / VENDOR_FILES.get(name, "-")
+        if not path.is_file():
+            raise HTTPException(404, f"no file {name} (browser libraries come from `npm ci` in edge/)")
+        return FileResponse(path, media_type="text/javascript")
+
+    @app.get("/music/{path:path}", dependencies=[Depends(authorize)])
+    async def music_file(path: str) -> Response:
+        """Generated MIDI and piano rolls, loss plots, evaluation reports."""
+        from switchboard.workers.music.store import MusicSettings
+
+        if not MUSIC_FILE.match(path):
+            raise HTTPException(404, f"no music file {path}")
+        file = MusicSettings().dir / path
+        if not file.is_file():
+            raise HTTPException(404, f"no music file {path}")
+        return FileResponse(file, media_type=MEDIA_TYPES[file.suffix])
+
+    endpoint = WebSocketEndpoint(edge, identity, limiter, hub)
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket, token: str | None = None) -> None:
+        await endpoint(socket, token)
+
+    return app
+
+
+LOCKED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>Switchboard</h1><p>{why} Open the address <code>switchboard up</code> printed
+(<code>http://…/?token=…</code>), or read the token from <code>.switchboard/edge-token</code>.</p></body></html>"""
+
+
+LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model server
+
+
+async def _model_state() -> dict[str, str] | None:
+    """The model server's state ("ready", "loading", "down"); None when the LLM engine is not the server."""
+    from switchboard.workers.engines.llm import LLMSettings, server_state
+
+    llm = LLMSettings()
+    if llm.engine != "server":
+        return None
+    state = await asyncio.to_thread(server_state, llm.server_url, None, 2.0)
+    return {"state": state, "url": llm.server_url}
+
+
+def server_config(app: FastAPI, edge: EdgeSettings, host: str, port: int) -> Any:
+    """uvicorn's settings for the edge: its connection, frame and request limits."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=edge.max_frame_bytes * 2,
+        limit_concurrency=edge.max_connections,  # past it: 503, not a stalled edge
+        timeout_keep_alive=5,
+        http=timely_http(edge.request_timeout_s),
+    )

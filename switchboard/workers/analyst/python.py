@@ -1,0 +1,65 @@
+"""Python sandbox worker: analyst.code (language=python) -> analyst.result.
+
+The code sees ``con`` (a read-only DuckDB connection to the dataset), ``pd``,
+``np`` and ``plt``; it sets ``result`` (a DataFrame, Series, list of dicts,
+dict or scalar) and may draw one matplotlib figure, returned as a PNG. A
+refusal, a limit or an exception is a result with ``ok=False`` for the code
+generator to read.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from switchboard.bus import Context, Worker
+from switchboard.schemas import Chart, Code, Result, Table
+
+from .datasets import AnalystSettings, all_datasets
+from .results import result_fields
+from .sandbox import Limits, Sandbox
+
+settings = AnalystSettings()
+limits = Limits()
+sandbox = Sandbox(limits)
+worker = Worker("sandbox", version="0.1.0", emits=(Result,), ack_wait_s=limits.wall_s * 2)
+
+
+async def run(code: Code) -> Result:
+    base = result_fields(code)
+    known = all_datasets(settings)
+    ds = known.get(code.dataset)
+    if ds is None:
+        error = f"unknown dataset {code.dataset!r}; known: {', '.join(sorted(known))}"
+        return Result(**base, ok=False, error=error, error_kind="refused")
+    if ds.engine != "duckdb":
+        return Result(
+            **base,
+            ok=False,
+            error=f"Python runs over DuckDB datasets; {ds.name} is {ds.engine}",
+            error_kind="refused",
+        )
+    out = await sandbox.run(code.code, settings.duckdb_path())
+    if not out.ok:
+        return Result(
+            **base,
+            ok=False,
+            error=(out.error or "failed")[:20_000],
+            error_kind=out.error_kind or "runtime",
+            stdout=out.stdout[:20_000],
+        )
+    try:
+        table = Table(**out.table) if out.table else None
+    except ValidationError as exc:
+        return Result(
+            **base, ok=False, error=f"result is not a table: {exc.errors()[0]['msg']}", error_kind="runtime"
+        )
+    chart = Chart(png=out.chart_png) if out.chart_png and len(out.chart_png) <= 400_000 else None
+    note = "stdout truncated" if out.extra.get("stdout_truncated") else ""
+    return Result(**base, ok=True, table=table, chart=chart, stdout=out.stdout[:20_000], note=note)
+
+
+@worker.handler(Code)
+async def on_code(code: Code, ctx: Context) -> Result | None:
+    if code.language != "python":
+        return None  # the SQL worker takes it
+    return await run(code)

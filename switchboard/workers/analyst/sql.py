@@ -1,0 +1,92 @@
+"""SQL worker: analyst.code (language=sql) -> analyst.result.
+
+The code is checked (one read-only query over the dataset's tables, row limit)
+and run with a statement timeout on a read-only connection. A refusal or a
+database error is a result with ``ok=False``: the code generator reads it and
+tries again, so it is data, not a dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from switchboard.bus import Context, Worker
+from switchboard.schemas import Code, Result, Table
+from switchboard.schemas.analyst import MAX_ROWS_ON_BUS
+
+from . import sqlexec
+from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb
+from .results import result_fields
+from .sqlguard import SQLRefused, check
+
+settings = AnalystSettings()
+
+
+async def _prepare() -> None:
+    """Load the datasets on first start, so a fresh machine answers at once."""
+    path = settings.duckdb_path()
+    if not path.exists():
+        await asyncio.to_thread(load_duckdb, path)
+
+
+worker = Worker("sql", version="0.1.0", emits=(Result,), on_start=_prepare)
+ROW_BYTES_ON_BUS = 600_000
+
+
+def _table(res: sqlexec.SQLResult) -> Table:
+    rows = res.rows[:MAX_ROWS_ON_BUS]
+    budget = ROW_BYTES_ON_BUS
+    kept = []
+    for row in rows:  # stay well under the bus's 1 MB event limit
+        budget -= sum(len(str(v)) + 4 for v in row)
+        if budget < 0:
+            break
+        kept.append(row)
+    columns = [c[:128] or f"col{i}" for i, c in enumerate(res.columns)]
+    return Table(
+        columns=columns,
+        rows=kept,
+        truncated=res.truncated or len(kept) < len(res.rows),
+        total_rows=None if res.truncated else len(res.rows),
+    )
+
+
+async def run(code: Code) -> Result:
+    base = result_fields(code)
+    try:
+        ds = await asyncio.to_thread(dataset, code.dataset, settings)
+        checked = check(code.code, tables=set(ds.tables), dialect=ds.dialect, limit=settings.row_limit)
+    except (SQLRefused, KeyError) as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="refused")
+    except Exception as exc:  # a database of yours that cannot be reached or read
+        return Result(**base, ok=False, error=f"{code.dataset}: {exc}"[:20_000], error_kind="refused")
+    timeout = settings.statement_timeout_s
+    try:
+        if ds.engine == "postgres":
+            if not settings.postgres_url:
+                return Result(**base, ok=False, error="no PostgreSQL configured", error_kind="refused")
+            res = await sqlexec.run_isolated(
+                "postgres", settings.postgres_url, PG_SCHEMA, checked, timeout, timeout_s=timeout
+            )
+        elif ds.engine == "url":
+            res = await sqlexec.run_isolated("url", ds.url or "", checked, timeout, timeout_s=timeout)
+        else:
+            res = await sqlexec.run_isolated(
+                "duckdb", settings.duckdb_path(), checked, timeout, timeout_s=timeout
+            )
+    except sqlexec.SQLTimeout as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="timeout")
+    except sqlexec.SQLLimit as exc:
+        return Result(**base, ok=False, error=str(exc), error_kind="limit")
+    except sqlexec.SQLFailed as exc:
+        return Result(**base, ok=False, error=str(exc)[:20_000], error_kind="runtime")
+    table = _table(res)
+    note = "row limit reached; showing the first rows" if res.truncated else ""
+    return Result(**base, ok=True, table=table, elapsed_ms=res.elapsed_ms, note=note)
+
+
+@worker.handler(Code)
+async def on_code(code: Code, ctx: Context) -> Result | None:
+    if code.language != "sql":
+        return None  # the Python sandbox worker takes it
+    return await run(code)

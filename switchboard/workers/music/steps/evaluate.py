@@ -1,0 +1,119 @@
+"""music-evaluate: the job music.evaluate -> music.report.
+
+Generates pieces from the descriptions of held-out (test split) real pieces,
+measures both with workers/music/metrics.py, and writes a report (table and
+plots) per model version under reports/<version>/, served by the edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from switchboard.bus import Context, Worker
+from switchboard.schemas import EvaluateRequest, Event, JobStatus, Report
+
+from .. import features, metrics, sample
+from ..store import Store, read_json, write_json
+from .common import cancelled, follow_cancels, in_thread, status, store
+
+KIND = "music.evaluate"
+worker = Worker("music-evaluate", version="0.1.0", emits=(Report, JobStatus))
+follow_cancels(worker)
+
+
+def evaluate(s: Store, req: EvaluateRequest, emit: Callable[[Any], None]) -> dict[str, Any]:
+    path = s.model_dir(req.model_version)
+    version = path.name
+    dataset = s.dataset_dir(read_json(path / "train.json")["dataset_version"])
+    test = features.sequences(dataset, "test")
+    valid = features.sequences(dataset, "valid")
+    if not test:
+        raise LookupError(f"dataset {dataset.name} has no test pieces to compare with")
+
+    def real(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+        return [metrics.features(s.midi_path(r["piece_id"]).read_bytes()) for r in rows]
+
+    real_test, real_valid = real(test), real(valid)
+    generated: list[dict[str, float]] = []
+    for n in range(req.samples):
+        if cancelled(req.correlation_id):
+            break
+        prompt = s.piece(test[n % len(test)]["piece_id"])["description"]
+        try:
+            piece = sample.generate(
+                s, prompt, model_version=version, max_tokens=req.max_tokens, seed=req.seed + n
+            )
+        except sample.NoMusic:
+            emit((n + 1, "no notes"))
+            continue
+        generated.append(metrics.features(piece.midi))
+        emit((n + 1, f"{piece.notes} notes, {piece.duration_s:.1f} s"))
+    if not generated:
+        raise sample.NoMusic("no sample had notes: train the model longer")
+    table = metrics.compare(generated, real_test, real_valid)
+    out = s.reports / version
+    out.mkdir(parents=True, exist_ok=True)
+    metrics.plot({"generated": generated, "real (test)": real_test}, out / "features.png")
+    (out / "report.md").write_text(
+        metrics.markdown(version, table, len(generated), len(real_test), req.tolerance)
+    )
+    report = {
+        "model_version": version,
+        "dataset_version": dataset.name,
+        "generated": len(generated),
+        "real": len(real_test),
+        **metrics.summary(table, req.tolerance),
+        "features": table,
+    }
+    write_json(out / "report.json", report)
+    return report
+
+
+@worker.handler(EvaluateRequest)
+async def on_evaluate(req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event]:
+    s = store()
+    yield status(req, KIND, "running", 0.0, "measuring the held-out pieces")
+    try:
+        async for done, item in in_thread(lambda emit: evaluate(s, req, emit)):
+            if done:
+                report = item
+            else:
+                yield status(
+                    req, KIND, "running", 0.95 * item[0] / req.samples, f"sample {item[0]}: {item[1]}"
+                )
+    except (LookupError, sample.NoMusic) as exc:
+        yield status(req, KIND, "failed", message=str(exc))
+        return
+    version = report["model_version"]
+    scalars = {
+        "mean_distance": report["mean_distance"],
+        "baseline_distance": report["baseline_distance"],
+        "quality": report["quality"],
+        "generated": report["generated"],
+        "real": report["real"],
+        **metrics.as_scalars(report["features"]),
+    }
+    yield Report(
+        correlation_id=req.correlation_id,
+        causation_id=req.id,
+        model_version=version,
+        metrics=scalars,
+        path=str(s.reports / version),
+    )
+    state = "cancelled" if cancelled(req.correlation_id) else "succeeded"
+    yield status(
+        req,
+        KIND,
+        state,
+        1.0,
+        f"{report['generated']} generated vs {report['real']} real pieces: mean distance "
+        f"{report['mean_distance']} (real-vs-real baseline {report['baseline_distance']}); "
+        f"quality {report['quality']:.0%} of the features pass",
+        model_version=version,
+        mean_distance=report["mean_distance"],
+        baseline_distance=report["baseline_distance"],
+        quality=report["quality"],
+        failing=", ".join(report["failing"]),
+        report_url=f"/music/reports/{version}/report.md",
+        plot_url=f"/music/reports/{version}/features.png",
+    )

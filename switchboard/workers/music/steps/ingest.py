@@ -1,0 +1,95 @@
+"""music-ingest: music.ingest.request -> music.midi.raw (one per piece).
+
+Reads a music21 corpus collection or a folder of .mid files; every file that
+is not a usable piece is reported on jobs.status with its reason. The last
+piece is marked, so the embed worker can close the job when it is stored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from switchboard.bus import Context, Worker
+from switchboard.schemas import Event, IngestRequest, JobStatus, MidiRaw, PieceMeta
+
+from .. import ingest
+from . import common
+from .common import cancelled, follow_cancels, in_thread, status
+
+KIND = "music.ingest"
+worker = Worker("music-ingest", version="0.1.0", emits=(MidiRaw, JobStatus))
+follow_cancels(worker)
+
+
+def _raw(req: IngestRequest, data: bytes, p: ingest.Piece, seq: int, skipped: int, last: bool) -> MidiRaw:
+    meta = PieceMeta(
+        title=(p.title or "")[:1000],
+        composer=(p.composer or "")[:1000],
+        collection=(p.collection or "")[:1000],
+        duration_s=p.duration_s,
+        tempo_bpm=p.tempo_bpm,
+        time_signature=p.time_signature,
+        key=p.key,
+        instruments=[i[:1000] for i in p.instruments[:64]],
+        note_count=p.notes,
+        pitch_min=p.lowest_pitch,
+        pitch_max=p.highest_pitch,
+    )
+    return MidiRaw(
+        correlation_id=req.correlation_id,
+        causation_id=req.id,
+        piece_id=p.piece_id,
+        source=p.source[:1000],
+        midi=data,
+        meta=meta,
+        description=p.description,
+        seq=seq,
+        last=last,
+        skipped=skipped,
+    )
+
+
+@worker.handler(IngestRequest)
+async def on_ingest(req: IngestRequest, ctx: Context) -> AsyncIterator[Event]:
+    try:
+        folder = common.settings.ingest_folder(req.folder) if req.folder else None
+    except ValueError as exc:
+        yield status(req, KIND, "failed", message=str(exc))
+        return
+
+    def read(emit: Callable[[Any], None]) -> None:
+        for item in ingest.pieces(req.collection, folder, req.limit):
+            if cancelled(req.correlation_id):
+                return
+            emit(item)
+
+    yield status(req, KIND, "running", 0.0, f"reading {req.collection or req.folder}")
+    held: tuple[bytes, ingest.Piece] | None = None  # one piece behind, to mark the last
+    seq = skipped = 0
+    try:
+        async for done, item in in_thread(read):
+            if done:
+                break
+            if isinstance(item, ingest.Skipped):
+                skipped += 1
+                yield status(req, KIND, "running", seq / req.limit, f"skipped {item.source}: {item.reason}")
+                continue
+            if held is not None:
+                yield _raw(req, *held, seq, skipped, last=False)
+                seq += 1
+                if seq % 10 == 0:
+                    yield status(req, KIND, "running", 0.95 * seq / req.limit, f"read {seq} pieces")
+            held = item
+    except ValueError as exc:
+        yield status(req, KIND, "failed", message=str(exc))
+        return
+    if cancelled(req.correlation_id):
+        yield status(req, KIND, "cancelled", message="cancelled")
+        return
+    if held is None:
+        yield status(
+            req, KIND, "succeeded", 1.0, f"no usable pieces ({skipped} skipped)", pieces=0, skipped=skipped
+        )
+        return
+    yield status(req, KIND, "running", 0.95, f"read {seq + 1} pieces ({skipped} skipped); storing")
+    yield _raw(req, *held, seq, skipped, last=True)

@@ -1,0 +1,148 @@
+"""Answer worker: voice.context -> voice.answer.delta ... -> voice.answer.
+
+Streams the chat model's answer as deltas; a ``voice.cancel`` for the session
+(barge-in, hang-up) stops generation at the next token. The finished turn
+(question and answer, even a cut one) goes into the session's history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from switchboard.bus import Context, Worker
+from switchboard.bus.cancels import CancelLog
+from switchboard.schemas import Answer, AnswerDelta, Cancel, Event
+from switchboard.schemas import Context as VoiceContext
+from switchboard.workers.engines.llm import LLM, LLMError, Message, load_llm
+
+from . import store
+
+settings = store.VoiceSettings()
+MAX_TOKENS = 120
+MAX_SESSIONS = 10_000
+SYSTEM = (
+    "You are Switchboard's voice assistant. Answer in one to three short, plain sentences "
+    "that sound natural when spoken."
+)
+# small models sometimes open with a label copied from the prompt's wording
+LABELS = ("answer:", "assistant:", "response:")
+_llm: LLM | None = None
+_cancels = CancelLog(MAX_SESSIONS)  # session -> when a cancel reached this worker
+
+
+async def _load() -> None:
+    global _llm
+    if _llm is None:
+        _llm = await asyncio.to_thread(load_llm, None, "chat")
+
+
+def use(llm: LLM) -> None:
+    global _llm
+    _llm = llm
+
+
+# sessions side by side: they share the model server's slots instead of queueing
+worker = Worker(
+    "llm",
+    version="0.1.0",
+    emits=(AnswerDelta, Answer),
+    on_start=_load,
+    ack_wait_s=120,
+    sessions_side_by_side=True,
+)
+
+
+def unlabel(opening: str) -> tuple[str, str]:
+    """(held, to speak) for the answer's opening: a label is dropped, a possible
+    label's start held back; anything else goes out at once."""
+    said = opening.lstrip().lower()
+    for label in LABELS:
+        if said.startswith(label):
+            return "", opening.lstrip()[len(label) :].lstrip()
+        if said and label.startswith(said):
+            return opening, ""
+    return "", opening
+
+
+def within(budget: int, texts: list[str]) -> list[str]:
+    """The texts in order until ``budget`` characters; the last one cut at a word."""
+    out = []
+    for text in texts:
+        if budget <= 0:
+            break
+        if len(text) > budget:
+            text = text[:budget].rsplit(" ", 1)[0] + " …"
+        out.append(text)
+        budget -= len(text)
+    return out
+
+
+def messages(c: VoiceContext) -> list[Message]:
+    """History, then the question with the retrieved notes right before it
+    (small models heed notes there, not in the system prompt)."""
+    out: list[Message] = [{"role": "system", "content": SYSTEM}]
+    out += [{"role": t.role, "content": t.content} for t in c.history if t.role != "system"]
+    question = c.query
+    if c.passages:
+        notes = "\n".join(f"- {text}" for text in within(settings.notes_chars, [p.text for p in c.passages]))
+        question = f"Notes:\n{notes}\n\nUsing the notes if they help, answer: {c.query}"
+    out.append({"role": "user", "content": question})
+    return out
+
+
+@worker.handler(Cancel)
+async def on_cancel(c: Cancel, ctx: Context) -> None:
+    _cancels.record(c.correlation_id, datetime.now(UTC))
+    if c.reason == "disconnect":
+        await asyncio.to_thread(store.forget, settings.db_url, c.correlation_id)
+
+
+@worker.handler(VoiceContext)
+async def on_context(c: VoiceContext, ctx: Context) -> AsyncIterator[Event]:
+    assert _llm is not None, "llm started without a model"
+    started = datetime.now(UTC)
+    answer_id = f"a-{c.turn_id}"[:64]
+    text = ""
+    index = 0
+    finish = "stop"
+    try:
+        head = ""  # an opening that may be a label ("Answer:"), held until it is told apart
+        tokens = 0
+        async for piece in _llm.stream(messages(c), max_tokens=MAX_TOKENS, temperature=0.0):
+            if _cancels.cancelled_since(c.correlation_id, started):
+                finish = "cancelled"
+                break
+            tokens += 1
+            if not text:
+                head, piece = unlabel(head + piece)
+                if not piece:
+                    continue
+            text += piece
+            yield AnswerDelta(
+                correlation_id=c.correlation_id, answer_id=answer_id, index=index, text=piece[:1000]
+            )
+            index += 1
+        else:
+            finish = "length" if tokens >= MAX_TOKENS else "stop"
+            if not text and head.strip():  # the whole answer looked like a label's start
+                text = head
+                yield AnswerDelta(
+                    correlation_id=c.correlation_id, answer_id=answer_id, index=index, text=text[:1000]
+                )
+                index += 1
+    except LLMError as exc:
+        finish = "error"
+        text = text or f"Sorry, the model failed: {exc}"[:1000]
+    yield AnswerDelta(correlation_id=c.correlation_id, answer_id=answer_id, index=index, text="", last=True)
+    yield Answer(
+        correlation_id=c.correlation_id,
+        answer_id=answer_id,
+        turn_id=c.turn_id,
+        text=text.strip()[:20_000],
+        model=_llm.capabilities.name[:128],
+        finish_reason=finish,
+    )
+    await asyncio.to_thread(
+        store.remember, settings.db_url, c.correlation_id, [("user", c.query), ("assistant", text.strip())]
+    )
