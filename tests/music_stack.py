@@ -16,20 +16,21 @@ from switchboard.bus.nats.runner import NatsRunner
 from switchboard.jobclient import run_job
 from switchboard.schemas import JobStatus
 from switchboard.workers import jobs
-from switchboard.workers.music.steps import common, embed, evaluate, generate, ingest, tokenize, train
+from switchboard.workers.music.steps import embed, evaluate, generate, ingest, tokenize, train
 from switchboard.workers.music.store import MusicSettings
 
-MUSIC = (jobs, ingest, embed, tokenize, train, generate, evaluate)
+STEPS = (ingest, embed, tokenize, train, generate, evaluate)
 
 
 @asynccontextmanager
 async def music_stack(
     nats_settings: BusSettings, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
-    monkeypatch.setattr(common, "settings", MusicSettings(dir=folder, ingest_roots=[folder.parent]))
-    monkeypatch.setenv("SWITCHBOARD_MUSIC_DIR", str(folder))  # the edge reads it too
+    settings = MusicSettings(dir=folder, ingest_roots=[folder.parent])
+    monkeypatch.setenv("SWITCHBOARD_MUSIC_DIR", str(folder))  # the edge reads it
     nc = await nats.connect(nats_settings.nats_url)
-    runners = [NatsRunner(nc, m.worker, nats_settings) for m in MUSIC]
+    workers = [jobs.build(), *(step.build(settings) for step in STEPS)]
+    runners = [NatsRunner(nc, w, nats_settings) for w in workers]
     for r in runners:
         await r.start()
     try:

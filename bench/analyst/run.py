@@ -40,6 +40,7 @@ from switchboard.bus.subjects import address  # noqa: E402
 from switchboard.schemas import Question, Result  # noqa: E402
 from switchboard.workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
 from switchboard.workers.analyst import python as python_worker  # noqa: E402
+from switchboard.workers.analyst.cache import CacheSettings  # noqa: E402
 from switchboard.workers.analyst.sqlguard import check  # noqa: E402
 from tests.model_server import serving  # noqa: E402
 
@@ -121,14 +122,13 @@ async def bench() -> None:
     data = Path(tempfile.mkdtemp(prefix="bench-analyst-"))
     datasets.load_duckdb(data / datasets.DUCKDB_FILE)
     settings_a = datasets.AnalystSettings(data_dir=data)
-    sql.settings = settings_a
-    python_worker.settings = settings_a
-    codegen.settings = datasets.AnalystSettings(data_dir=data)
+    # no result cache: every question is answered afresh
+    writer = codegen.build(settings=settings_a, cache_settings=CacheSettings(ttl_s=0))
     t = time.perf_counter()
-    await codegen._load()
+    assert writer.on_start
+    await writer.on_start()
     load_s = time.perf_counter() - t
-    assert codegen._llm is not None
-    codegen.use(codegen._llm, None)  # no result cache: every question is answered afresh
+    model = writer.service.model  # type: ignore[union-attr]
 
     ns = "bencha" + uuid.uuid4().hex[:6]
     settings = BusSettings(nats_url=url, namespace=ns)
@@ -142,12 +142,13 @@ async def bench() -> None:
         results.setdefault(r.correlation_id, []).append(r)
 
     await nc.subscribe(address(ns, "analyst.result") + ".*", cb=on_result)
-    runners = [NatsRunner(nc, w, settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
+    workers = (writer, sql.build(settings_a), python_worker.build(settings_a))
+    runners = [NatsRunner(nc, w, settings) for w in workers]
     for r in runners:
         await r.start()
     pub = JetStreamPublisher(nc, settings, "bench@1")
     rows = []
-    print(f"model: {codegen._llm.capabilities.name} (loaded in {load_s:.1f} s); {len(questions)} questions")
+    print(f"model: {model} (loaded in {load_s:.1f} s); {len(questions)} questions")
     try:
         for i, q in enumerate(questions, 1):
             final, latency = await ask(pub, results, q, args.attempts, args.timeout)

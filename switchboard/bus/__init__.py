@@ -2,7 +2,7 @@
 
 Public surface::
 
-    from switchboard.bus import BusSettings, Worker, Context, PermanentError, run_worker
+    from switchboard.bus import BusSettings, Worker, Context, handles, PermanentError, run_worker
 """
 
 from .config import BusSettings
@@ -10,7 +10,7 @@ from .processor import Incoming, Processor, Verdict
 from .runtime import run_worker
 from .subjects import STREAMS, address, partition_of, subject_of
 from .transport import Transport, transport
-from .worker import Context, PermanentError, UndeclaredOutput, Worker
+from .worker import Context, PermanentError, UndeclaredOutput, Worker, handles
 
 __all__ = [
     "STREAMS",
@@ -24,6 +24,7 @@ __all__ = [
     "Verdict",
     "Worker",
     "address",
+    "handles",
     "partition_of",
     "run_worker",
     "subject_of",

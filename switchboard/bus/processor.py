@@ -100,7 +100,15 @@ class Processor:
             EVENTS.labels(self.worker.name, msg.subject, "duplicate").inc()
             return Verdict.ACK
 
-        ctx = Context(self.worker.name, msg.subject, msg.headers, msg.attempt, msg.partition)
+        ctx = Context(
+            self.worker.name,
+            msg.subject,
+            msg.headers,
+            msg.attempt,
+            msg.partition,
+            correlation_id=event.correlation_id,
+            job_kind=self.worker.job_kind,
+        )
         if self.history and msg.partition is not None and msg.seq is not None:
             history, at = self.history, (msg.subject, msg.partition, msg.seq, event.correlation_id)
 

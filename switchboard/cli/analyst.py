@@ -80,6 +80,7 @@ def analyst_sql(
     """Run a query through the same guard and limits the SQL worker applies."""
     from switchboard.schemas import Code
     from switchboard.workers.analyst import sql
+    from switchboard.workers.analyst.datasets import AnalystSettings
 
     code = Code(
         correlation_id="cli",
@@ -91,7 +92,7 @@ def analyst_sql(
         max_attempts=1,
         model="human",
     )
-    result = asyncio.run(sql.run(code))
+    result = asyncio.run(sql.run(code, AnalystSettings()))
     if not result.ok:
         fail(f"{result.error_kind}: {result.error}")
     assert result.table

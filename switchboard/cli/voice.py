@@ -29,8 +29,14 @@ def voice_ingest(
 @voice_app.command("search")
 def voice_search(question: Annotated[str, typer.Argument(help="What to look up")]) -> None:
     """Show what the retrieval worker would hand the model for a question."""
-    from switchboard.workers.voice import kb, retrieve
+    from switchboard.workers.engines.embed import load_embedder
+    from switchboard.workers.engines.vectors import collection
+    from switchboard.workers.voice import kb
+    from switchboard.workers.voice.retrieve import RetrieveWorker
 
-    kb.ensure_starter()
-    for p in retrieve.passages(question):
+    worker = RetrieveWorker(
+        embedder=load_embedder(), passages=collection(RetrieveWorker().settings.kb_collection)
+    )
+    kb.ensure_starter(worker.settings, worker.embedder, worker.collection)
+    for p in worker.passages(question):
         typer.echo(f"[{p.score:.2f} {p.source}] {p.text[:300]}")

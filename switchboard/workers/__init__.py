@@ -1,6 +1,9 @@
 """Worker kinds, by name. ``switchboard worker NAME`` runs one replica of one.
 
-A name not listed here may be given as ``package.module:attribute``.
+Each name points at a factory (``build``) that makes the worker with its
+dependencies: engines, stores and settings, loaded when a replica starts, or
+handed in (tests, or an application that embeds a worker). A name not listed
+here may be given as ``package.module:attribute``: a factory or a ``Worker``.
 """
 
 from __future__ import annotations
@@ -10,21 +13,21 @@ import importlib
 from switchboard.bus import Worker
 
 REGISTRY: dict[str, str] = {
-    "jobs": "switchboard.workers.jobs:worker",
-    "sql": "switchboard.workers.analyst.sql:worker",
-    "sandbox": "switchboard.workers.analyst.python:worker",
-    "codegen": "switchboard.workers.analyst.codegen:worker",
-    "vad": "switchboard.workers.voice.vad:worker",
-    "stt": "switchboard.workers.voice.stt:worker",
-    "retrieve": "switchboard.workers.voice.retrieve:worker",
-    "llm": "switchboard.workers.voice.llm:worker",
-    "tts": "switchboard.workers.voice.tts:worker",
-    "music-ingest": "switchboard.workers.music.steps.ingest:worker",
-    "music-embed": "switchboard.workers.music.steps.embed:worker",
-    "music-tokenize": "switchboard.workers.music.steps.tokenize:worker",
-    "music-train": "switchboard.workers.music.steps.train:worker",
-    "music-generate": "switchboard.workers.music.steps.generate:worker",
-    "music-evaluate": "switchboard.workers.music.steps.evaluate:worker",
+    "jobs": "switchboard.workers.jobs:build",
+    "sql": "switchboard.workers.analyst.sql:build",
+    "sandbox": "switchboard.workers.analyst.python:build",
+    "codegen": "switchboard.workers.analyst.codegen:build",
+    "vad": "switchboard.workers.voice.vad:build",
+    "stt": "switchboard.workers.voice.stt:build",
+    "retrieve": "switchboard.workers.voice.retrieve:build",
+    "llm": "switchboard.workers.voice.llm:build",
+    "tts": "switchboard.workers.voice.tts:build",
+    "music-ingest": "switchboard.workers.music.steps.ingest:build",
+    "music-embed": "switchboard.workers.music.steps.embed:build",
+    "music-tokenize": "switchboard.workers.music.steps.tokenize:build",
+    "music-train": "switchboard.workers.music.steps.train:build",
+    "music-generate": "switchboard.workers.music.steps.generate:build",
+    "music-evaluate": "switchboard.workers.music.steps.evaluate:build",
 }
 
 
@@ -35,12 +38,15 @@ def pipeline_of(name: str) -> str:
 
 
 def load(name: str) -> Worker:
+    """A new worker of the kind ``name`` (a registered name or ``module:attribute``)."""
     spec = REGISTRY.get(name, name)
     if ":" not in spec:
         known = ", ".join(sorted(REGISTRY))
         raise KeyError(f"unknown worker {name!r}; known: {known} (or give module:attribute)")
     module, _, attr = spec.partition(":")
     worker = getattr(importlib.import_module(module), attr)
+    if callable(worker) and not isinstance(worker, Worker):
+        worker = worker()
     if not isinstance(worker, Worker):
         raise TypeError(f"{spec} is a {type(worker).__name__}, not a Worker")
     return worker

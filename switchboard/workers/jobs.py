@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import (
     EmbedRequest,
     EvaluateRequest,
@@ -27,10 +27,9 @@ from switchboard.schemas import (
     TrainRequest,
 )
 
-worker = Worker("jobs", version="0.1.0", emits=(JobStatus,))
-
 JobStarter = Callable[[JobSubmitted], Event]
 JOB_KINDS: dict[str, JobStarter] = {}
+STARTS: dict[str, type[Event]] = {}  # job kind -> the event type that starts it
 
 
 def job_kind(name: str, starts: type[Event]) -> Callable[[JobStarter], JobStarter]:
@@ -38,7 +37,7 @@ def job_kind(name: str, starts: type[Event]) -> Callable[[JobStarter], JobStarte
 
     def register(fn: JobStarter) -> JobStarter:
         JOB_KINDS[name] = fn
-        worker.declare(starts)
+        STARTS[name] = starts
         return fn
 
     return register
@@ -105,24 +104,29 @@ def first_event(job: JobSubmitted) -> Event:
         raise BadJob(f"bad parameters: {_first_line(exc)}"[:1000]) from None
 
 
-@worker.handler(JobSubmitted)
-async def on_submitted(job: JobSubmitted, ctx: Context) -> list[Event]:
-    try:
-        first = first_event(job)
-    except BadJob as exc:  # published straight to the bus, past the edge's check
-        return [JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="failed", message=str(exc))]
-    # queued first: the pipeline's own "running" must not be overtaken by it
-    return [JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="queued"), first]
+class JobsWorker:
+    """Starts jobs and reports them queued or cancelled (stateless)."""
+
+    @handles(JobSubmitted)
+    async def on_submitted(self, job: JobSubmitted, ctx: Context) -> list[Event]:
+        """The job's first event after its queued status, or its failed status."""
+        try:
+            first = first_event(job)
+        except BadJob as exc:  # published straight to the bus, past the edge's check
+            return [ctx.job.status("failed", message=str(exc), kind=job.kind)]
+        # queued first: the pipeline's own "running" must not be overtaken by it
+        return [ctx.job.status("queued", kind=job.kind), first]
+
+    @handles(JobCancel)
+    async def on_cancel(self, cancel: JobCancel, ctx: Context) -> JobStatus:
+        """The job's cancelled status (each pipeline stops its own work)."""
+        return ctx.job.status("cancelled", message=cancel.reason or "cancelled by the client", kind="cancel")
 
 
-@worker.handler(JobCancel)
-async def on_cancel(cancel: JobCancel, ctx: Context) -> JobStatus:
-    return JobStatus(
-        correlation_id=cancel.correlation_id,
-        kind="cancel",
-        state="cancelled",
-        message=cancel.reason or "cancelled by the client",
-    )
+def build() -> Worker:
+    """The jobs worker kind; it emits the first event of every registered job kind."""
+    emits: list[type[Event]] = [JobStatus, *dict.fromkeys(STARTS.values())]
+    return Worker.of(JobsWorker(), "jobs", version="0.1.0", emits=emits)
 
 
 def _first_line(exc: Exception) -> str:

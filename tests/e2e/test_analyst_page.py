@@ -40,15 +40,14 @@ async def stack(
     nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[str, FakeLLM]]:
     datasets.load_duckdb(tmp_path / "analyst.duckdb")
-    monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=tmp_path))
-    monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=tmp_path))
+    settings = datasets.AnalystSettings(data_dir=tmp_path)
     llm = FakeLLM([])
-    codegen.use(llm)
     monkeypatch.setenv(
         "SWITCHBOARD_LLM_ENGINE", "in-process"
     )  # no model server: the page need not wait for one
     nc = await nats.connect(nats_settings.nats_url)
-    runners = [NatsRunner(nc, w, nats_settings) for w in (codegen.worker, sql.worker, python_worker.worker)]
+    workers = (codegen.build(llm, settings=settings), sql.build(settings), python_worker.build(settings))
+    runners = [NatsRunner(nc, w, nats_settings) for w in workers]
     for r in runners:
         await r.start()
     # closed, as `up` runs it: the page is opened with the token, as `up` prints its address

@@ -13,22 +13,18 @@ from pathlib import Path
 import pytest
 
 from switchboard.bus import BusSettings
-from switchboard.workers.voice import llm, retrieve, stt, tts, vad
 from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
 from tests.voice_audio import speech_16k
 from tests.voice_stack import voice_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
-VOICE = (vad, stt, retrieve, llm, tts)
 QUESTION = "What happens when a worker crashes?"
 
 
 @pytest.fixture
-async def page_url(
-    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_server_url: str
-) -> AsyncIterator[str]:
-    async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
-        yield f"http://127.0.0.1:{port}/"
+async def page_url(nats_settings: BusSettings, tmp_path: Path, model_server_url: str) -> AsyncIterator[str]:
+    async with voice_stack(nats_settings, tmp_path) as stack:
+        yield f"http://127.0.0.1:{stack.port}/"
 
 
 def _wav(path: Path, pcm: bytes) -> Path:

@@ -1,4 +1,4 @@
-"""question -> codegen -> sql/sandbox -> result, with self-correction, on the in-memory broker."""
+"""question -> codegen -> sql/sandbox -> result, with self-correction, on the in-memory transport."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
-from faststream.nats import NatsBroker, TestNatsBroker
-from faststream.nats.annotations import NatsMessage
 
-from switchboard.bus import BusSettings
-from switchboard.bus.fs_runner import FastStreamPublisher, mount
 from switchboard.schemas import Code, JobStatus, JobSubmitted, Question, Result
 from switchboard.workers import jobs
 from switchboard.workers.analyst import codegen, datasets, prompts, sql
 from switchboard.workers.analyst import python as python_worker
-from switchboard.workers.analyst.cache import MemoryCache, RedisCache, cache_key
+from switchboard.workers.analyst.cache import CacheSettings, MemoryCache, RedisCache, cache_key
 from tests.fakes import FakeLLM
+from tests.memory_chain import on_memory
 
 STATUSES: list[JobStatus] = []
 
@@ -30,46 +27,30 @@ def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def _run(
     duck: Path,
-    monkeypatch: pytest.MonkeyPatch,
     llm: FakeLLM,
     *events: object,
     cache: MemoryCache | None = None,
+    settings: datasets.AnalystSettings | None = None,
 ) -> tuple[list[Code], list[Result]]:
-    monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=duck.parent))
-    monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=duck.parent))
-    codegen.use(llm, cache)
-    broker = NatsBroker()
-    settings = BusSettings(broker="memory", namespace="chain", retry_backoff_s=0)
-    for w in (codegen.worker, sql.worker, python_worker.worker, jobs.worker):
-        mount(broker, w, settings)
-    codes: list[Code] = []
-    results: list[Result] = []
-
-    @broker.subscriber("chain.analyst.code.*")
-    async def on_code(msg: NatsMessage) -> None:
-        codes.append(Code.model_validate_json(msg.body))
-
-    STATUSES.clear()
-
-    @broker.subscriber("chain.jobs.status.*")
-    async def on_status(msg: NatsMessage) -> None:
-        STATUSES.append(JobStatus.model_validate_json(msg.body))
-
-    @broker.subscriber("chain.analyst.result.*")
-    async def on_result(msg: NatsMessage) -> None:
-        results.append(Result.model_validate_json(msg.body))
-
-    async with TestNatsBroker(broker):
-        pub = FastStreamPublisher(broker, settings, "test@1")
-        for ev in events:
-            await pub.publish(ev)  # type: ignore[arg-type]
-    # the in-memory broker delivers depth first: order by attempt
+    settings = settings or datasets.AnalystSettings(data_dir=duck.parent)
+    workers = [
+        codegen.build(llm, cache, settings, cache_settings=CacheSettings(ttl_s=0)),
+        sql.build(settings),
+        python_worker.build(settings),
+        jobs.build(),
+    ]
+    async with on_memory(*workers) as (bus, seen):
+        publish = bus.publisher("test@1")
+        for ev in events:  # one after the other: each chain comes to rest before the next
+            await publish(ev)  # type: ignore[arg-type]
+            await bus.drained()
+    STATUSES[:] = [e for e in seen if isinstance(e, JobStatus)]
+    codes = [e for e in seen if isinstance(e, Code)]
+    results = [e for e in seen if isinstance(e, Result)]
     return sorted(codes, key=lambda c: c.attempt), sorted(results, key=lambda r: r.attempt)
 
 
-async def test_failed_sql_is_corrected_on_the_next_attempt(
-    duck: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_failed_sql_is_corrected_on_the_next_attempt(duck: Path) -> None:
     llm = FakeLLM(
         [
             "```sql\nSELECT count(*) AS n FROM tracks\n```",
@@ -79,7 +60,7 @@ async def test_failed_sql_is_corrected_on_the_next_attempt(
     q = Question(
         correlation_id="s1", question="How many tracks are there?", dataset="chinook", language="sql"
     )
-    codes, results = await _run(duck, monkeypatch, llm, q)
+    codes, results = await _run(duck, llm, q)
     assert [c.attempt for c in codes] == [1, 2]
     assert "unknown table 'tracks'" in (codes[1].previous_error or "")
     assert [r.ok for r in results] == [False, True]
@@ -89,16 +70,14 @@ async def test_failed_sql_is_corrected_on_the_next_attempt(
     assert "track(track_id integer" in retry_prompt[0]["content"]  # the schema is in the prompt
 
 
-async def test_attempts_are_bounded(duck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_attempts_are_bounded(duck: Path) -> None:
     llm = FakeLLM(["SELECT * FROM nowhere"] * 5)
     q = Question(correlation_id="s2", question="?", dataset="chinook", language="sql", max_attempts=2)
-    codes, results = await _run(duck, monkeypatch, llm, q)
+    codes, results = await _run(duck, llm, q)
     assert len(codes) == 2 and len(results) == 2 and not results[-1].ok
 
 
-async def test_chart_questions_go_to_python_and_jobs_start_questions(
-    duck: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_chart_questions_go_to_python_and_jobs_start_questions(duck: Path) -> None:
     llm = FakeLLM(
         [
             "```python\ndf = con.execute('select g.name, count(*) n from track join genre g using (genre_id) "
@@ -110,7 +89,7 @@ async def test_chart_questions_go_to_python_and_jobs_start_questions(
         kind="analyst.ask",
         params={"question": "Plot the five biggest genres", "dataset": "chinook"},
     )
-    codes, results = await _run(duck, monkeypatch, llm, job)
+    codes, results = await _run(duck, llm, job)
     assert codes[0].language == "python" and codes[0].correlation_id == "job1" and codes[0].job
     assert results[0].ok and results[0].chart and results[0].chart.png
     states = {s.state: s for s in STATUSES}
@@ -119,14 +98,12 @@ async def test_chart_questions_go_to_python_and_jobs_start_questions(
     assert results[0].table and results[0].table.rows[0] == ["Rock", 1297]
 
 
-async def test_identical_questions_are_answered_from_the_cache(
-    duck: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_identical_questions_are_answered_from_the_cache(duck: Path) -> None:
     llm = FakeLLM(["```sql\nSELECT count(*) AS n FROM artist\n```"])
     q1 = Question(correlation_id="s1", question="How many artists?", dataset="chinook", language="sql")
     q2 = Question(correlation_id="s2", question="how many  ARTISTS?", dataset="chinook", language="sql")
     cache = MemoryCache(ttl_s=60, max_entries=10)
-    codes, results = await _run(duck, monkeypatch, llm, q1, q2, cache=cache)
+    codes, results = await _run(duck, llm, q1, q2, cache=cache)
     assert len(codes) == 1 and len(llm.prompts) == 1
     fresh, cached = sorted(results, key=lambda r: r.cached)
     assert not fresh.cached and cached.cached and cached.correlation_id == "s2"
@@ -142,16 +119,14 @@ async def test_redis_cache_round_trip() -> None:
     assert 0 < await cache.client.ttl(key) <= 5  # type: ignore[attr-defined]
 
 
-async def test_a_job_that_fails_every_attempt_ends_failed(
-    duck: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_job_that_fails_every_attempt_ends_failed(duck: Path) -> None:
     llm = FakeLLM(["SELECT * FROM nowhere"] * 3)
     job = JobSubmitted(
         correlation_id="job2",
         kind="analyst.ask",
         params={"question": "How many?", "language": "sql", "max_attempts": 2},
     )
-    codes, results = await _run(duck, monkeypatch, llm, job)
+    codes, results = await _run(duck, llm, job)
     assert len(results) == 2
     final = [s for s in STATUSES if s.state == "failed"]
     assert len(final) == 1 and "unknown table 'nowhere'" in final[0].message
@@ -168,11 +143,7 @@ async def test_large_schemas_are_retrieved_not_pasted(
 ) -> None:
     # real MiniLM embeddings in a real (embedded) Chroma store
     monkeypatch.setenv("SWITCHBOARD_CHROMA_PATH", str(tmp_path / "chroma"))
-    monkeypatch.setattr(
-        codegen,
-        "settings",
-        datasets.AnalystSettings(data_dir=duck.parent, schema_rag_tables=4, schema_rag_k=2),
-    )
+    rag = datasets.AnalystSettings(data_dir=duck.parent, schema_rag_tables=4, schema_rag_k=2)
     llm = FakeLLM(["```sql\nSELECT count(*) FROM score WHERE composer = 'J.S. Bach'\n```"])
     q = Question(
         correlation_id="s9",
@@ -180,7 +151,7 @@ async def test_large_schemas_are_retrieved_not_pasted(
         dataset="music",
         language="sql",
     )
-    codes, results = await _run(duck, monkeypatch, llm, q)
+    codes, results = await _run(duck, llm, q, settings=rag)
     system = llm.prompts[0][0]["content"]
     assert "score(score_id integer" in system
     assert "playlist_track(" not in system and "employee(" not in system

@@ -10,7 +10,7 @@ import pytest
 from switchboard.schemas import Code
 from switchboard.workers.analyst import datasets
 from switchboard.workers.analyst import python as python_worker
-from switchboard.workers.analyst.sandbox import Limits, run_python
+from switchboard.workers.analyst.sandbox import Limits, Sandbox, run_python
 
 
 def _escaped() -> bool:
@@ -99,8 +99,8 @@ async def test_output_is_bounded(duck: Path) -> None:
     assert out.ok and len(out.stdout) == 1000 and out.extra["stdout_truncated"]
 
 
-async def test_worker_turns_outcomes_into_results(duck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(python_worker, "settings", datasets.AnalystSettings(data_dir=duck.parent))
+async def test_worker_turns_outcomes_into_results(duck: Path) -> None:
+    settings, sandbox = datasets.AnalystSettings(data_dir=duck.parent), Sandbox()
 
     def code(text: str) -> Code:
         return Code(
@@ -114,7 +114,9 @@ async def test_worker_turns_outcomes_into_results(duck: Path, monkeypatch: pytes
             model="test",
         )
 
-    ok = await python_worker.run(code("result = con.execute('select count(*) as n from artist').df()"))
+    ok = await python_worker.run(
+        code("result = con.execute('select count(*) as n from artist').df()"), settings, sandbox
+    )
     assert ok.ok and ok.table and ok.table.rows == [[275]] and ok.attempt == 2
-    bad = await python_worker.run(code("import shutil"))
+    bad = await python_worker.run(code("import shutil"), settings, sandbox)
     assert not bad.ok and bad.error_kind == "refused"

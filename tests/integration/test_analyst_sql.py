@@ -9,16 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faststream.nats import NatsBroker, TestNatsBroker
-from faststream.nats.annotations import NatsMessage
 from sqlalchemy import create_engine, text
 
-from switchboard.bus import BusSettings
-from switchboard.bus.fs_runner import FastStreamPublisher, mount
 from switchboard.schemas import Code, Result
 from switchboard.workers.analyst import datasets, sql, sqlexec
 from switchboard.workers.analyst.chinook import TABLES
 from switchboard.workers.analyst.sqlguard import SQLRefused, check
+from tests.memory_chain import on_memory
 
 TABLE_NAMES = {t.name for t in TABLES}
 EXPECTED = {
@@ -191,17 +188,7 @@ def test_postgres_refuses_a_superuser(pg: tuple[str, str]) -> None:
         sqlexec.run_postgres(ADMIN_URL, schema, check("select 1", tables=TABLE_NAMES, dialect="postgres"), 5)
 
 
-async def test_sql_worker_on_the_bus(duck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sql, "settings", datasets.AnalystSettings(data_dir=duck.parent))
-    broker = NatsBroker()
-    settings = BusSettings(broker="memory", namespace="unit")
-    mount(broker, sql.worker, settings)
-    results: list[Result] = []
-
-    @broker.subscriber("unit.analyst.result.*")
-    async def sink(msg: NatsMessage) -> None:
-        results.append(Result.model_validate_json(msg.body))
-
+async def test_sql_worker_on_the_bus(duck: Path) -> None:
     def code(text_: str, language: str = "sql") -> Code:
         return Code(
             correlation_id="s1",
@@ -214,12 +201,17 @@ async def test_sql_worker_on_the_bus(duck: Path, monkeypatch: pytest.MonkeyPatch
             model="test",
         )
 
-    async with TestNatsBroker(broker):
-        pub = FastStreamPublisher(broker, settings, "test@1")
-        await pub.publish(code(REVENUE_BY_GENRE))
-        await pub.publish(code("DELETE FROM track"))
-        await pub.publish(code("select nope from track"))
-        await pub.publish(code("print(1)", language="python"))  # not the SQL worker's
+    async with on_memory(sql.build(datasets.AnalystSettings(data_dir=duck.parent)), partitions=1) as (
+        bus,
+        seen,
+    ):
+        publish = bus.publisher("test@1")
+        await publish(code(REVENUE_BY_GENRE))
+        await publish(code("DELETE FROM track"))
+        await publish(code("select nope from track"))
+        await publish(code("print(1)", language="python"))  # not the SQL worker's
+        await bus.drained()
+    results = [e for e in seen if isinstance(e, Result)]
     assert [r.ok for r in results] == [True, False, False]
     assert results[0].table and results[0].table.rows[0] == ["Rock", 826.65]
     assert results[1].error_kind == "refused" and "DELETE" in (results[1].error or "")
@@ -250,7 +242,7 @@ def test_score_corpus_is_queryable_on_the_music_dataset(duck: Path) -> None:
         check("select * from score", tables=set(datasets.dataset("chinook").tables))
 
 
-async def test_a_database_of_yours_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_database_of_yours_by_url(tmp_path: Path) -> None:
     import sqlite3
 
     db = tmp_path / "shop.db"
@@ -264,7 +256,6 @@ async def test_a_database_of_yours_by_url(tmp_path: Path, monkeypatch: pytest.Mo
     con.commit()
     con.close()
     settings = datasets.AnalystSettings(data_dir=tmp_path, databases={"shop": f"sqlite:///{db}"})
-    monkeypatch.setattr(sql, "settings", settings)
     shop = datasets.dataset("shop", settings)
     assert shop.tables == {"product", "sale"} and shop.dialect == "sqlite"
     assert "product_id -> product" in next(t.doc for t in datasets.tables(shop) if t.name == "sale")
@@ -285,16 +276,16 @@ async def test_a_database_of_yours_by_url(tmp_path: Path, monkeypatch: pytest.Mo
         code(
             "select p.name, sum(s.qty * p.price) as revenue from sale s join product p on p.id = s.product_id "
             "group by 1 order by 2 desc"
-        )
+        ),
+        settings,
     )
     assert ok.ok and ok.table and ok.table.rows == [["lp", 60.0], ["cd", 47.5]]
-    refused = await sql.run(code("delete from sale"))
+    refused = await sql.run(code("delete from sale"), settings)
     assert not refused.ok and refused.error_kind == "refused"
-    unknown = await sql.run(code("select 1", dataset="nope"))
+    unknown = await sql.run(code("select 1", dataset="nope"), settings)
     assert not unknown.ok and "known:" in (unknown.error or "")
     gone = datasets.AnalystSettings(
         data_dir=tmp_path, databases={"gone": "postgresql+psycopg://nobody@127.0.0.1:1/x"}
     )
-    monkeypatch.setattr(sql, "settings", gone)
-    unreachable = await sql.run(code("select 1", dataset="gone"))
+    unreachable = await sql.run(code("select 1", dataset="gone"), gone)
     assert not unreachable.ok and "gone" in (unreachable.error or "")

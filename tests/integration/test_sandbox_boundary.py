@@ -199,7 +199,7 @@ async def test_a_killed_worker_leaves_no_sandbox_behind(duck: Path) -> None:
     script = (
         "import asyncio, sys\n"
         "from pathlib import Path\n"
-        "from workers.analyst.sandbox import Limits, run_python\n"
+        "from switchboard.workers.analyst.sandbox import Limits, run_python\n"
         "asyncio.run(run_python('while True:\\n    pass', Path(sys.argv[1]), Limits(cpu_s=120, wall_s=120)))\n"
     )
     worker = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(duck), cwd=ROOT)

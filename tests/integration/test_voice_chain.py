@@ -17,20 +17,24 @@ import pytest
 import websockets
 
 from switchboard.bus import BusSettings
-from switchboard.workers.voice import llm
 from tests.fakes import SlowLLM
 from tests.voice_audio import speech_16k
-from tests.voice_stack import voice_stack
+from tests.voice_stack import VoiceStack, voice_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
 
 @pytest.fixture
-async def edge_url(
-    nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_server_url: str
-) -> AsyncIterator[str]:
-    async with voice_stack(nats_settings, tmp_path, monkeypatch) as port:
-        yield f"ws://127.0.0.1:{port}/ws"
+async def voice(
+    nats_settings: BusSettings, tmp_path: Path, model_server_url: str
+) -> AsyncIterator[VoiceStack]:
+    async with voice_stack(nats_settings, tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+def edge_url(voice: VoiceStack) -> str:
+    return voice.url
 
 
 async def test_spoken_question_gets_transcripts_answer_and_audio(edge_url: str) -> None:
@@ -78,11 +82,9 @@ async def _stream(ws: object, pcm: bytes) -> None:
         await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
 
 
-async def test_barge_in_cancels_the_answer_and_tells_the_client(
-    edge_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_barge_in_cancels_the_answer_and_tells_the_client(edge_url: str, voice: VoiceStack) -> None:
     slow = SlowLLM()
-    monkeypatch.setattr(llm, "_llm", slow)
+    voice.service("llm").llm = slow
     frames: list[dict[str, object]] = []
     async with websockets.connect(edge_url, max_size=4_000_000) as ws:
         await ws.recv()
@@ -128,10 +130,10 @@ async def test_barge_in_cancels_the_answer_and_tells_the_client(
 
 
 async def test_hang_up_mid_answer_stops_the_work(
-    edge_url: str, nats_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+    edge_url: str, nats_settings: BusSettings, voice: VoiceStack
 ) -> None:
     slow = SlowLLM()
-    monkeypatch.setattr(llm, "_llm", slow)
+    voice.service("llm").llm = slow
     nc = await nats.connect(nats_settings.nats_url)
     answers: list[dict[str, object]] = []
 

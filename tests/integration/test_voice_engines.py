@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from switchboard.workers.engines import models
+from switchboard.workers.engines.embed import load_embedder
 from switchboard.workers.engines.stt import STTSettings, WhisperSTT, cut_repeat
 from switchboard.workers.engines.tts import PiperTTS
 from switchboard.workers.engines.vad import Segmenter, SileroVAD
+from switchboard.workers.engines.vectors import collection
 from switchboard.workers.voice import kb, retrieve, store
 from tests.voice_audio import speech_16k
 
@@ -87,7 +89,7 @@ def test_split_models_are_checked_when_joined(tmp_path: Path) -> None:
         models.resolve("no-such-model-package")
 
 
-def test_ingest_a_folder_and_retrieve_from_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_a_folder_and_retrieve_from_it(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "tea.md").write_text("# Tea\n\nGreen tea is steeped at 80 degrees for two minutes.\n")
@@ -100,10 +102,10 @@ def test_ingest_a_folder_and_retrieve_from_it(tmp_path: Path, monkeypatch: pytes
     report = kb.ingest(docs, settings)
     assert (report.passages, report.faq) == (2, 1)
     assert report.skipped and "photo.png" in report.skipped[0]
-    monkeypatch.setattr(retrieve, "settings", settings)
-    tea = retrieve.passages("How hot should the water be for green tea?")
+    worker = retrieve.RetrieveWorker(settings, load_embedder(), collection(settings.kb_collection))
+    tea = worker.passages("How hot should the water be for green tea?")
     assert tea and "80 degrees" in tea[0].text and tea[0].source == "tea.md"
-    shop = retrieve.passages("When is the shop open?")
+    shop = worker.passages("When is the shop open?")
     assert shop[0].source == "faq:shop-faq.md" and "Monday to Friday" in shop[0].text
 
 

@@ -2,52 +2,45 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from switchboard.workers.analyst import codegen
 from tests.fakes import FakeLLM
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    def make(replies: list[str]) -> FakeLLM:
-        llm = FakeLLM(replies)
-        temps: list[float] = []
-        inner = llm._stream_impl
+class Scripted(FakeLLM):
+    """Records the temperature of every call."""
 
-        def stream(messages: Any, *, max_tokens: int, temperature: float) -> Any:
-            temps.append(temperature)
-            return inner(messages, max_tokens=max_tokens, temperature=temperature)
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.temps: list[float] = []
 
-        llm._stream_impl = stream  # type: ignore[method-assign]
-        llm.temps = temps  # type: ignore[attr-defined]
-        monkeypatch.setattr(codegen, "_llm", llm)
-        monkeypatch.setattr(codegen, "dataset", lambda name, settings: SimpleNamespace(dialect="duckdb"))
-
-        async def schema(ds: Any, question: str) -> str:
-            return "CREATE TABLE t (x INTEGER);"
-
-        monkeypatch.setattr(codegen, "_schema", schema)
-        return llm
-
-    return make
+    def _stream_impl(self, messages: Any, *, max_tokens: int, temperature: float) -> Any:
+        self.temps.append(temperature)
+        return super()._stream_impl(messages, max_tokens=max_tokens, temperature=temperature)
 
 
-async def test_the_same_failed_code_is_not_retried_as_it_is(scripted) -> None:  # type: ignore[no-untyped-def]
-    llm = scripted(
+async def describe(dataset: str, question: str) -> tuple[str, str]:
+    return "DuckDB", "CREATE TABLE t (x INTEGER);"
+
+
+def writer(replies: list[str]) -> tuple[codegen.CodegenWorker, Scripted]:
+    llm = Scripted(replies)
+    return codegen.CodegenWorker(llm, describe=describe), llm
+
+
+async def test_the_same_failed_code_is_not_retried_as_it_is() -> None:
+    worker, llm = writer(
         ["```sql\nSELECT y FROM t\n```", "```sql\nselect  y from t\n```", "```sql\nSELECT x FROM t\n```"]
     )
-    code = await codegen._generate("q?", "d", "sql", "SELECT y FROM t", "no column y")
+    code = await worker.generate("q?", "d", "sql", "SELECT y FROM t", "no column y")
     assert code == "SELECT x FROM t"
     assert llm.temps[0] == 0.0 and all(t > 0 for t in llm.temps[1:]) and len(llm.temps) == 3
 
 
-async def test_new_code_and_first_attempts_are_taken_at_once(scripted) -> None:  # type: ignore[no-untyped-def]
-    llm = scripted(["```sql\nSELECT x FROM t\n```"])
-    assert await codegen._generate("q?", "d", "sql", "SELECT y FROM t", "no column y") == "SELECT x FROM t"
-    llm = scripted(["```sql\nSELECT y FROM t\n```"])
-    assert await codegen._generate("q?", "d", "sql", None, None) == "SELECT y FROM t"
+async def test_new_code_and_first_attempts_are_taken_at_once() -> None:
+    worker, llm = writer(["```sql\nSELECT x FROM t\n```"])
+    assert await worker.generate("q?", "d", "sql", "SELECT y FROM t", "no column y") == "SELECT x FROM t"
+    worker, llm = writer(["```sql\nSELECT y FROM t\n```"])
+    assert await worker.generate("q?", "d", "sql", None, None) == "SELECT y FROM t"
     assert len(llm.temps) == 1

@@ -13,9 +13,9 @@ from tests.fakes import FakeLLM
 
 async def answer(reply: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Answer]:
     monkeypatch.setattr(store, "remember", lambda *a: None)
-    monkeypatch.setattr(llm, "_llm", FakeLLM([reply]))  # restored after the test
+    worker = llm.LLMWorker(FakeLLM([reply]))
     c = VoiceContext(correlation_id="s1", turn_id="t1", query="How do I scale?", passages=[], history=[])
-    out = [e async for e in llm.on_context(c, Context("llm", "voice.context", {}, 1))]
+    out = [e async for e in worker.on_context(c, Context("llm", "voice.context", {}, 1))]
     deltas = [e for e in out if isinstance(e, AnswerDelta)]
     assert deltas[-1].last and [d.index for d in deltas] == list(range(len(deltas)))
     final = out[-1]

@@ -37,7 +37,7 @@ class _Namespace:
     positions: dict[tuple[str, str, int], int] = field(
         default_factory=dict
     )  # (kind, subject, p) -> next index
-    serving: set[str] = field(default_factory=set)
+    serving: dict[str, list[str]] = field(default_factory=dict)  # kind -> the subjects it reads
     taps: list[tuple[set[str] | None, Tap]] = field(default_factory=list)
     changed: asyncio.Condition | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -145,7 +145,7 @@ class MemoryTransport(Transport):
         space = STORE.ns(self.settings.namespace)
         if worker.name in space.serving:
             raise RuntimeError(f"the memory transport runs one replica of {worker.name!r} per namespace")
-        space.serving.add(worker.name)
+        space.serving[worker.name] = worker.subjects
         processor = Processor(worker, self.settings, self._history)
         publish = self.publisher(worker.producer)
         loops = [
@@ -159,7 +159,26 @@ class MemoryTransport(Transport):
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            space.serving.discard(worker.name)
+            space.serving.pop(worker.name, None)
+
+    async def drained(self, wait_s: float = 120.0) -> None:
+        """Wait until every worker served here has handled everything on its
+        subjects, the outputs of outputs included: the chain has come to rest."""
+        space = STORE.ns(self.settings.namespace)
+
+        def rest() -> bool:
+            return all(
+                space.positions.get((name, subject, p), 0) >= len(space.log.get((subject, p), []))
+                for name, subjects in space.serving.items()
+                for subject in subjects
+                for p in range(self.settings.partitions)
+            )
+
+        deadline = time.monotonic() + wait_s
+        while not rest():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workers did not come to rest in {wait_s:.0f} s")
+            await asyncio.sleep(0.01)
 
     async def _partition(
         self,

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Chart, Code, Result, Table
 
 from .datasets import AnalystSettings, all_datasets
 from .results import result_fields
 from .sandbox import Limits, Sandbox
 
-settings = AnalystSettings()
-limits = Limits()
-sandbox = Sandbox(limits)
-worker = Worker("sandbox", version="0.1.0", emits=(Result,), ack_wait_s=limits.wall_s * 2)
 
-
-async def run(code: Code) -> Result:
+async def run(code: Code, settings: AnalystSettings, sandbox: Sandbox) -> Result:
+    """The code's result in the sandbox, or why it was refused or failed."""
     base = result_fields(code)
     known = all_datasets(settings)
     ds = known.get(code.dataset)
@@ -58,8 +54,24 @@ async def run(code: Code) -> Result:
     return Result(**base, ok=True, table=table, chart=chart, stdout=out.stdout[:20_000], note=note)
 
 
-@worker.handler(Code)
-async def on_code(code: Code, ctx: Context) -> Result | None:
-    if code.language != "python":
-        return None  # the SQL worker takes it
-    return await run(code)
+class SandboxWorker:
+    """Runs Python in one sandbox over the DuckDB datasets the settings name."""
+
+    def __init__(self, settings: AnalystSettings | None = None, sandbox: Sandbox | None = None) -> None:
+        self.settings = settings or AnalystSettings()
+        self.sandbox = sandbox or Sandbox(Limits())
+
+    @handles(Code)
+    async def on_code(self, code: Code, ctx: Context) -> Result | None:
+        """Python code's result (SQL is the sql worker's)."""
+        if code.language != "python":
+            return None  # the SQL worker takes it
+        return await run(code, self.settings, self.sandbox)
+
+
+def build(settings: AnalystSettings | None = None, sandbox: Sandbox | None = None) -> Worker:
+    """The sandbox worker kind; a message's ack waits twice the sandbox's wall limit."""
+    service = SandboxWorker(settings, sandbox)
+    return Worker.of(
+        service, "sandbox", version="0.1.0", emits=(Result,), ack_wait_s=service.sandbox.limits.wall_s * 2
+    )

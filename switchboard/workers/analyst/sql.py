@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Code, Result, Table
 from switchboard.schemas.analyst import MAX_ROWS_ON_BUS
 
@@ -19,17 +19,6 @@ from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb
 from .results import result_fields
 from .sqlguard import SQLRefused, check
 
-settings = AnalystSettings()
-
-
-async def _prepare() -> None:
-    """Load the datasets on first start, so a fresh machine answers at once."""
-    path = settings.duckdb_path()
-    if not path.exists():
-        await asyncio.to_thread(load_duckdb, path)
-
-
-worker = Worker("sql", version="0.1.0", emits=(Result,), on_start=_prepare)
 ROW_BYTES_ON_BUS = 600_000
 
 
@@ -51,7 +40,8 @@ def _table(res: sqlexec.SQLResult) -> Table:
     )
 
 
-async def run(code: Code) -> Result:
+async def run(code: Code, settings: AnalystSettings) -> Result:
+    """The checked query's table, or why it was refused or failed."""
     base = result_fields(code)
     try:
         ds = await asyncio.to_thread(dataset, code.dataset, settings)
@@ -85,8 +75,26 @@ async def run(code: Code) -> Result:
     return Result(**base, ok=True, table=table, elapsed_ms=res.elapsed_ms, note=note)
 
 
-@worker.handler(Code)
-async def on_code(code: Code, ctx: Context) -> Result | None:
-    if code.language != "sql":
-        return None  # the Python sandbox worker takes it
-    return await run(code)
+class SQLWorker:
+    """Runs SQL over the datasets the settings name."""
+
+    def __init__(self, settings: AnalystSettings | None = None) -> None:
+        self.settings = settings or AnalystSettings()
+
+    async def start(self) -> None:
+        """Load the datasets on first start, so a fresh machine answers at once."""
+        path = self.settings.duckdb_path()
+        if not path.exists():
+            await asyncio.to_thread(load_duckdb, path)
+
+    @handles(Code)
+    async def on_code(self, code: Code, ctx: Context) -> Result | None:
+        """SQL code's result (Python code is the sandbox's)."""
+        if code.language != "sql":
+            return None  # the Python sandbox worker takes it
+        return await run(code, self.settings)
+
+
+def build(settings: AnalystSettings | None = None) -> Worker:
+    """The sql worker kind over the datasets ``settings`` name."""
+    return Worker.of(SQLWorker(settings), "sql", version="0.1.0", emits=(Result,))

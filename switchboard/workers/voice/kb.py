@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from switchboard.workers.engines.embed import load_embedder
-from switchboard.workers.engines.vectors import collection
+from switchboard.workers.engines.embed import Embedder, load_embedder
+from switchboard.workers.engines.vectors import Collection, collection
 
 from . import store
 
@@ -94,10 +94,16 @@ def faq_items(text: str) -> list[tuple[str, str]]:
     return items
 
 
-def ingest(folder: Path, settings: store.VoiceSettings | None = None) -> Report:
+def ingest(
+    folder: Path,
+    settings: store.VoiceSettings | None = None,
+    embed: Embedder | None = None,
+    col: Collection | None = None,
+) -> Report:
+    """Add a file or a folder's files to the knowledge base (FAQ files by question)."""
     settings = settings or store.VoiceSettings()
-    col = collection(settings.kb_collection)
-    embed = load_embedder()
+    col = col or collection(settings.kb_collection)
+    embed = embed or load_embedder()
     files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
     passages = faq = 0
     skipped: list[str] = []
@@ -137,9 +143,12 @@ def ingest(folder: Path, settings: store.VoiceSettings | None = None) -> Report:
     return Report(len(files), passages, faq, skipped)
 
 
-def ensure_starter(settings: store.VoiceSettings | None = None) -> Report | None:
+def ensure_starter(
+    settings: store.VoiceSettings | None = None, embed: Embedder | None = None, col: Collection | None = None
+) -> Report | None:
     """Load the starter knowledge base (the project's FAQ and docs) into an empty store."""
     settings = settings or store.VoiceSettings()
-    if collection(settings.kb_collection).count() > 0:
+    col = col or collection(settings.kb_collection)
+    if col.count() > 0:
         return None
-    return ingest(STARTER, settings)
+    return ingest(STARTER, settings, embed, col)

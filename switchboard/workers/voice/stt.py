@@ -8,37 +8,44 @@ from datetime import UTC, datetime
 
 from prometheus_client import Histogram
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import SpeechSegment, Transcript
-from switchboard.workers.engines.stt import WhisperSTT
+from switchboard.workers.engines.stt import STT, load_stt
 
 RTF = Histogram("switchboard_stt_rtf", "STT time / audio time", buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6))
 STALE_PARTIAL_S = 0.6
-_stt: WhisperSTT | None = None
 
 
-async def _load() -> None:
-    global _stt
-    if _stt is None:
-        _stt = await asyncio.to_thread(WhisperSTT)
+class STTWorker:
+    """Transcribes each segment with one loaded STT engine."""
+
+    def __init__(self, stt: STT | None = None) -> None:
+        self.stt = stt
+
+    async def start(self) -> None:
+        """Load the STT model (unless one was handed in)."""
+        if self.stt is None:
+            self.stt = await asyncio.to_thread(load_stt)
+
+    @handles(SpeechSegment)
+    async def on_segment(self, seg: SpeechSegment, ctx: Context) -> Transcript | None:
+        """The segment's transcript; None for a stale partial or nothing intelligible."""
+        assert self.stt is not None, "stt started without its model"
+        if not seg.end_of_turn and (datetime.now(UTC) - seg.created_at).total_seconds() > STALE_PARTIAL_S:
+            return None  # a newer partial (or the final) is already on its way: skip, catch up
+        result = await asyncio.to_thread(self.stt.transcribe, seg.pcm)
+        RTF.observe(result.rtf)
+        if not result.text:
+            return None  # nothing intelligible: no transcript, no answer
+        return Transcript(
+            correlation_id=seg.correlation_id,
+            segment_id=seg.segment_id,
+            text=result.text[:4000],
+            is_final=seg.end_of_turn,
+        )
 
 
-# sessions side by side: one session's transcription (in a thread) does not queue the next
-worker = Worker("stt", version="0.1.0", emits=(Transcript,), on_start=_load, sessions_side_by_side=True)
-
-
-@worker.handler(SpeechSegment)
-async def on_segment(seg: SpeechSegment, ctx: Context) -> Transcript | None:
-    assert _stt is not None, "stt started without its model"
-    if not seg.end_of_turn and (datetime.now(UTC) - seg.created_at).total_seconds() > STALE_PARTIAL_S:
-        return None  # a newer partial (or the final) is already on its way: skip, catch up
-    result = await asyncio.to_thread(_stt.transcribe, seg.pcm)
-    RTF.observe(result.rtf)
-    if not result.text:
-        return None  # nothing intelligible: no transcript, no answer
-    return Transcript(
-        correlation_id=seg.correlation_id,
-        segment_id=seg.segment_id,
-        text=result.text[:4000],
-        is_final=seg.end_of_turn,
-    )
+def build(stt: STT | None = None) -> Worker:
+    """The stt worker kind; sessions side by side: one session's transcription
+    (in a thread) does not queue the next."""
+    return Worker.of(STTWorker(stt), "stt", version="0.1.0", emits=(Transcript,), sessions_side_by_side=True)

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import Histogram
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancelLog
 from switchboard.schemas import AnswerDelta, Cancel, Event, SpeechAudio
 from switchboard.schemas.voice import MAX_TTS_BYTES
-from switchboard.workers.engines.tts import PiperTTS
+from switchboard.workers.engines.tts import TTS, load_tts
 
 RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
 _SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
@@ -30,22 +30,7 @@ _JOINERS = frozenset(
 )
 FIRST_MIN_WORDS = 3  # the first piece, cut at a phrase break, has at least this many words
 FIRST_MAX_WORDS = 6  # and is cut here when no break came (long sentences)
-_tts: PiperTTS | None = None
-_pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
-_cancels = CancelLog(10_000)  # session -> time of its latest cancel (event time)
-_dropped: dict[str, None] = {}  # answers cut by a cancel (insertion-ordered, bounded)
-_sessions: dict[str, str] = {}  # answer -> session, for answers with gathered text
 MAX_DROPPED = 10_000
-
-
-async def _load() -> None:
-    global _tts
-    if _tts is None:
-        _tts = await asyncio.to_thread(PiperTTS)
-
-
-# sessions side by side: one session's sentence (synthesized in a thread) does not queue the next
-worker = Worker("tts", version="0.1.0", emits=(SpeechAudio,), on_start=_load, sessions_side_by_side=True)
 
 
 def first_piece(text: str) -> tuple[str, str] | None:
@@ -87,65 +72,86 @@ def split(text: str, final: bool, first: bool = False) -> tuple[list[str], str]:
     return [s for s in sentences if s], rest
 
 
-def _drop(answer: str) -> None:
-    _pending.pop(answer, None)
-    _dropped[answer] = None
-    while len(_dropped) > MAX_DROPPED:
-        del _dropped[next(iter(_dropped))]
+class TTSWorker:
+    """Speaks answers sentence by sentence with one TTS engine; keeps each
+    answer's text not yet spoken, and which answers a cancel cut."""
 
+    def __init__(self, tts: TTS | None = None) -> None:
+        self.tts = tts
+        self.pending: dict[str, tuple[str, int]] = {}  # answer -> (text gathered, next index)
+        self.cancels = CancelLog(10_000)  # session -> time of its latest cancel (event time)
+        self.dropped: dict[str, None] = {}  # answers cut by a cancel (insertion-ordered, bounded)
+        self.sessions: dict[str, str] = {}  # answer -> session, for answers with gathered text
 
-def _cut(d: AnswerDelta) -> bool:
-    """Was this answer in flight when its session was cancelled?"""
-    if d.answer_id in _dropped:
-        return True
-    if _cancels.cancelled_since(d.correlation_id, d.created_at):  # written before the cancel: stale
-        _drop(d.answer_id)
-        return True
-    return False
+    async def start(self) -> None:
+        """Load the voice (unless one was handed in)."""
+        if self.tts is None:
+            self.tts = await asyncio.to_thread(load_tts)
 
+    def _drop(self, answer: str) -> None:
+        self.pending.pop(answer, None)
+        self.dropped[answer] = None
+        while len(self.dropped) > MAX_DROPPED:
+            del self.dropped[next(iter(self.dropped))]
 
-@worker.handler(Cancel)
-async def on_cancel(c: Cancel, ctx: Context) -> None:
-    _cancels.record(c.correlation_id, c.created_at)
-    for answer in [a for a, v in _sessions.items() if v == c.correlation_id and a in _pending]:
-        _drop(answer)
+    def _cut(self, d: AnswerDelta) -> bool:
+        """Was this answer in flight when its session was cancelled?"""
+        if d.answer_id in self.dropped:
+            return True
+        if self.cancels.cancelled_since(d.correlation_id, d.created_at):  # written before the cancel: stale
+            self._drop(d.answer_id)
+            return True
+        return False
 
+    @handles(Cancel)
+    async def on_cancel(self, c: Cancel, ctx: Context) -> None:
+        """Drop what was gathered for the session and its answers in flight."""
+        self.cancels.record(c.correlation_id, c.created_at)
+        for answer in [a for a, v in self.sessions.items() if v == c.correlation_id and a in self.pending]:
+            self._drop(answer)
 
-@worker.handler(AnswerDelta)
-async def on_delta(d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
-    assert _tts is not None, "tts started without a voice"
-    if _cut(d):
-        return
-    session = d.correlation_id
-    text, index = _pending.pop(d.answer_id, ("", 0))
-    _sessions.pop(d.answer_id, None)
-    sentences, rest = split(text + d.text, d.last, first=index == 0)
-    for sentence in sentences:
-        speech = await asyncio.to_thread(_tts.synthesize, sentence)
-        RTF.observe(speech.rtf)
-        if _cut(d):  # cancelled while speaking
+    @handles(AnswerDelta)
+    async def on_delta(self, d: AnswerDelta, ctx: Context) -> AsyncIterator[Event]:
+        """Audio of each sentence the delta completes (all that is left on the last delta)."""
+        assert self.tts is not None, "tts started without a voice"
+        if self._cut(d):
             return
-        pcm = speech.pcm
-        while pcm:  # long sentences go out in pieces under the event size limit
-            part, pcm = pcm[:MAX_TTS_BYTES], pcm[MAX_TTS_BYTES:]
+        session = d.correlation_id
+        text, index = self.pending.pop(d.answer_id, ("", 0))
+        self.sessions.pop(d.answer_id, None)
+        sentences, rest = split(text + d.text, d.last, first=index == 0)
+        for sentence in sentences:
+            speech = await asyncio.to_thread(self.tts.synthesize, sentence)
+            RTF.observe(speech.rtf)
+            if self._cut(d):  # cancelled while speaking
+                return
+            pcm = speech.pcm
+            while pcm:  # long sentences go out in pieces under the event size limit
+                part, pcm = pcm[:MAX_TTS_BYTES], pcm[MAX_TTS_BYTES:]
+                yield SpeechAudio(
+                    correlation_id=session,
+                    answer_id=d.answer_id,
+                    index=index,
+                    sample_rate=speech.sample_rate,
+                    pcm=part,
+                    text=sentence[:1000],
+                )
+                index += 1
+        if d.last:
             yield SpeechAudio(
                 correlation_id=session,
                 answer_id=d.answer_id,
                 index=index,
-                sample_rate=speech.sample_rate,
-                pcm=part,
-                text=sentence[:1000],
+                sample_rate=self.tts.sample_rate,
+                pcm=b"",
+                last=True,
             )
-            index += 1
-    if d.last:
-        yield SpeechAudio(
-            correlation_id=session,
-            answer_id=d.answer_id,
-            index=index,
-            sample_rate=_tts.sample_rate,
-            pcm=b"",
-            last=True,
-        )
-    else:
-        _pending[d.answer_id] = (rest, index)
-        _sessions[d.answer_id] = session
+        else:
+            self.pending[d.answer_id] = (rest, index)
+            self.sessions[d.answer_id] = session
+
+
+def build(tts: TTS | None = None) -> Worker:
+    """The tts worker kind; sessions side by side: one session's sentence
+    (synthesized in a thread) does not queue the next."""
+    return Worker.of(TTSWorker(tts), "tts", version="0.1.0", emits=(SpeechAudio,), sessions_side_by_side=True)

@@ -21,37 +21,69 @@ from collections import OrderedDict
 
 from prometheus_client import Counter
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import AudioChunk, Cancel, Event, SpeechSegment
-from switchboard.workers.engines.vad import Segmenter, SileroVAD, VADSettings
+from switchboard.workers.engines.vad import VAD, Segmenter, VADSettings, load_vad
 
 log = logging.getLogger(__name__)
 REBUILT = Counter("switchboard_vad_sessions_rebuilt", "Sessions whose detector was rebuilt from the bus")
 MAX_SESSIONS = 1000
 RECOVER_S = 25.0  # longer than the longest utterance (max_ms) plus its padding
-settings = VADSettings()
-_vad: SileroVAD | None = None
-_sessions: OrderedDict[str, tuple[Segmenter, float]] = OrderedDict()
 
 
-async def _load() -> None:
-    global _vad
-    if _vad is None:
-        _vad = await asyncio.to_thread(SileroVAD)
+class VADWorker:
+    """One replica's detectors, one per session it has met (the longest idle forgotten)."""
+
+    def __init__(self, vad: VAD | None = None, settings: VADSettings | None = None) -> None:
+        self.vad = vad
+        self.settings = settings or VADSettings()
+        self.sessions: OrderedDict[str, tuple[Segmenter, float]] = OrderedDict()
+
+    async def start(self) -> None:
+        """Load the VAD model (unless one was handed in)."""
+        if self.vad is None:
+            self.vad = await asyncio.to_thread(load_vad)
+
+    async def _segmenter(self, chunk: AudioChunk, ctx: Context) -> Segmenter:
+        assert self.vad is not None, "vad started without its model"
+        session = chunk.correlation_id
+        entry = self.sessions.pop(session, None)
+        seg = entry[0] if entry else await _rebuild(chunk, ctx, Segmenter.configured(self.vad, self.settings))
+        self.sessions[session] = (seg, time.monotonic())
+        while len(self.sessions) > MAX_SESSIONS:  # forget the longest-idle sessions
+            self.sessions.popitem(last=False)
+        return seg
+
+    @handles(AudioChunk)
+    async def on_chunk(self, chunk: AudioChunk, ctx: Context) -> list[Event]:
+        """Speech events of the session's audio so far."""
+        seg = await self._segmenter(chunk, ctx)
+        found = await asyncio.to_thread(seg.feed, chunk.pcm)
+        if chunk.end_of_stream:
+            found += seg.flush()
+            self.sessions.pop(chunk.correlation_id, None)
+        out: list[Event] = []
+        for ev in found:
+            if ev.kind == "start":
+                out.append(Cancel(correlation_id=chunk.correlation_id, reason="barge_in"))
+            elif ev.kind in ("partial", "end"):
+                out.append(
+                    SpeechSegment(
+                        correlation_id=chunk.correlation_id,
+                        segment_id=f"{chunk.correlation_id[:48]}-{ev.start_ms}",
+                        seq=chunk.seq,
+                        start_ms=ev.start_ms,
+                        end_ms=ev.end_ms,
+                        pcm=ev.pcm,
+                        end_of_turn=ev.kind == "end",
+                    )
+                )
+        return out
 
 
-worker = Worker("vad", version="0.1.0", emits=(SpeechSegment, Cancel), on_start=_load)
-
-
-async def _segmenter(chunk: AudioChunk, ctx: Context) -> Segmenter:
-    assert _vad is not None, "vad started without its model"
-    session = chunk.correlation_id
-    entry = _sessions.pop(session, None)
-    seg = entry[0] if entry else await _rebuild(chunk, ctx, Segmenter.configured(_vad, settings))
-    _sessions[session] = (seg, time.monotonic())
-    while len(_sessions) > MAX_SESSIONS:  # forget the longest-idle sessions
-        _sessions.popitem(last=False)
-    return seg
+def build(vad: VAD | None = None, settings: VADSettings | None = None) -> Worker:
+    """The vad worker kind, with its engine (loaded at start when not given)."""
+    return Worker.of(VADWorker(vad, settings), "vad", version="0.1.0", emits=(SpeechSegment, Cancel))
 
 
 async def _rebuild(chunk: AudioChunk, ctx: Context, seg: Segmenter) -> Segmenter:
@@ -71,29 +103,3 @@ async def _rebuild(chunk: AudioChunk, ctx: Context, seg: Segmenter) -> Segmenter
             "session rebuilt from the bus", extra={"session": chunk.correlation_id, "chunks": len(earlier)}
         )
     return seg
-
-
-@worker.handler(AudioChunk)
-async def on_chunk(chunk: AudioChunk, ctx: Context) -> list[Event]:
-    seg = await _segmenter(chunk, ctx)
-    found = await asyncio.to_thread(seg.feed, chunk.pcm)
-    if chunk.end_of_stream:
-        found += seg.flush()
-        _sessions.pop(chunk.correlation_id, None)
-    out: list[Event] = []
-    for ev in found:
-        if ev.kind == "start":
-            out.append(Cancel(correlation_id=chunk.correlation_id, reason="barge_in"))
-        elif ev.kind in ("partial", "end"):
-            out.append(
-                SpeechSegment(
-                    correlation_id=chunk.correlation_id,
-                    segment_id=f"{chunk.correlation_id[:48]}-{ev.start_ms}",
-                    seq=chunk.seq,
-                    start_ms=ev.start_ms,
-                    end_ms=ev.end_ms,
-                    pcm=ev.pcm,
-                    end_of_turn=ev.kind == "end",
-                )
-            )
-    return out

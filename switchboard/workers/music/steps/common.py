@@ -1,5 +1,6 @@
-"""What the music steps share: job status events, cancelled jobs, and running
-blocking work (a model, a corpus) in a thread while streaming its progress."""
+"""What the music steps share: the music store's settings, the jobs cancelled,
+and running blocking work (a model, a corpus) in a thread while streaming its
+progress."""
 
 from __future__ import annotations
 
@@ -8,51 +9,39 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, handles
 from switchboard.bus.cancels import CancelLog
-from switchboard.schemas import Event, JobCancel, JobStatus
+from switchboard.schemas import JobCancel
 
 from ..store import MusicSettings, Store
 
 T = TypeVar("T")
-settings = MusicSettings()
-_CANCELS = CancelLog(10_000)
+__all__ = ["CancellableStep", "MusicSettings", "MusicStep", "Throttle", "in_thread"]
 
 
-def store() -> Store:
-    return Store.from_settings(settings)
+class MusicStep:
+    """A music worker kind's state: the music store's settings."""
+
+    def __init__(self, settings: MusicSettings | None = None) -> None:
+        self.settings = settings or MusicSettings()
+        self.cancels = CancelLog(10_000)
+
+    def store(self) -> Store:
+        """The music store (corpus, datasets, models, generated pieces)."""
+        return Store.from_settings(self.settings)
+
+    def cancelled(self, job_id: str) -> bool:
+        """Was this job cancelled? (Only a ``CancellableStep`` hears of it.)"""
+        return job_id in self.cancels
 
 
-def status(
-    cause: Event, kind: str, state: str, progress: float = 0.0, message: str = "", **result: Any
-) -> JobStatus:
-    return JobStatus(
-        correlation_id=cause.correlation_id,
-        causation_id=cause.id,
-        kind=kind,
-        state=state,
-        progress=max(0.0, min(1.0, progress)),
-        message=message[:1000],
-        result={k: _scalar(v) for k, v in result.items()},
-    )
+class CancellableStep(MusicStep):
+    """A step whose long work stops when its job is cancelled: it reads jobs.cancel."""
 
-
-def _scalar(v: Any) -> Any:
-    if v is None or isinstance(v, bool | int | float):
-        return v
-    return str(v)[:4000]
-
-
-def follow_cancels(worker: Worker) -> None:
-    """Let ``cancelled(job)`` see jobs.cancel for the jobs this worker kind runs."""
-
-    @worker.handler(JobCancel)
-    async def on_cancel(cancel: JobCancel, ctx: Context) -> None:
-        _CANCELS.record(cancel.correlation_id, cancel.created_at)
-
-
-def cancelled(job_id: str) -> bool:
-    return job_id in _CANCELS
+    @handles(JobCancel)
+    async def on_cancel(self, cancel: JobCancel, ctx: Context) -> None:
+        """Remember the cancelled job; its work stops at the next check."""
+        self.cancels.record(cancel.correlation_id, cancel.created_at)
 
 
 class Throttle:

@@ -10,11 +10,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Embeddings, EmbedRequest, Event, JobStatus, MidiRaw
 
 from .. import features, ingest
-from .common import status, store
+from ..store import Store
+from .common import MusicSettings, MusicStep
 
 MODEL = "all-MiniLM-L6-v2"
 
@@ -24,10 +25,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.embed, ["warm up"])
 
 
-worker = Worker("music-embed", version="0.1.0", emits=(Embeddings, JobStatus), on_start=_warm)
-
-
-def _store(raw: MidiRaw) -> tuple[dict[str, Any], list[float]]:
+def _store(store: Store, raw: MidiRaw) -> tuple[dict[str, Any], list[float]]:
     m = raw.meta
     piece = ingest.read_midi(
         raw.midi,
@@ -39,69 +37,82 @@ def _store(raw: MidiRaw) -> tuple[dict[str, Any], list[float]]:
     description = raw.description or piece.description
     vector = features.embed([description])[0].tolist()
     record = {**piece.to_dict(), "piece_id": raw.piece_id, "description": description, "vector": vector}
-    store().save_piece(raw.piece_id, raw.midi, record)
+    store.save_piece(raw.piece_id, raw.midi, record)
     return record, vector
 
 
-@worker.handler(MidiRaw)
-async def on_piece(raw: MidiRaw, ctx: Context) -> AsyncIterator[Event]:
-    kind = "music.ingest"
-    try:
-        record, vector = await asyncio.to_thread(_store, raw)
-        yield Embeddings(
-            correlation_id=raw.correlation_id,
-            causation_id=raw.id,
-            piece_id=raw.piece_id,
-            model=MODEL,
-            description=record["description"],
-            vector=vector,
-        )
-    except ingest.BadMidi as exc:
-        yield status(raw, kind, "running", message=f"skipped {raw.source}: {exc}")
-    if raw.last:
-        total = len(store().piece_ids())
-        yield status(
-            raw,
-            kind,
+class EmbedStep(MusicStep):
+    """The music-embed worker kind's handlers."""
+
+    async def start(self) -> None:
+        """Warm up before the first job."""
+        await _warm()
+
+    @handles(MidiRaw)
+    async def on_piece(self, raw: MidiRaw, ctx: Context) -> AsyncIterator[Event]:
+        kind = "music.ingest"  # the ingest job's last piece closes it here, once stored
+        try:
+            record, vector = await asyncio.to_thread(_store, self.store(), raw)
+            yield Embeddings(
+                correlation_id=raw.correlation_id,
+                causation_id=raw.id,
+                piece_id=raw.piece_id,
+                model=MODEL,
+                description=record["description"],
+                vector=vector,
+            )
+        except ingest.BadMidi as exc:
+            yield ctx.job.status("running", message=f"skipped {raw.source}: {exc}", kind=kind)
+        if raw.last:
+            total = len(self.store().piece_ids())
+            yield ctx.job.status(
+                "succeeded",
+                1.0,
+                f"{raw.seq + 1} pieces stored; {total} in the corpus",
+                pieces=raw.seq + 1,
+                skipped=raw.skipped,
+                corpus=total,
+                kind=kind,
+            )
+
+    @handles(EmbedRequest)
+    async def on_embed(self, req: EmbedRequest, ctx: Context) -> AsyncIterator[Event]:
+        yield ctx.job.status("running", 0.1, f"embedding and clustering into {req.clusters} clusters")
+        s = self.store()
+        try:
+            summary = await asyncio.to_thread(features.cluster_store, s, req.clusters)
+        except (ValueError, LookupError) as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        for pid in s.piece_ids():
+            rec = await asyncio.to_thread(s.piece, pid)
+            yield Embeddings(
+                correlation_id=req.correlation_id,
+                causation_id=req.id,
+                piece_id=pid,
+                model=MODEL,
+                description=rec["description"][:20_000],
+                vector=rec["vector"],
+                cluster=rec["cluster"],
+            )
+        sizes = " ".join(str(n) for n in summary["sizes"])
+        yield ctx.job.status(
             "succeeded",
             1.0,
-            f"{raw.seq + 1} pieces stored; {total} in the corpus",
-            pieces=raw.seq + 1,
-            skipped=raw.skipped,
-            corpus=total,
+            f"{summary['pieces']} pieces in {summary['clusters']} clusters (sizes {sizes})",
+            pieces=summary["pieces"],
+            clusters=summary["clusters"],
+            sizes=sizes,
+            embedded=summary["embedded"],
         )
 
 
-@worker.handler(EmbedRequest)
-async def on_embed(req: EmbedRequest, ctx: Context) -> AsyncIterator[Event]:
-    kind = "music.embed"
-    yield status(req, kind, "running", 0.1, f"embedding and clustering into {req.clusters} clusters")
-    s = store()
-    try:
-        summary = await asyncio.to_thread(features.cluster_store, s, req.clusters)
-    except (ValueError, LookupError) as exc:
-        yield status(req, kind, "failed", message=str(exc))
-        return
-    for pid in s.piece_ids():
-        rec = await asyncio.to_thread(s.piece, pid)
-        yield Embeddings(
-            correlation_id=req.correlation_id,
-            causation_id=req.id,
-            piece_id=pid,
-            model=MODEL,
-            description=rec["description"][:20_000],
-            vector=rec["vector"],
-            cluster=rec["cluster"],
-        )
-    sizes = " ".join(str(n) for n in summary["sizes"])
-    yield status(
-        req,
-        kind,
-        "succeeded",
-        1.0,
-        f"{summary['pieces']} pieces in {summary['clusters']} clusters (sizes {sizes})",
-        pieces=summary["pieces"],
-        clusters=summary["clusters"],
-        sizes=sizes,
-        embedded=summary["embedded"],
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-embed worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        EmbedStep(settings),
+        "music-embed",
+        version="0.1.0",
+        emits=(Embeddings, JobStatus),
+        job_kind="music.embed",
     )

@@ -9,19 +9,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import EvaluateRequest, Event, JobStatus, Report
+from switchboard.schemas.jobs import JobState
 
 from .. import features, metrics, sample
 from ..store import Store, read_json, write_json
-from .common import cancelled, follow_cancels, in_thread, status, store
+from .common import CancellableStep, MusicSettings, in_thread
 
 KIND = "music.evaluate"
-worker = Worker("music-evaluate", version="0.1.0", emits=(Report, JobStatus))
-follow_cancels(worker)
 
 
-def evaluate(s: Store, req: EvaluateRequest, emit: Callable[[Any], None]) -> dict[str, Any]:
+def evaluate(
+    s: Store, req: EvaluateRequest, emit: Callable[[Any], None], stop: Callable[[], bool]
+) -> dict[str, Any]:
     path = s.model_dir(req.model_version)
     version = path.name
     dataset = s.dataset_dir(read_json(path / "train.json")["dataset_version"])
@@ -36,7 +37,7 @@ def evaluate(s: Store, req: EvaluateRequest, emit: Callable[[Any], None]) -> dic
     real_test, real_valid = real(test), real(valid)
     generated: list[dict[str, float]] = []
     for n in range(req.samples):
-        if cancelled(req.correlation_id):
+        if stop():
             break
         prompt = s.piece(test[n % len(test)]["piece_id"])["description"]
         try:
@@ -69,51 +70,61 @@ def evaluate(s: Store, req: EvaluateRequest, emit: Callable[[Any], None]) -> dic
     return report
 
 
-@worker.handler(EvaluateRequest)
-async def on_evaluate(req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event]:
-    s = store()
-    yield status(req, KIND, "running", 0.0, "measuring the held-out pieces")
-    try:
-        async for done, item in in_thread(lambda emit: evaluate(s, req, emit)):
-            if done:
-                report = item
-            else:
-                yield status(
-                    req, KIND, "running", 0.95 * item[0] / req.samples, f"sample {item[0]}: {item[1]}"
-                )
-    except (LookupError, sample.NoMusic) as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
-    version = report["model_version"]
-    scalars = {
-        "mean_distance": report["mean_distance"],
-        "baseline_distance": report["baseline_distance"],
-        "quality": report["quality"],
-        "generated": report["generated"],
-        "real": report["real"],
-        **metrics.as_scalars(report["features"]),
-    }
-    yield Report(
-        correlation_id=req.correlation_id,
-        causation_id=req.id,
-        model_version=version,
-        metrics=scalars,
-        path=str(s.reports / version),
-    )
-    state = "cancelled" if cancelled(req.correlation_id) else "succeeded"
-    yield status(
-        req,
-        KIND,
-        state,
-        1.0,
-        f"{report['generated']} generated vs {report['real']} real pieces: mean distance "
-        f"{report['mean_distance']} (real-vs-real baseline {report['baseline_distance']}); "
-        f"quality {report['quality']:.0%} of the features pass",
-        model_version=version,
-        mean_distance=report["mean_distance"],
-        baseline_distance=report["baseline_distance"],
-        quality=report["quality"],
-        failing=", ".join(report["failing"]),
-        report_url=f"/music/reports/{version}/report.md",
-        plot_url=f"/music/reports/{version}/features.png",
+class EvaluateStep(CancellableStep):
+    """The music-evaluate worker kind's handlers."""
+
+    @handles(EvaluateRequest)
+    async def on_evaluate(self, req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event]:
+        s = self.store()
+        yield ctx.job.status("running", 0.0, "measuring the held-out pieces")
+        try:
+            async for done, item in in_thread(
+                lambda emit: evaluate(s, req, emit, lambda: self.cancelled(req.correlation_id))
+            ):
+                if done:
+                    report = item
+                else:
+                    yield ctx.job.status(
+                        "running", 0.95 * item[0] / req.samples, f"sample {item[0]}: {item[1]}"
+                    )
+        except (LookupError, sample.NoMusic) as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        version = report["model_version"]
+        scalars = {
+            "mean_distance": report["mean_distance"],
+            "baseline_distance": report["baseline_distance"],
+            "quality": report["quality"],
+            "generated": report["generated"],
+            "real": report["real"],
+            **metrics.as_scalars(report["features"]),
+        }
+        yield Report(
+            correlation_id=req.correlation_id,
+            causation_id=req.id,
+            model_version=version,
+            metrics=scalars,
+            path=str(s.reports / version),
+        )
+        state: JobState = "cancelled" if self.cancelled(req.correlation_id) else "succeeded"
+        yield ctx.job.status(
+            state,
+            1.0,
+            f"{report['generated']} generated vs {report['real']} real pieces: mean distance "
+            f"{report['mean_distance']} (real-vs-real baseline {report['baseline_distance']}); "
+            f"quality {report['quality']:.0%} of the features pass",
+            model_version=version,
+            mean_distance=report["mean_distance"],
+            baseline_distance=report["baseline_distance"],
+            quality=report["quality"],
+            failing=", ".join(report["failing"]),
+            report_url=f"/music/reports/{version}/report.md",
+            plot_url=f"/music/reports/{version}/features.png",
+        )
+
+
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-evaluate worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        EvaluateStep(settings), "music-evaluate", version="0.1.0", emits=(Report, JobStatus), job_kind=KIND
     )

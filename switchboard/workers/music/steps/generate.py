@@ -11,11 +11,11 @@ import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, Generated, GenerateRequest, JobStatus
 
 from .. import sample
-from .common import Throttle, in_thread, status, store
+from .common import MusicSettings, MusicStep, Throttle, in_thread
 
 KIND = "music.generate"
 
@@ -28,66 +28,75 @@ async def _warm() -> None:
     await asyncio.to_thread(features.embed, ["warm up"])
 
 
-worker = Worker("music-generate", version="0.1.0", emits=(Generated, JobStatus), on_start=_warm)
+class GenerateStep(MusicStep):
+    """The music-generate worker kind's handlers."""
 
+    async def start(self) -> None:
+        """Warm up before the first job."""
+        await _warm()
 
-@worker.handler(GenerateRequest)
-async def on_generate(req: GenerateRequest, ctx: Context) -> AsyncIterator[Event]:
-    s = store()
-    throttle = Throttle(0.5)
+    @handles(GenerateRequest)
+    async def on_generate(self, req: GenerateRequest, ctx: Context) -> AsyncIterator[Event]:
+        s = self.store()
+        throttle = Throttle(0.5)
 
-    def run(emit: Callable[[Any], None]) -> tuple[sample.Piece, bytes]:
-        piece = sample.generate(
-            s,
-            req.prompt,
-            model_version=req.model_version,
-            max_tokens=req.max_tokens,
-            seconds=req.seconds,
-            temperature=req.temperature,
-            seed=req.seed,
-            progress=emit,
+        def run(emit: Callable[[Any], None]) -> tuple[sample.Piece, bytes]:
+            piece = sample.generate(
+                s,
+                req.prompt,
+                model_version=req.model_version,
+                max_tokens=req.max_tokens,
+                seconds=req.seconds,
+                temperature=req.temperature,
+                seed=req.seed,
+                progress=emit,
+            )
+            png = sample.piano_roll(piece.midi, req.prompt)
+            s.generated.mkdir(parents=True, exist_ok=True)
+            (s.generated / f"{req.id}.mid").write_bytes(piece.midi)
+            (s.generated / f"{req.id}.png").write_bytes(png)
+            return piece, png
+
+        yield ctx.job.status("running", 0.0, "sampling")
+        try:
+            async for done, item in in_thread(run):
+                if done:
+                    piece, png = item
+                elif throttle():
+                    yield ctx.job.status("running", 0.95 * item, f"sampling: {int(100 * item)} %")
+        except (LookupError, sample.NoMusic) as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        yield Generated(
+            correlation_id=req.correlation_id,
+            causation_id=req.id,
+            request_id=req.id,
+            prompt=req.prompt,
+            cluster=piece.cluster,
+            model_version=piece.model_version,
+            midi=piece.midi,
+            token_count=len(piece.tokens),
+            duration_s=round(piece.duration_s, 2),
+            note_count=piece.notes,
+            piano_roll=png,
+            path=str(s.generated / f"{req.id}.mid"),
         )
-        png = sample.piano_roll(piece.midi, req.prompt)
-        s.generated.mkdir(parents=True, exist_ok=True)
-        (s.generated / f"{req.id}.mid").write_bytes(piece.midi)
-        (s.generated / f"{req.id}.png").write_bytes(png)
-        return piece, png
+        yield ctx.job.status(
+            "succeeded",
+            1.0,
+            f"{piece.notes} notes, {piece.duration_s:.1f} s (cluster {piece.cluster}, model {piece.model_version})",
+            midi_url=f"/music/generated/{req.id}.mid",
+            piano_roll_url=f"/music/generated/{req.id}.png",
+            notes=piece.notes,
+            duration_s=round(piece.duration_s, 2),
+            tokens=len(piece.tokens),
+            cluster=piece.cluster,
+            model_version=piece.model_version,
+        )
 
-    yield status(req, KIND, "running", 0.0, "sampling")
-    try:
-        async for done, item in in_thread(run):
-            if done:
-                piece, png = item
-            elif throttle():
-                yield status(req, KIND, "running", 0.95 * item, f"sampling: {int(100 * item)} %")
-    except (LookupError, sample.NoMusic) as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
-    yield Generated(
-        correlation_id=req.correlation_id,
-        causation_id=req.id,
-        request_id=req.id,
-        prompt=req.prompt,
-        cluster=piece.cluster,
-        model_version=piece.model_version,
-        midi=piece.midi,
-        token_count=len(piece.tokens),
-        duration_s=round(piece.duration_s, 2),
-        note_count=piece.notes,
-        piano_roll=png,
-        path=str(s.generated / f"{req.id}.mid"),
-    )
-    yield status(
-        req,
-        KIND,
-        "succeeded",
-        1.0,
-        f"{piece.notes} notes, {piece.duration_s:.1f} s (cluster {piece.cluster}, model {piece.model_version})",
-        midi_url=f"/music/generated/{req.id}.mid",
-        piano_roll_url=f"/music/generated/{req.id}.png",
-        notes=piece.notes,
-        duration_s=round(piece.duration_s, 2),
-        tokens=len(piece.tokens),
-        cluster=piece.cluster,
-        model_version=piece.model_version,
+
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-generate worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        GenerateStep(settings), "music-generate", version="0.1.0", emits=(Generated, JobStatus), job_kind=KIND
     )

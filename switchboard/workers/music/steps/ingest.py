@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, IngestRequest, JobStatus, MidiRaw, PieceMeta
 
 from .. import ingest
-from . import common
-from .common import cancelled, follow_cancels, in_thread, status
+from .common import CancellableStep, MusicSettings, in_thread
 
 KIND = "music.ingest"
-worker = Worker("music-ingest", version="0.1.0", emits=(MidiRaw, JobStatus))
-follow_cancels(worker)
 
 
 def _raw(req: IngestRequest, data: bytes, p: ingest.Piece, seq: int, skipped: int, last: bool) -> MidiRaw:
@@ -49,47 +46,57 @@ def _raw(req: IngestRequest, data: bytes, p: ingest.Piece, seq: int, skipped: in
     )
 
 
-@worker.handler(IngestRequest)
-async def on_ingest(req: IngestRequest, ctx: Context) -> AsyncIterator[Event]:
-    try:
-        folder = common.settings.ingest_folder(req.folder) if req.folder else None
-    except ValueError as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
+class IngestStep(CancellableStep):
+    """The music-ingest worker kind's handlers."""
 
-    def read(emit: Callable[[Any], None]) -> None:
-        for item in ingest.pieces(req.collection, folder, req.limit):
-            if cancelled(req.correlation_id):
-                return
-            emit(item)
+    @handles(IngestRequest)
+    async def on_ingest(self, req: IngestRequest, ctx: Context) -> AsyncIterator[Event]:
+        try:
+            folder = self.settings.ingest_folder(req.folder) if req.folder else None
+        except ValueError as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
 
-    yield status(req, KIND, "running", 0.0, f"reading {req.collection or req.folder}")
-    held: tuple[bytes, ingest.Piece] | None = None  # one piece behind, to mark the last
-    seq = skipped = 0
-    try:
-        async for done, item in in_thread(read):
-            if done:
-                break
-            if isinstance(item, ingest.Skipped):
-                skipped += 1
-                yield status(req, KIND, "running", seq / req.limit, f"skipped {item.source}: {item.reason}")
-                continue
-            if held is not None:
-                yield _raw(req, *held, seq, skipped, last=False)
-                seq += 1
-                if seq % 10 == 0:
-                    yield status(req, KIND, "running", 0.95 * seq / req.limit, f"read {seq} pieces")
-            held = item
-    except ValueError as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
-    if cancelled(req.correlation_id):
-        yield status(req, KIND, "cancelled", message="cancelled")
-        return
-    if held is None:
-        yield status(
-            req, KIND, "succeeded", 1.0, f"no usable pieces ({skipped} skipped)", pieces=0, skipped=skipped
-        )
-        return
-    yield status(req, KIND, "running", 0.95, f"read {seq + 1} pieces ({skipped} skipped); storing")
-    yield _raw(req, *held, seq, skipped, last=True)
+        def read(emit: Callable[[Any], None]) -> None:
+            for item in ingest.pieces(req.collection, folder, req.limit):
+                if self.cancelled(req.correlation_id):
+                    return
+                emit(item)
+
+        yield ctx.job.status("running", 0.0, f"reading {req.collection or req.folder}")
+        held: tuple[bytes, ingest.Piece] | None = None  # one piece behind, to mark the last
+        seq = skipped = 0
+        try:
+            async for done, item in in_thread(read):
+                if done:
+                    break
+                if isinstance(item, ingest.Skipped):
+                    skipped += 1
+                    yield ctx.job.status("running", seq / req.limit, f"skipped {item.source}: {item.reason}")
+                    continue
+                if held is not None:
+                    yield _raw(req, *held, seq, skipped, last=False)
+                    seq += 1
+                    if seq % 10 == 0:
+                        yield ctx.job.status("running", 0.95 * seq / req.limit, f"read {seq} pieces")
+                held = item
+        except ValueError as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        if self.cancelled(req.correlation_id):
+            yield ctx.job.status("cancelled", message="cancelled")
+            return
+        if held is None:
+            yield ctx.job.status(
+                "succeeded", 1.0, f"no usable pieces ({skipped} skipped)", pieces=0, skipped=skipped
+            )
+            return
+        yield ctx.job.status("running", 0.95, f"read {seq + 1} pieces ({skipped} skipped); storing")
+        yield _raw(req, *held, seq, skipped, last=True)
+
+
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-ingest worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        IngestStep(settings), "music-ingest", version="0.1.0", emits=(MidiRaw, JobStatus), job_kind=KIND
+    )

@@ -9,12 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, JobStatus, TokenizeRequest, Tokens
 from switchboard.schemas.music import MAX_TOKENS
 
 from .. import features
-from .common import Throttle, in_thread, status, store
+from .common import MusicSettings, MusicStep, Throttle, in_thread
 
 KIND = "music.tokenize"
 
@@ -24,55 +24,64 @@ async def _warm() -> None:
     await asyncio.to_thread(features.tokenizer)
 
 
-worker = Worker("music-tokenize", version="0.1.0", emits=(Tokens, JobStatus), on_start=_warm)
+class TokenizeStep(MusicStep):
+    """The music-tokenize worker kind's handlers."""
 
+    async def start(self) -> None:
+        """Warm up before the first job."""
+        await _warm()
 
-@worker.handler(TokenizeRequest)
-async def on_tokenize(req: TokenizeRequest, ctx: Context) -> AsyncIterator[Event]:
-    s = store()
-    throttle = Throttle()
+    @handles(TokenizeRequest)
+    async def on_tokenize(self, req: TokenizeRequest, ctx: Context) -> AsyncIterator[Event]:
+        s = self.store()
+        throttle = Throttle()
 
-    def build(emit: Callable[[Any], None]) -> dict[str, Any]:
-        return features.build_dataset(s, lambda done, total: emit((done, total)))
+        def build(emit: Callable[[Any], None]) -> dict[str, Any]:
+            return features.build_dataset(s, lambda done, total: emit((done, total)))
 
-    try:
-        async for done, item in in_thread(build):
-            if done:
-                summary = item
-            elif throttle():
-                yield status(req, KIND, "running", 0.9 * item[0] / item[1], f"tokenized {item[0]}/{item[1]}")
-    except LookupError as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
-    version = summary["version"]
-    rows = await asyncio.to_thread(features.sequences, s.datasets / version, None)
-    for row in rows:
-        yield Tokens(
-            correlation_id=req.correlation_id,
-            causation_id=req.id,
-            piece_id=row["piece_id"],
-            tokenizer="REMI",
-            cluster=row["cluster"],
-            tokens=row["ids"][:MAX_TOKENS],
-            split=row["split"],
+        try:
+            async for done, item in in_thread(build):
+                if done:
+                    summary = item
+                elif throttle():
+                    yield ctx.job.status("running", 0.9 * item[0] / item[1], f"tokenized {item[0]}/{item[1]}")
+        except LookupError as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        version = summary["version"]
+        rows = await asyncio.to_thread(features.sequences, s.datasets / version, None)
+        for row in rows:
+            yield Tokens(
+                correlation_id=req.correlation_id,
+                causation_id=req.id,
+                piece_id=row["piece_id"],
+                tokenizer="REMI",
+                cluster=row["cluster"],
+                tokens=row["ids"][:MAX_TOKENS],
+                split=row["split"],
+                dataset_version=version,
+            )
+        for line in summary["skipped"]:
+            yield ctx.job.status("running", 0.95, f"skipped {line}")
+        splits = summary["splits"]
+        yield ctx.job.status(
+            "succeeded",
+            1.0,
+            f"dataset {version}: {summary['pieces']} pieces (train {splits['train']}, valid {splits['valid']}, "
+            f"test {splits['test']}), vocabulary {summary['vocab']}",
             dataset_version=version,
+            pieces=summary["pieces"],
+            vocab=summary["vocab"],
+            train=splits["train"],
+            valid=splits["valid"],
+            test=splits["test"],
+            train_tokens=summary["tokens"]["train"],
+            skipped=len(summary["skipped"]),
         )
-    for line in summary["skipped"]:
-        yield status(req, KIND, "running", 0.95, f"skipped {line}")
-    splits = summary["splits"]
-    yield status(
-        req,
-        KIND,
-        "succeeded",
-        1.0,
-        f"dataset {version}: {summary['pieces']} pieces (train {splits['train']}, valid {splits['valid']}, "
-        f"test {splits['test']}), vocabulary {summary['vocab']}",
-        dataset_version=version,
-        pieces=summary["pieces"],
-        vocab=summary["vocab"],
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
-        train_tokens=summary["tokens"]["train"],
-        skipped=len(summary["skipped"]),
+
+
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-tokenize worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        TokenizeStep(settings), "music-tokenize", version="0.1.0", emits=(Tokens, JobStatus), job_kind=KIND
     )

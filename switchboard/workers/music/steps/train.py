@@ -11,12 +11,12 @@ import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from switchboard.bus import Context, Worker
+from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, JobStatus, ModelCheckpoint, TrainRequest
+from switchboard.schemas.jobs import JobState
 
 from .. import model
-from . import common
-from .common import Throttle, cancelled, follow_cancels, in_thread, status, store
+from .common import CancellableStep, MusicSettings, Throttle, in_thread
 
 KIND = "music.train"
 
@@ -24,10 +24,6 @@ KIND = "music.train"
 async def _warm() -> None:
     """Import transformers and torch at start, not on the first job."""
     await asyncio.to_thread(importlib.import_module, "transformers.trainer")
-
-
-worker = Worker("music-train", version="0.1.0", emits=(ModelCheckpoint, JobStatus), on_start=_warm)
-follow_cancels(worker)
 
 
 def _line(p: model.Progress, loss: float | None, valid: float | None) -> str:
@@ -41,79 +37,91 @@ def _line(p: model.Progress, loss: float | None, valid: float | None) -> str:
     return ", ".join(parts)
 
 
-@worker.handler(TrainRequest)
-async def on_train(req: TrainRequest, ctx: Context) -> AsyncIterator[Event]:
-    over = common.settings.train_limits(req)
-    if over:
-        yield status(req, KIND, "failed", message=over)
-        return
-    s = store()
-    throttle = Throttle(2.0)
-    last_loss: float | None = None
-    valid_loss: float | None = None
+class TrainStep(CancellableStep):
+    """The music-train worker kind's handlers."""
 
-    def run(emit: Callable[[Any], None]) -> dict[str, Any]:
-        return model.train(s, req, emit, lambda: cancelled(req.correlation_id))
+    async def start(self) -> None:
+        """Warm up before the first job."""
+        await _warm()
 
-    yield status(req, KIND, "running", 0.0, "preparing the data")
-    try:
-        async for done, item in in_thread(run):
-            if done:
-                result = item
-                break
-            p: model.Progress = item
-            last_loss = p.train_loss if p.train_loss is not None else last_loss
-            valid_loss = p.valid_loss if p.valid_loss is not None else valid_loss
-            if p.checkpoint:
-                yield ModelCheckpoint(
-                    correlation_id=req.correlation_id,
-                    causation_id=req.id,
-                    model_version=p.checkpoint.split("/")[-2][:128],
-                    step=p.step,
-                    epoch=0.0,
-                    train_loss=last_loss,
-                    valid_loss=valid_loss,
-                    path=p.checkpoint[:1000],
-                )
-            elif p.valid_loss is not None or throttle():
-                message = _line(p, last_loss, valid_loss)
-                yield status(req, KIND, "running", p.step / max(1, p.max_steps), message)
-    except (LookupError, ValueError) as exc:
-        yield status(req, KIND, "failed", message=str(exc))
-        return
-    version = result["model_version"]
-    yield ModelCheckpoint(
-        correlation_id=req.correlation_id,
-        causation_id=req.id,
-        model_version=version,
-        step=result["steps"],
-        epoch=0.0,
-        train_loss=result["train_loss"],
-        valid_loss=result["valid_loss"],
-        path=str(s.models / version / "final"),
-        final=True,
-        metrics={k: result[k] for k in ("parameters", "seconds", "tokens_per_s", "train_windows")},
-    )
-    state = "cancelled" if cancelled(req.correlation_id) else "succeeded"
-    why = (
-        " (stopped: cancelled)"
-        if state == "cancelled"
-        else " (time budget reached)"
-        if result["stopped_early"]
-        else ""
-    )
-    yield status(
-        req,
-        KIND,
-        state,
-        1.0,
-        f"model {version}: {result['steps']} steps, loss {result['train_loss']}, valid {result['valid_loss']}{why}",
-        model_version=version,
-        steps=result["steps"],
-        train_loss=result["train_loss"],
-        valid_loss=result["valid_loss"],
-        tokens_per_s=result["tokens_per_s"],
-        seconds=result["seconds"],
-        parameters=result["parameters"],
-        loss_plot=f"/music/models/{version}/loss.png",
+    @handles(TrainRequest)
+    async def on_train(self, req: TrainRequest, ctx: Context) -> AsyncIterator[Event]:
+        over = self.settings.train_limits(req)
+        if over:
+            yield ctx.job.status("failed", message=over)
+            return
+        s = self.store()
+        throttle = Throttle(2.0)
+        last_loss: float | None = None
+        valid_loss: float | None = None
+
+        def run(emit: Callable[[Any], None]) -> dict[str, Any]:
+            return model.train(s, req, emit, lambda: self.cancelled(req.correlation_id))
+
+        yield ctx.job.status("running", 0.0, "preparing the data")
+        try:
+            async for done, item in in_thread(run):
+                if done:
+                    result = item
+                    break
+                p: model.Progress = item
+                last_loss = p.train_loss if p.train_loss is not None else last_loss
+                valid_loss = p.valid_loss if p.valid_loss is not None else valid_loss
+                if p.checkpoint:
+                    yield ModelCheckpoint(
+                        correlation_id=req.correlation_id,
+                        causation_id=req.id,
+                        model_version=p.checkpoint.split("/")[-2][:128],
+                        step=p.step,
+                        epoch=0.0,
+                        train_loss=last_loss,
+                        valid_loss=valid_loss,
+                        path=p.checkpoint[:1000],
+                    )
+                elif p.valid_loss is not None or throttle():
+                    message = _line(p, last_loss, valid_loss)
+                    yield ctx.job.status("running", p.step / max(1, p.max_steps), message)
+        except (LookupError, ValueError) as exc:
+            yield ctx.job.status("failed", message=str(exc))
+            return
+        version = result["model_version"]
+        yield ModelCheckpoint(
+            correlation_id=req.correlation_id,
+            causation_id=req.id,
+            model_version=version,
+            step=result["steps"],
+            epoch=0.0,
+            train_loss=result["train_loss"],
+            valid_loss=result["valid_loss"],
+            path=str(s.models / version / "final"),
+            final=True,
+            metrics={k: result[k] for k in ("parameters", "seconds", "tokens_per_s", "train_windows")},
+        )
+        state: JobState = "cancelled" if self.cancelled(req.correlation_id) else "succeeded"
+        why = (
+            " (stopped: cancelled)"
+            if state == "cancelled"
+            else " (time budget reached)"
+            if result["stopped_early"]
+            else ""
+        )
+        yield ctx.job.status(
+            state,
+            1.0,
+            f"model {version}: {result['steps']} steps, loss {result['train_loss']}, valid {result['valid_loss']}{why}",
+            model_version=version,
+            steps=result["steps"],
+            train_loss=result["train_loss"],
+            valid_loss=result["valid_loss"],
+            tokens_per_s=result["tokens_per_s"],
+            seconds=result["seconds"],
+            parameters=result["parameters"],
+            loss_plot=f"/music/models/{version}/loss.png",
+        )
+
+
+def build(settings: MusicSettings | None = None) -> Worker:
+    """The music-train worker kind over the music store that ``settings`` name."""
+    return Worker.of(
+        TrainStep(settings), "music-train", version="0.1.0", emits=(ModelCheckpoint, JobStatus), job_kind=KIND
     )

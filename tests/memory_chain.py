@@ -1,0 +1,42 @@
+"""Workers on the in-memory transport, in this process (tests only): the
+production processor path, with every event the chain publishes recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from switchboard.bus import BusSettings, Worker, envelope, transport
+from switchboard.bus.memory.transport import STORE, MemoryTransport
+from switchboard.schemas import Event
+from tests.conftest import fresh_namespace
+
+
+@asynccontextmanager
+async def on_memory(
+    *workers: Worker, partitions: int = 4
+) -> AsyncIterator[tuple[MemoryTransport, list[Event]]]:
+    """Start the workers (their ``on_start``), serve them, and yield the
+    transport and the list of events published since, in order."""
+    for w in workers:
+        if w.on_start:
+            await w.on_start()
+    settings = BusSettings(
+        broker="memory", namespace=fresh_namespace(), partitions=partitions, retry_backoff_s=0.0
+    )
+    bus = transport(settings)
+    assert isinstance(bus, MemoryTransport)
+    await bus.start()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(bus.serve(w, stop)) for w in workers]
+    await asyncio.sleep(0)  # each replica registers before its first await: drained() counts on it
+    assert all(w.name in STORE.ns(settings.namespace).serving for w in workers)
+    seen: list[Event] = []
+    try:
+        async with bus.tail(None, lambda subject, h, d: seen.append(envelope.decode(subject, d, h))):
+            yield bus, seen
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await bus.close()
