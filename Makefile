@@ -9,9 +9,10 @@ test:
 	@scripts/setup.sh test
 	.venv/bin/python -m pytest
 
+# the unmarked tests: no broker server, no real model, no long end-to-end run
 test-fast:
 	@scripts/setup.sh
-	.venv/bin/python -m pytest tests/unit
+	.venv/bin/python -m pytest -m "not slow and not nats and not kafka and not postgres"
 
 lint:
 	@scripts/setup.sh

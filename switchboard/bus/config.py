@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class BusSettings(BaseSettings):
+    """The bus's settings (``SWITCHBOARD_*``): broker, addresses, namespace, partitions, delivery."""
+
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
 
     broker: Literal["nats", "kafka", "memory"] = "nats"

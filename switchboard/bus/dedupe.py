@@ -12,6 +12,8 @@ from collections import OrderedDict
 
 
 class SeenIds:
+    """The ids of the last ``capacity`` events handled (a redelivered event is handled once)."""
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
@@ -20,6 +22,7 @@ class SeenIds:
         return event_id in self._ids
 
     def add(self, event_id: str) -> None:
+        """Remember an id; the oldest are forgotten past ``capacity``."""
         if self.capacity <= 0:
             return
         self._ids[event_id] = None
@@ -28,6 +31,7 @@ class SeenIds:
             self._ids.popitem(last=False)
 
     def discard(self, event_id: str) -> None:
+        """Forget an id (its outputs were not all published: handle it again)."""
         self._ids.pop(event_id, None)
 
     def __len__(self) -> int:

@@ -46,11 +46,13 @@ def derived_id(cause_id: str, producer: str, index: int) -> str:
 
 
 def encode_unchecked(event: Event) -> bytes:
+    """The event's JSON, without the size check."""
     data: bytes = event.__pydantic_serializer__.to_json(event)
     return data
 
 
 def encode(event: Event) -> bytes:
+    """The event's JSON; ValueError past the bus's event size limit."""
     data = encode_unchecked(event)
     if len(data) > MAX_EVENT_BYTES:
         raise ValueError(f"{event.type} event is {len(data)} bytes; the limit is {MAX_EVENT_BYTES}")  # type: ignore[attr-defined]
@@ -58,6 +60,7 @@ def encode(event: Event) -> bytes:
 
 
 def headers(event: Event, producer: str) -> dict[str, str]:
+    """The envelope headers of an event: ids, type, producer, time."""
     h = {
         EVENT_ID: event.id,
         CORRELATION_ID: event.correlation_id,

@@ -29,12 +29,15 @@ AnyBroker = NatsBroker | KafkaBroker
 
 
 class FastStreamPublisher:
+    """Publishes events through a FastStream broker (the in-memory test path)."""
+
     def __init__(self, broker: AnyBroker, settings: BusSettings, producer: str) -> None:
         self.broker = broker
         self.settings = settings
         self.producer = producer
 
     async def publish(self, event: Event) -> None:
+        """Publish one event on its partitioned subject, with its envelope."""
         data = envelope.encode(event)
         hdrs = envelope.headers(event, self.producer)
         kind = event.type  # type: ignore[attr-defined]
@@ -50,6 +53,7 @@ class FastStreamPublisher:
     send = publish
 
     async def flush(self) -> None:
+        """Nothing to wait for: every publish is already confirmed."""
         return None
 
 

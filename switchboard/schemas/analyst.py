@@ -18,6 +18,8 @@ MAX_CHART_BYTES = 400_000
 
 
 class Question(Event):
+    """A question in words about a dataset; ``job`` when it came as a job (its status is reported)."""
+
     type: Literal["analyst.question"] = "analyst.question"
     question: Text
     dataset: Name
@@ -28,6 +30,8 @@ class Question(Event):
 
 
 class Code(Event):
+    """One attempt's code (SQL or Python) for a question, with the error of the attempt before it."""
+
     type: Literal["analyst.code"] = "analyst.code"
     question_id: Id
     dataset: Name
@@ -42,6 +46,8 @@ class Code(Event):
 
 
 class Table(Part):
+    """Rows of a result, bounded for the bus; ``truncated`` when more rows exist."""
+
     columns: Annotated[list[Name], Field(max_length=256)]
     rows: Annotated[list[Annotated[list[Scalar], Field(max_length=256)]], Field(max_length=MAX_ROWS_ON_BUS)]
     truncated: bool = False
@@ -56,11 +62,15 @@ class Table(Part):
 
 
 class Chart(Part):
+    """A PNG chart the Python code drew."""
+
     png: Annotated[bytes, Field(max_length=MAX_CHART_BYTES)] | None = None
     vega_lite: LongText | None = None
 
 
 class Result(Event):
+    """One attempt's outcome: a table (and chart) or an error of a known kind."""
+
     type: Literal["analyst.result"] = "analyst.result"
     question_id: Id
     attempt: int = Field(ge=1, le=10)

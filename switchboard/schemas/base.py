@@ -52,6 +52,7 @@ new_id = _Ids()
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (events carry aware timestamps)."""
     return datetime.now(UTC)
 
 
@@ -86,4 +87,6 @@ class Event(BaseModel):
 
 
 class ControlEvent(Event):
+    """An event that controls work in flight (cancel): handled before the data waiting on its subject."""
+
     control: ClassVar[bool] = True

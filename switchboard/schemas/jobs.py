@@ -16,6 +16,8 @@ TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"}
 
 
 class JobSubmitted(Event):
+    """Long work submitted over HTTP: its kind and parameters."""
+
     type: Literal["jobs.submitted"] = "jobs.submitted"
     kind: Name  # e.g. "analyst.ask", "music.train"
     params: Params = {}
@@ -23,6 +25,8 @@ class JobSubmitted(Event):
 
 
 class JobStatus(Event):
+    """A job's state, progress and message; ``result`` holds the outcome's scalars."""
+
     type: Literal["jobs.status"] = "jobs.status"
     kind: Name
     state: JobState
@@ -32,6 +36,8 @@ class JobStatus(Event):
 
 
 class JobCancel(ControlEvent):
+    """Stop a job: every worker running part of it stops at its next check."""
+
     type: Literal["jobs.cancel"] = "jobs.cancel"
     reason: ShortText = ""
 

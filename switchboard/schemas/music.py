@@ -17,6 +17,8 @@ MAX_TOKENS = 65_536
 
 
 class PieceMeta(Part):
+    """What is known about a piece: title, composer, duration, tempo, key, instruments, range."""
+
     title: ShortText = ""
     composer: ShortText = ""
     collection: ShortText = ""
@@ -31,6 +33,8 @@ class PieceMeta(Part):
 
 
 class MidiRaw(Event):
+    """One ingested piece's MIDI bytes and metadata; ``last`` marks the ingest job's last piece."""
+
     type: Literal["music.midi.raw"] = "music.midi.raw"
     piece_id: Id
     source: ShortText
@@ -45,6 +49,8 @@ class MidiRaw(Event):
 
 
 class IngestRequest(Event):
+    """Read a music21 corpus collection or a folder of MIDI files into the store."""
+
     type: Literal["music.ingest.request"] = "music.ingest.request"
     collection: Name | None = None
     """A music21 corpus collection: bach, palestrina, essenFolksong, ..."""
@@ -67,6 +73,8 @@ class TokenizeRequest(Event):
 
 
 class TrainRequest(Event):
+    """Train the music model on a tokenized dataset, within a time and step budget."""
+
     type: Literal["music.train.request"] = "music.train.request"
     dataset_version: Name | None = None
     """None: the newest dataset."""
@@ -85,6 +93,8 @@ class TrainRequest(Event):
 
 
 class EvaluateRequest(Event):
+    """Compare pieces sampled from a model with held-out real ones."""
+
     type: Literal["music.evaluate.request"] = "music.evaluate.request"
     model_version: Name | None = None
     """None: the newest model."""
@@ -97,6 +107,8 @@ class EvaluateRequest(Event):
 
 
 class Embeddings(Event):
+    """A piece's description embedding and, after clustering, its semantic cluster."""
+
     type: Literal["music.embeddings"] = "music.embeddings"
     piece_id: Id
     model: Name
@@ -106,6 +118,8 @@ class Embeddings(Event):
 
 
 class Tokens(Event):
+    """A piece as REMI tokens behind its semantic token, in a dataset split."""
+
     type: Literal["music.tokens"] = "music.tokens"
     piece_id: Id
     tokenizer: Name
@@ -116,6 +130,8 @@ class Tokens(Event):
 
 
 class ModelCheckpoint(Event):
+    """A saved model: its step and losses; ``final`` for the end of training."""
+
     type: Literal["music.model"] = "music.model"
     model_version: Name
     step: int = Field(ge=0)
@@ -128,6 +144,8 @@ class ModelCheckpoint(Event):
 
 
 class GenerateRequest(Event):
+    """Sample a new piece for a prompt in words."""
+
     type: Literal["music.generate.request"] = "music.generate.request"
     prompt: ShortText
     model_version: Name | None = None
@@ -141,6 +159,8 @@ class GenerateRequest(Event):
 
 
 class Generated(Event):
+    """A sampled piece: its MIDI, its piano roll, and how it was made."""
+
     type: Literal["music.generated"] = "music.generated"
     request_id: Id
     prompt: ShortText
@@ -156,6 +176,8 @@ class Generated(Event):
 
 
 class Report(Event):
+    """An evaluation: metrics of generated against real pieces."""
+
     type: Literal["music.report"] = "music.report"
     model_version: Name
     metrics: Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=256)] = {}

@@ -71,12 +71,16 @@ class Transcript(Event):
 
 
 class Passage(Part):
+    """A knowledge-base text retrieved for a question, with its source and score."""
+
     text: Text
     source: ShortText
     score: float
 
 
 class ChatTurn(Part):
+    """One turn of a session's history."""
+
     role: Literal["system", "user", "assistant"]
     content: Text
 

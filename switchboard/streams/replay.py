@@ -20,6 +20,8 @@ from switchboard.bus.transport import Recorded
 
 @dataclass
 class Pair:
+    """A recorded output and its replayed counterpart (either may be missing), and how they differ."""
+
     key: str
     recorded: dict[str, Any] | None
     replayed: dict[str, Any] | None

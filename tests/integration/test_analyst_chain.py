@@ -138,6 +138,7 @@ def test_code_is_pulled_out_of_replies() -> None:
     assert prompts.extract_code("```python\nresult = 1\n```", "python") == "result = 1"
 
 
+@pytest.mark.slow  # the real MiniLM model and Chroma store
 async def test_large_schemas_are_retrieved_not_pasted(
     duck: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

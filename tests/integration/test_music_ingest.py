@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pretty_midi
+import pytest
 
 from switchboard.workers.music import ingest
+
+pytestmark = pytest.mark.slow  # the music21 corpus and real MIDI files
 
 
 def _midi(path: Path, tempo: float = 120.0, notes: int = 4) -> Path:

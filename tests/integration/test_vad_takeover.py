@@ -27,6 +27,8 @@ from tests.conftest import fast_settings
 from tests.helpers import spawn_worker
 from tests.voice_audio import speech_16k
 
+pytestmark = pytest.mark.slow  # the real Silero model in worker processes
+
 STEP = 3200  # 100 ms chunks, as the page sends
 
 

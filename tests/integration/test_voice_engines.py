@@ -20,6 +20,8 @@ from switchboard.workers.engines.vectors import collection
 from switchboard.workers.voice import kb, retrieve, store
 from tests.voice_audio import speech_16k
 
+pytestmark = pytest.mark.slow  # the real Silero, Whisper, Piper and MiniLM models
+
 
 def test_vad_finds_one_utterance_with_partials_in_speech_between_silences() -> None:
     pcm = speech_16k("How do I scale a worker in Switchboard?", 1.0, 1.5)

@@ -71,6 +71,7 @@ async def kafka_history(
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    """A Kafka record's headers as text."""
     return {k: v.decode() for k, v in record.headers or ()}
 
 
@@ -131,16 +132,19 @@ class ReplicaRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
 
     @classmethod
     def for_replica(cls, replica: str) -> type[ReplicaRangeAssignor]:
+        """The assignor of one replica (its id travels in the group metadata)."""
         return type("ReplicaRangeAssignor", (cls,), {"replica": replica})
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        """This member's subscription, carrying its replica id."""
         return ConsumerProtocolMemberMetadata(cls.version, list(topics), cls.replica.encode())
 
     @classmethod
     def assign(
         cls, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
     ) -> dict[str, ConsumerProtocolMemberAssignment]:
+        """Every topic's partitions split by replica id, the same split for every topic."""
         order = sorted(members, key=lambda m: (members[m].user_data or b"", m))
         ranked = {m: f"{i:06d}" for i, m in enumerate(order)}  # range sorts member ids
         by_rank = super().assign(cluster, {ranked[m]: meta for m, meta in members.items()})
@@ -148,6 +152,7 @@ class ReplicaRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
 
 
 async def provision_kafka(settings: BusSettings, subjects: list[str]) -> None:
+    """Create the topics of ``subjects`` with the configured partitions (existing ones are kept)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:

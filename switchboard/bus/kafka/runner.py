@@ -58,22 +58,27 @@ class KafkaPublisher:
         return future
 
     async def publish(self, event: Event) -> None:
+        """Publish one event and wait until the broker has it."""
         await (await self._send(event))
 
     async def send(self, event: Event) -> None:
+        """Publish one event; ``flush`` waits for every send of this task."""
         self._pending.setdefault(asyncio.current_task(), []).append(await self._send(event))
 
     async def flush(self) -> None:
+        """Wait until the broker has every event this task sent."""
         pending = self._pending.pop(asyncio.current_task(), None)
         if pending:
             async with asyncio.timeout(30.0):
                 await asyncio.gather(*pending)
 
     def forget(self) -> None:
+        """Drop this task's sends in flight (its input is handled again)."""
         self._pending.pop(asyncio.current_task(), None)
 
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
+    """A Kafka producer for the bus's outputs."""
     # a few ms of linger batch a burst of outputs into one request
     return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2, acks=1)
 
@@ -91,6 +96,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaRunner:
+    """Serves one worker kind as a Kafka consumer group member: each partition in order, commits after outputs."""
+
     def __init__(self, worker: Worker, settings: BusSettings, replica: str) -> None:
         self.worker = worker
         self.settings = settings
@@ -114,9 +121,11 @@ class KafkaRunner:
     async def history(
         self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
     ) -> list[Event]:
+        """A session's earlier events on a subject's partition (a takeover rebuilds state from them)."""
         return await kafka_history(self.settings, subject, partition, before, correlation_id, since)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume and handle until ``stop`` is set; commits what was handled."""
         ns = self.settings.namespace
         await self._producer.start()
         try:

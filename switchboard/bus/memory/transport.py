@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from typing_extensions import override
+
 from switchboard.schemas import Event
 
 from .. import envelope
@@ -59,31 +61,40 @@ STORE = _Store()
 
 
 class MemoryTransport(Transport):
+    """The in-process transport (``broker=memory``): see the module's doc."""
+
     name = "memory"
     local_server = "nothing: in this process"
 
     @property
+    @override
     def address(self) -> str:
         return "memory (this process)"
 
     @staticmethod
+    @override
     def ensure_server(settings: BusSettings, data_dir: str) -> subprocess.Popen[bytes] | None:
         return None
 
+    @override
     def _closed(self) -> None:
         self._open = False
 
+    @override
     async def start(self) -> None:
         STORE.ns(self.settings.namespace)
         self._open = True
 
+    @override
     async def close(self) -> None:
         self._open = False
 
     @property
+    @override
     def connected(self) -> bool:
         return self._open
 
+    @override
     def publisher(self, producer: str) -> Callable[[Event], Awaitable[None]]:
         async def publish(event: Event) -> None:
             await self._store(self.settings.namespace, event, producer)
@@ -125,6 +136,7 @@ class MemoryTransport(Transport):
             space.changed.notify_all()
 
     @contextlib.asynccontextmanager
+    @override
     async def tail(
         self, subjects: list[str] | None, tap: Tap, *, from_start: bool = False
     ) -> AsyncIterator[None]:
@@ -141,6 +153,7 @@ class MemoryTransport(Transport):
         finally:
             space.taps.remove(entry)
 
+    @override
     async def serve(self, worker: Worker, stop: asyncio.Event) -> None:
         space = STORE.ns(self.settings.namespace)
         if worker.name in space.serving:
@@ -223,6 +236,7 @@ class MemoryTransport(Transport):
                     out.append(envelope.decode(subject, rec.data, rec.headers))
         return out
 
+    @override
     async def read(self, namespace: str, subject: str, sl: Slice | None = None) -> list[Recorded]:
         sl = sl or Slice([subject])
         recs = [r for (s, _), rs in STORE.ns(namespace).log.items() if s == subject for r in rs]
@@ -239,6 +253,7 @@ class MemoryTransport(Transport):
             out.append(rec)
         return out
 
+    @override
     async def copy(self, target_namespace: str, sl: Slice) -> int:
         refuse_live(self.settings, target_namespace)
         count = 0
@@ -252,9 +267,11 @@ class MemoryTransport(Transport):
                 count += 1
         return count
 
+    @override
     async def drop(self, namespace: str) -> list[str]:
         return [namespace] if STORE.namespaces.pop(namespace, None) is not None else []
 
+    @override
     async def report(self, readers: dict[str, list[str]]) -> list[SubjectReport]:
         space = STORE.ns(self.settings.namespace)
         out: dict[str, SubjectReport] = {}

@@ -18,6 +18,7 @@ from ..subjects import STREAMS, StreamSpec, address, partition_of, stream_for
 
 
 def stream_config(spec: StreamSpec, settings: BusSettings) -> api.StreamConfig:
+    """The JetStream stream of a declared stream spec in a namespace."""
     return api.StreamConfig(
         name=spec.stream_name(settings.namespace),
         subjects=spec.subjects(settings.namespace, settings.partitions),
@@ -62,6 +63,7 @@ class JetStreamPublisher:
         self._pending: dict[asyncio.Task[Any] | None, list[asyncio.Future[api.PubAck]]] = {}
 
     def subject_for(self, event: Event) -> str:
+        """The partitioned NATS subject an event is published on."""
         part = partition_of(event.correlation_id, self.settings.partitions)
         return address(self.settings.namespace, event.type, part)  # type: ignore[attr-defined]
 
@@ -70,15 +72,18 @@ class JetStreamPublisher:
         return self.subject_for(event), envelope.encode(event), envelope.headers(event, self.producer)
 
     async def publish(self, event: Event) -> api.PubAck:
+        """Publish one event and wait for JetStream's ack."""
         subject, data, hdrs = self._args(event)
         return await self.js.publish(subject, data, headers=hdrs)
 
     async def send(self, event: Event) -> None:
+        """Publish one event; ``flush`` waits for the acks of this task's sends."""
         subject, data, hdrs = self._args(event)
         future = await self.js.publish_async(subject, data, headers=hdrs)
         self._pending.setdefault(asyncio.current_task(), []).append(future)
 
     async def flush(self) -> None:
+        """Wait for JetStream's acks of every event this task sent."""
         pending = self._pending.pop(asyncio.current_task(), None)
         if pending:
             async with asyncio.timeout(30.0):

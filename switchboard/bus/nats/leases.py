@@ -41,6 +41,8 @@ def assign(slots: list[str], members: list[str]) -> dict[str, str]:
 
 
 class Leases:
+    """Partition leases in a JetStream key-value bucket: each replica holds its share of the slots, renewed every ``refresh_s``; a dead replica's leases expire after ``ttl_s``."""
+
     def __init__(
         self,
         js: JetStreamContext,
@@ -67,6 +69,7 @@ class Leases:
         self.kv: KeyValue | None = None
 
     async def open(self) -> None:
+        """Open (or create) the lease bucket."""
         self.kv = await self.js.create_key_value(bucket=self.bucket, ttl=self.ttl_s, history=1)
 
     def _member_key(self, replica: str) -> str:
@@ -76,6 +79,7 @@ class Leases:
         return f"{self.group}.p.{slot}"
 
     async def members(self) -> list[str]:
+        """The replicas alive in this group, sorted."""
         assert self.kv
         prefix = f"{self.group}.m."
         try:
@@ -85,6 +89,7 @@ class Leases:
         return sorted(k[len(prefix) :] for k in keys if k.startswith(prefix))
 
     async def tick(self) -> None:
+        """Renew membership and leases; take the free slots this replica's share names, release the others."""
         assert self.kv
         await self.kv.put(self._member_key(self.replica), b"1")
         members = await self.members()
@@ -109,6 +114,7 @@ class Leases:
             self.held.add(slot)
 
     async def release(self, slot: str) -> None:
+        """Stop serving a slot and free its lease."""
         assert self.kv
         await self.on_release(slot)
         self.held.discard(slot)
@@ -116,6 +122,7 @@ class Leases:
             await self.kv.delete(self._slot_key(slot))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Tick every ``refresh_s`` until ``stop`` is set."""
         while not stop.is_set():
             try:
                 await self.tick()
@@ -125,6 +132,7 @@ class Leases:
                 await asyncio.wait_for(stop.wait(), self.refresh_s)
 
     async def close(self) -> None:
+        """Release every held slot (a clean shutdown hands them over at once)."""
         for slot in sorted(self.held):
             await self.release(slot)
         if self.kv:

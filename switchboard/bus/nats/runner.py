@@ -38,10 +38,13 @@ log = logging.getLogger(__name__)
 
 
 def consumer_name(worker: str, subject: str, partition: int) -> str:
+    """The durable consumer of a worker kind on one partition of a subject."""
     return f"{worker}_{slug(subject)}_p{partition}"
 
 
 class NatsRunner:
+    """Serves one worker kind on JetStream: a pull consumer per partition it leases, handled in order through the processor."""
+
     def __init__(self, nc: Client, worker: Worker, settings: BusSettings, replica: str | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -104,6 +107,7 @@ class NatsRunner:
                 await sub.unsubscribe()
 
     async def start(self) -> None:
+        """Provision the streams, open the leases and begin serving."""
         await provision(self.js, self.settings)
         await self.leases.open()
         await self.leases.tick()
@@ -112,6 +116,7 @@ class NatsRunner:
         READY.labels(self.worker.name).set(1)
 
     async def stop(self) -> None:
+        """Finish the batches in hand, release the leases and stop."""
         self._stop.set()
         for stop, _ in self._loops.values():  # all loops finish their batch at once
             stop.set()

@@ -14,6 +14,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import api
+from typing_extensions import override
 
 from ..config import BusSettings
 from ..servers import ensure_nats
@@ -30,32 +31,40 @@ log = logging.getLogger(__name__)
 
 
 class NatsTransport(Transport):
+    """The bus on NATS JetStream: a stream per pipeline, partitioned subjects, leased pull consumers."""
+
     name = "nats"
     local_server = "nats-server, streams kept in the data folder"
     unreachable: ClassVar[tuple[type[BaseException], ...]] = (OSError, nats.errors.Error)
 
+    @override
     def _closed(self) -> None:
         self._nc: Client | None = None
 
     @property
+    @override
     def address(self) -> str:
         return self.settings.nats_url
 
     @staticmethod
+    @override
     def ensure_server(settings: BusSettings, data_dir: str) -> subprocess.Popen[bytes] | None:
         return ensure_nats(settings.nats_url, data_dir)
 
     @property
     def nc(self) -> Client:
+        """The NATS connection (RuntimeError before ``start``)."""
         if self._nc is None:
             raise RuntimeError("the transport is not started")
         return self._nc
 
+    @override
     async def start(self) -> None:
         self._nc = await connect_nats(self.settings, self.client, forever=self.patient)
         if self.provision:
             await provision_streams(self._nc.jetstream(), self.settings)
 
+    @override
     async def close(self) -> None:
         if self._nc is not None:
             with contextlib.suppress(nats.errors.Error):
@@ -63,13 +72,16 @@ class NatsTransport(Transport):
             self._nc = None
 
     @property
+    @override
     def connected(self) -> bool:
         return bool(self._nc and self._nc.is_connected)
 
+    @override
     def publisher(self, producer: str) -> Publish:
         return JetStreamPublisher(self.nc, self.settings, producer).publish
 
     @contextlib.asynccontextmanager
+    @override
     async def tail(
         self, subjects: list[str] | None, tap: Tap, *, from_start: bool = False
     ) -> AsyncIterator[None]:
@@ -101,6 +113,7 @@ class NatsTransport(Transport):
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
 
+    @override
     async def serve(self, worker: Worker, stop: asyncio.Event) -> None:
         runner = NatsRunner(self.nc, worker, self.settings)
         await runner.start()
@@ -108,14 +121,18 @@ class NatsTransport(Transport):
         await stop.wait()
         await runner.stop()
 
+    @override
     async def read(self, namespace: str, subject: str, sl: Slice | None = None) -> list[Recorded]:
         return await streams.read(self.nc.jetstream(), namespace, subject, sl)
 
+    @override
     async def copy(self, target_namespace: str, sl: Slice) -> int:
         return await streams.copy(self.nc.jetstream(), self.settings, target_namespace, sl)
 
+    @override
     async def drop(self, namespace: str) -> list[str]:
         return await streams.drop(self.nc.jetstream(), namespace)
 
+    @override
     async def report(self, readers: dict[str, list[str]]) -> list[SubjectReport]:
         return await streams.report(self.nc.jetstream(), self.settings.namespace)

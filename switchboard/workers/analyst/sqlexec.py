@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -221,19 +222,14 @@ def _child(conn: Any, name: str, args: tuple[Any, ...]) -> None:
         conn.send(("SQLFailed", f"{type(exc).__name__}: {exc}"[:20_000]))
 
 
-_context: Any = None
-
-
+@functools.cache
 def _mp() -> Any:
-    global _context
-    if _context is None:
-        import multiprocessing
+    """The forkserver context the queries' child processes start from (one per process)."""
+    import multiprocessing
 
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(
-            ["switchboard.workers.analyst.sqlexec", "duckdb", "sqlalchemy", "sqlite3"]
-        )
-    return _context
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["switchboard.workers.analyst.sqlexec", "duckdb", "sqlalchemy", "sqlite3"])
+    return context
 
 
 async def run_isolated(engine: str, *args: Any, timeout_s: float) -> SQLResult:

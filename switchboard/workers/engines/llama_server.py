@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def host_port(url: str) -> tuple[str, int]:
+    """The host and port of a model server URL."""
     parsed = urlparse(url)
     return parsed.hostname or "127.0.0.1", parsed.port or 8090
 
 
 def is_local(url: str) -> bool:
+    """Does the URL point at this machine (where ``up`` may start a server)?"""
     return host_port(url)[0] in ("127.0.0.1", "localhost", "::1")
 
 

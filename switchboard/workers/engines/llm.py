@@ -42,6 +42,8 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 
 
 class LLMError(RuntimeError):
+    """An engine failed to answer; ``retryable`` when trying later may work."""
+
     retryable = False
 
 
@@ -57,12 +59,16 @@ class LLMPromptTooLong(LLMError):
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What an engine serves: the model's name, its context length, whether it streams."""
+
     name: str
     context_tokens: int
     streaming: bool = True
 
 
 class LLMSettings(BaseSettings):
+    """Which LLM engine and model, and the model server's knobs (``SWITCHBOARD_LLM_*``)."""
+
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_LLM_", extra="ignore")
 
     engine: str = "server"  # server | embedded | ollama
@@ -103,6 +109,8 @@ DEFAULT_QUANTIZE = {"chat": "int8", "code": "none"}
 
 
 class LLM(abc.ABC):
+    """A chat model. The template ``stream`` owns timing, metrics and errors; engines implement ``_stream_impl``."""
+
     capabilities: Capabilities
 
     async def stream(
@@ -128,6 +136,7 @@ class LLM(abc.ABC):
             TOKENS_PER_S.labels(self.capabilities.name).observe(count / elapsed)
 
     async def complete(self, messages: list[Message], **kw: Any) -> str:
+        """The whole reply (``stream`` joined)."""
         return "".join([piece async for piece in self.stream(messages, **kw)])
 
     @abc.abstractmethod
@@ -137,6 +146,8 @@ class LLM(abc.ABC):
 
 
 class TransformersLLM(LLM):
+    """Fallback: a GGUF model loaded into this process with transformers (a private copy)."""
+
     def __init__(
         self, gguf: Path, threads: int = 2, quantize: str = "int8", repetition_penalty: float = 1.0
     ) -> None:
@@ -160,6 +171,7 @@ class TransformersLLM(LLM):
         self._lock = asyncio.Lock()  # one generation at a time on this CPU
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in this model's tokenizer."""
         return len(self.tokenizer.encode(text))
 
     async def _stream_impl(
@@ -222,6 +234,8 @@ def _int8(model: Any) -> Any:
 
 
 class OllamaLLM(LLM):
+    """A model on an Ollama server."""
+
     def __init__(self, model: str, host: str, client: Any = None) -> None:
         if client is None:
             import ollama
@@ -363,6 +377,7 @@ def _trim(messages: list[Message]) -> list[Message] | None:
 
 
 def load_llm(settings: LLMSettings | None = None, role: str = "chat") -> LLM:
+    """The LLM engine the settings name; ``role`` (chat or code) picks the embedded engine's defaults."""
     settings = settings or LLMSettings()
     if settings.engine not in ("server", "embedded", "ollama"):
         raise ValueError(f"unknown LLM engine {settings.engine!r}: server | embedded | ollama")

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SplitModel:
+    """A model file shipped in part packages: their names in order, the joined size and SHA-256."""
+
     filename: str
     parts: tuple[str, ...]  # distributions, in order; each carries one .bin piece
     size: int
@@ -50,6 +52,7 @@ SPLIT: dict[str, SplitModel] = {
 
 
 def model_dir() -> Path:
+    """Where joined model files are kept (``SWITCHBOARD_MODEL_DIR``)."""
     return Path(os.environ.get("SWITCHBOARD_MODEL_DIR", Path.home() / ".cache" / "switchboard" / "models"))
 
 

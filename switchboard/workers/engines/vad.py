@@ -96,6 +96,8 @@ def load_vad(path: Path | None = None) -> VAD:
 
 @dataclass
 class SpeechEvent:
+    """What the segmenter found: speech started, the utterance so far, its end, or noise."""
+
     kind: str  # "start" | "partial" | "end" | "noise" (speech too short to be words)
     pcm: bytes = b""
     start_ms: int = 0
@@ -138,6 +140,7 @@ class Segmenter:
         )
 
     def feed(self, pcm: bytes) -> list[SpeechEvent]:
+        """Speech events in the next piece of the session's PCM16 audio."""
         out: list[SpeechEvent] = []
         data = self._pending + pcm
         whole = len(data) // (WINDOW * 2) * WINDOW * 2

@@ -7,6 +7,7 @@ each starting with the piece's semantic (cluster) token."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Callable
@@ -262,21 +263,20 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     tmp.replace(path)
 
 
-_LOADED: dict[str, Any] = {}
-
-
 def load(store: Store, version: str | None) -> tuple[str, Any, Any, np.ndarray, int]:
-    """(version, GPT-2 model, REMI tokenizer, centroids, cluster-0 token id), cached."""
+    """(version, GPT-2 model, REMI tokenizer, centroids, cluster-0 token id); the
+    last one loaded is kept until its files change."""
+    path = store.model_dir(version)
+    return _load(path, (path / "final/config.json").stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=1)
+def _load(path: Path, mtime: float) -> tuple[str, Any, Any, np.ndarray, int]:
     from transformers import GPT2LMHeadModel
 
     from .features import load_tokenizer
 
-    path = store.model_dir(version)
-    key = f"{path}:{(path / 'final/config.json').stat().st_mtime}"
-    if key not in _LOADED:
-        model = GPT2LMHeadModel.from_pretrained(path / "final").eval()
-        clusters = np.load(path / "clusters.npz")
-        tok = load_tokenizer(path / "tokenizer.json")
-        _LOADED.clear()
-        _LOADED[key] = (path.name, model, tok, clusters["centroids"], int(clusters["base"]))
-    return _LOADED[key]  # type: ignore[no-any-return]
+    model = GPT2LMHeadModel.from_pretrained(path / "final").eval()
+    clusters = np.load(path / "clusters.npz")
+    tok = load_tokenizer(path / "tokenizer.json")
+    return path.name, model, tok, clusters["centroids"], int(clusters["base"])
