@@ -33,7 +33,7 @@ def example() -> Iterator[types.ModuleType]:
     module = types.ModuleType("word_count")
     sys.modules["word_count"] = module
     exec(compile(code.group(1), "CONTRIBUTING.md", "exec"), module.__dict__)
-    workers.REGISTRY["word-count"] = "word_count:worker"  # the one line the docs ask for
+    workers.REGISTRY["word-count"] = "word_count:build"  # the one line the docs ask for
     topology.hops.cache_clear()
     try:
         yield module
