@@ -30,7 +30,7 @@ from typing import Any
 
 import websockets
 
-from switchboard.bus import BusSettings, envelope
+from switchboard.bus import BusSettings, envelope, transport
 from switchboard.bus.servers import free_port, port_open, stop
 from switchboard.bus.subjects import address
 from switchboard.schemas import Event, JobSubmitted
@@ -79,34 +79,11 @@ def _tail(proc: subprocess.Popen[bytes], chars: int = 3000) -> str:
 
 @contextlib.asynccontextmanager
 async def _bus(settings: BusSettings, on_id: Callable[[str], None]) -> AsyncIterator[Callable[[Event], Any]]:
-    """A publisher on the configured broker, while a plain subscriber of
-    ``jobs.status`` hands every event id it sees to ``on_id``."""
-    topic = address(settings.namespace, "jobs.status")
-    async with contextlib.AsyncExitStack() as stack:
-        if settings.broker == "kafka":
-            from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
-            from switchboard.bus.kafka import headers_of, tail
-
-            broker = build_broker(settings)
-            await stack.enter_async_context(broker)
-            await broker.start()
-            await stack.enter_async_context(
-                tail(settings, [topic], lambda r: on_id(headers_of(r).get(envelope.EVENT_ID, "")))
-            )
-            yield FastStreamPublisher(broker, settings, "failover@1").publish
-            return
-        import nats
-
-        from switchboard.bus.nats.jetstream import JetStreamPublisher
-
-        nc = await nats.connect(settings.nats_url)
-        stack.push_async_callback(nc.close)
-
-        async def on(msg: Any) -> None:
-            on_id((msg.headers or {}).get(envelope.EVENT_ID, ""))
-
-        await nc.subscribe(topic + ".>", cb=on)
-        yield JetStreamPublisher(nc, settings, "failover@1").publish
+    """A publisher on the configured broker, while a tail of ``jobs.status``
+    hands every event id it sees to ``on_id``."""
+    bus = transport(settings)
+    async with bus, bus.tail(["jobs.status"], lambda subject, h, d: on_id(h.get(envelope.EVENT_ID, ""))):
+        yield bus.publisher("failover@1")
 
 
 async def _stored_ids(settings: BusSettings) -> list[str]:

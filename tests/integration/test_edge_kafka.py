@@ -8,8 +8,7 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from switchboard.bus import BusSettings
-from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus import BusSettings, transport
 from switchboard.bus.kafka import provision_kafka
 from switchboard.edge.app import create_app
 from switchboard.edge.settings import EdgeSettings
@@ -29,10 +28,8 @@ def kafka_settings(kafka_bootstrap: str) -> BusSettings:
 
 def _publish(settings: BusSettings, event: Event) -> None:
     async def go() -> None:
-        broker = build_broker(settings)
-        async with broker:
-            await broker.start()
-            await FastStreamPublisher(broker, settings, "test@1").publish(event)
+        async with transport(settings) as bus:
+            await bus.publisher("test@1")(event)
 
     asyncio.run(go())
 

@@ -8,11 +8,10 @@ import time
 from collections import defaultdict
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 
-from switchboard.bus import BusSettings, Context, Worker, envelope
-from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus import BusSettings, Context, Worker, envelope, transport
 from switchboard.bus.kafka import provision_kafka
 from switchboard.bus.kafka.runner import KafkaPublisher
 from switchboard.bus.subjects import address
@@ -52,12 +51,10 @@ async def _consume(settings: BusSettings, subject: str, n: int, wait_s: float = 
 
 
 async def _publish(settings: BusSettings, events: list) -> None:  # type: ignore[type-arg]
-    broker = build_broker(settings)
-    async with broker:
-        await broker.start()
-        pub = FastStreamPublisher(broker, settings, "test@1")
+    async with transport(settings) as bus:
+        publish = bus.publisher("test@1")
         for ev in events:
-            await pub.publish(ev)
+            await publish(ev)
 
 
 def _seqs(records: list) -> dict[str, list[int]]:  # type: ignore[type-arg]
@@ -143,21 +140,19 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
     seen: list[tuple[str, str, str]] = []
     async with running(_pair("a", seen), kafka_settings), running(_pair("b", seen), kafka_settings):
         sessions = [f"s{i}" for i in range(12)]
-        broker = build_broker(kafka_settings)
-        async with broker:
-            await broker.start()
-            pub = FastStreamPublisher(broker, kafka_settings, "test@1")
+        async with transport(kafka_settings) as bus:
+            publish = bus.publisher("test@1")
             deadline = time.monotonic() + 60
             while {label for *_, label in seen} != {"a", "b"}:  # until the group is rebalanced
                 assert time.monotonic() < deadline, "the second replica never got partitions"
                 for s in sessions:
-                    await pub.publish(Cancel(correlation_id=s))
+                    await publish(Cancel(correlation_id=s))
                 await asyncio.sleep(1.0)
             await asyncio.sleep(1.0)
             seen.clear()
             for s in sessions:
-                await pub.publish(Transcript(correlation_id=s, segment_id=f"{s}-0", text="hi", is_final=True))
-                await pub.publish(Cancel(correlation_id=s))
+                await publish(Transcript(correlation_id=s, segment_id=f"{s}-0", text="hi", is_final=True))
+                await publish(Cancel(correlation_id=s))
             while len(seen) < 2 * len(sessions):
                 assert time.monotonic() < deadline + 30, seen
                 await asyncio.sleep(0.2)
@@ -171,10 +166,12 @@ async def test_one_replica_gets_a_session_on_every_subject(kafka_settings: BusSe
 async def test_topics_no_worker_reads_are_reported(
     kafka_settings: BusSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broker = build_broker(kafka_settings)
-    async with broker:
-        await broker.start()
-        await broker.publish(b"{}", f"{kafka_settings.namespace}.analyst.codex")  # Tansu creates it
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{kafka_settings.namespace}.analyst.codex", b"{}")  # Tansu creates it
+    finally:
+        await producer.stop()
     with caplog.at_level("ERROR", logger="switchboard.bus.kafka.client"):
         await provision_kafka(kafka_settings, list(EVENT_TYPES))
     [record] = [r for r in caplog.records if "no worker reads" in r.message]

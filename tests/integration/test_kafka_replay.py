@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from switchboard.bus import BusSettings
-from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus import BusSettings, transport
 from switchboard.bus.kafka import provision_kafka
 from switchboard.bus.kafka.streams import copy as replay
 from switchboard.bus.kafka.streams import drop, read, report
@@ -40,12 +39,10 @@ async def test_replay_runs_another_version_in_isolation(kafka_bootstrap: str) ->
     await provision_kafka(settings, list(EVENT_TYPES))
     target = settings.namespace + "-rp"
     sent = jobs(sessions=3, per_session=4)
-    broker = build_broker(settings)
-    async with broker:
-        await broker.start()
-        pub = FastStreamPublisher(broker, settings, "test@1")
+    async with transport(settings) as bus:
+        publish = bus.publisher("test@1")
         for ev in sent:
-            await pub.publish(ev)
+            await publish(ev)
     proc = None
     try:
         async with running(relay, settings):

@@ -15,8 +15,7 @@ import nats
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from switchboard.bus import BusSettings
-from switchboard.bus.fs_runner import FastStreamPublisher, build_broker
+from switchboard.bus import BusSettings, transport
 from switchboard.bus.kafka import provision_kafka
 from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
 from switchboard.bus.nats.streams import read
@@ -70,12 +69,10 @@ async def kafka_bus(settings: BusSettings) -> AsyncIterator[Bus]:
             seen.extend(json.loads(r.value) for r in records)
         return seen
 
-    broker = build_broker(settings)
-    async with broker:
-        await broker.start()
+    async with transport(settings) as bus:
         await consumer.start()
         try:
-            yield Bus(settings, FastStreamPublisher(broker, settings, "test").publish, segments)
+            yield Bus(settings, bus.publisher("test"), segments)
         finally:
             await consumer.stop()
 

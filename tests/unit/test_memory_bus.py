@@ -1,50 +1,53 @@
-"""Worker semantics on FastStream's in-memory TestNatsBroker (no server)."""
+"""Worker semantics on the in-memory transport (no server): the production
+processor path, as every broker runs it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
-from faststream.nats import NatsBroker, TestNatsBroker
-from faststream.nats.annotations import NatsMessage
 
-from switchboard.bus import BusSettings, Context, Worker, envelope
-from switchboard.bus.fs_runner import FastStreamPublisher, mount
-from switchboard.bus.subjects import address
-from switchboard.schemas import AnswerDelta, DeadLetter, JobStatus, JobSubmitted
+from switchboard.bus import Context, Worker, envelope
+from switchboard.bus.memory.transport import MemoryTransport
+from switchboard.bus.subjects import partition_of
+from switchboard.schemas import AnswerDelta, DeadLetter, Event, JobStatus, JobSubmitted
 from switchboard.schemas import Context as VoiceContext
 from tests import relay as relay_module
+from tests.memory_chain import on_memory
 from tests.relay import relay
 
 
-def settings() -> BusSettings:
-    return BusSettings(broker="memory", namespace="unit", partitions=4, retry_backoff_s=0.0)
-
-
 class Sink:
-    """Collects what a broker publishes on a subject pattern."""
+    """What the workers publish on one subject: (headers, body) in order."""
 
-    def __init__(self, broker: NatsBroker, pattern: str) -> None:
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
         self.events: list[tuple[dict[str, str], bytes]] = []
 
-        @broker.subscriber(pattern)
-        async def sink(msg: NatsMessage) -> None:
-            self.events.append((dict(msg.headers), msg.body))
+    def __call__(self, subject: str, headers: dict[str, str], data: bytes) -> None:
+        if subject == self.subject:
+            self.events.append((headers, data))
 
 
-@pytest.fixture
-def broker() -> NatsBroker:
-    return NatsBroker()
+@asynccontextmanager
+async def serving(
+    worker: Worker, *sinks: Sink
+) -> AsyncIterator[tuple[MemoryTransport, Callable[[Event], Awaitable[None]]]]:
+    """Serve ``worker``; on leaving, wait until it has handled all it was sent."""
+    async with (
+        on_memory(worker) as (bus, _),
+        bus.tail([s.subject for s in sinks], lambda *m: [s(*m) for s in sinks]),
+    ):
+        yield bus, bus.publisher("test@1")
+        await bus.drained()
 
 
-async def test_relay_outputs_carry_envelope(broker: NatsBroker) -> None:
-    s = settings()
-    mount(broker, relay, s)
-    out = Sink(broker, "unit.jobs.status.*")
-    async with TestNatsBroker(broker):
-        pub = FastStreamPublisher(broker, s, "test@1")
+async def test_relay_outputs_carry_envelope() -> None:
+    out = Sink("jobs.status")
+    async with serving(relay, out) as (_, publish):
         job = JobSubmitted(correlation_id="sess-1", kind="relay", params={"seq": 4})
-        await pub.publish(job)
+        await publish(job)
     assert len(out.events) == 1
     headers, body = out.events[0]
     status = JobStatus.model_validate_json(body)
@@ -54,24 +57,22 @@ async def test_relay_outputs_carry_envelope(broker: NatsBroker) -> None:
     assert headers[envelope.PRODUCER] == "relay@1"
 
 
-async def test_garbage_is_dead_lettered_and_the_worker_keeps_serving(broker: NatsBroker) -> None:
-    s = settings()
-    mount(broker, relay, s)
-    dead = Sink(broker, "unit.dead.letter.*")
-    out = Sink(broker, "unit.jobs.status.*")
-    async with TestNatsBroker(broker):
-        await broker.publish(b"\x00garbage", address("unit", "jobs.submitted", 1))
-        await broker.publish(b'{"type": "jobs.submitted"}', address("unit", "jobs.submitted", 1))
-        pub = FastStreamPublisher(broker, s, "test@1")
-        await pub.publish(JobSubmitted(correlation_id="s", kind="relay", params={"fail": True}))
-        await pub.publish(JobSubmitted(correlation_id="s", kind="relay", params={"seq": 1}))
+async def test_garbage_is_dead_lettered_and_the_worker_keeps_serving() -> None:
+    dead, out = Sink("dead.letter"), Sink("jobs.status")
+    async with serving(relay, dead, out) as (bus, publish):
+        await bus.publish_raw("jobs.submitted", 1, b"\x00garbage")
+        await bus.publish_raw("jobs.submitted", 1, b'{"type": "jobs.submitted"}')
+        await bus.drained()
+        await publish(JobSubmitted(correlation_id="s", kind="relay", params={"fail": True}))
+        await bus.drained()
+        await publish(JobSubmitted(correlation_id="s", kind="relay", params={"seq": 1}))
     kinds = [DeadLetter.model_validate_json(b).error_kind for _, b in dead.events]
     assert kinds == ["malformed", "malformed", "handler"]
     assert DeadLetter.model_validate_json(dead.events[0][1]).original == b"\x00garbage"
     assert len(out.events) == 1
 
 
-async def test_handler_retries_then_succeeds(broker: NatsBroker) -> None:
+async def test_handler_retries_then_succeeds() -> None:
     flaky = Worker("flaky", emits=(JobStatus,))
     tries: list[int] = []
 
@@ -82,27 +83,23 @@ async def test_handler_retries_then_succeeds(broker: NatsBroker) -> None:
             raise ConnectionError("model server not ready")
         return JobStatus(correlation_id=job.correlation_id, kind=job.kind, state="running")
 
-    s = settings()
-    mount(broker, flaky, s)
-    out = Sink(broker, "unit.jobs.status.*")
-    async with TestNatsBroker(broker):
-        await FastStreamPublisher(broker, s, "t").publish(JobSubmitted(correlation_id="s", kind="k"))
+    out = Sink("jobs.status")
+    async with serving(flaky, out) as (_, publish):
+        await publish(JobSubmitted(correlation_id="s", kind="k"))
     assert len(tries) == 3 and len(out.events) == 1
 
 
-async def test_duplicate_event_is_handled_once(broker: NatsBroker) -> None:
-    s = settings()
-    mount(broker, relay, s)
+async def test_duplicate_event_is_handled_once() -> None:
     relay_module.calls.clear()
-    async with TestNatsBroker(broker):
-        pub = FastStreamPublisher(broker, s, "t")
+    async with serving(relay) as (bus, _):
         job = JobSubmitted(correlation_id="s", kind="relay", params={"seq": 1})
-        await pub.publish(job)
-        await pub.publish(job)
+        part = partition_of(job.correlation_id, bus.settings.partitions)
+        for _ in range(2):  # stored twice (no id header for the broker's own dedupe)
+            await bus.publish_raw("jobs.submitted", part, envelope.encode(job))
     assert relay_module.calls == [job.id]
 
 
-async def test_streaming_handler_publishes_each_piece_in_order(broker: NatsBroker) -> None:
+async def test_streaming_handler_publishes_each_piece_in_order() -> None:
     streamer = Worker("streamer", emits=(AnswerDelta,))
 
     @streamer.handler(VoiceContext)
@@ -110,13 +107,9 @@ async def test_streaming_handler_publishes_each_piece_in_order(broker: NatsBroke
         for i, word in enumerate(ctx_event.query.split()):
             yield AnswerDelta(correlation_id=ctx_event.correlation_id, answer_id="a1", index=i, text=word)
 
-    s = settings()
-    mount(broker, streamer, s)
-    out = Sink(broker, "unit.voice.answer.delta.*")
-    async with TestNatsBroker(broker):
-        await FastStreamPublisher(broker, s, "t").publish(
-            VoiceContext(correlation_id="s", turn_id="t1", query="one two three")
-        )
+    out = Sink("voice.answer.delta")
+    async with serving(streamer, out) as (_, publish):
+        await publish(VoiceContext(correlation_id="s", turn_id="t1", query="one two three"))
     deltas = [AnswerDelta.model_validate_json(b) for _, b in out.events]
     assert [d.text for d in deltas] == ["one", "two", "three"]
     assert len({d.id for d in deltas}) == 3
@@ -137,7 +130,7 @@ def test_worker_declaration_errors() -> None:
         w.handler(JobStatus)(lambda e, c: None)  # type: ignore[arg-type]
 
 
-async def test_an_undeclared_output_is_dead_lettered_not_published(broker: NatsBroker) -> None:
+async def test_an_undeclared_output_is_dead_lettered_not_published() -> None:
     """A worker that emits a type it did not declare is a bug: its input becomes a
     dead letter naming the type, and nothing reaches the undeclared subject."""
     sloppy = Worker("sloppy", emits=(JobStatus,))
@@ -146,12 +139,9 @@ async def test_an_undeclared_output_is_dead_lettered_not_published(broker: NatsB
     async def handle(job: JobSubmitted, ctx: Context) -> AnswerDelta:
         return AnswerDelta(correlation_id=job.correlation_id, answer_id="a", index=0, text="x")
 
-    s = settings()
-    mount(broker, sloppy, s)
-    dead = Sink(broker, "unit.dead.letter.*")
-    out = Sink(broker, "unit.voice.answer.delta.*")
-    async with TestNatsBroker(broker):
-        await FastStreamPublisher(broker, s, "t").publish(JobSubmitted(correlation_id="s", kind="k"))
+    dead, out = Sink("dead.letter"), Sink("voice.answer.delta")
+    async with serving(sloppy, dead, out) as (_, publish):
+        await publish(JobSubmitted(correlation_id="s", kind="k"))
     assert out.events == []
     [(_, body)] = dead.events
     letter = DeadLetter.model_validate_json(body)
