@@ -11,7 +11,7 @@ from typing import Any
 from switchboard.bus import envelope
 from switchboard.bus.config import BusSettings
 from switchboard.bus.transport import transport
-from switchboard.schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, new_id
+from switchboard.schemas import TERMINAL_STATES, Event, JobCancel, JobStatus, JobSubmitted, advances, new_id
 
 NO_WORKER_HINT_S = 20.0
 PRODUCER = "cli@0.1.0"
@@ -36,6 +36,7 @@ async def run_job(
 
     async with _link(settings, take) as publish:
         await publish(JobSubmitted(correlation_id=job_id, kind=kind, params=params))
+        state: str | None = None
         try:
             while True:
                 try:
@@ -44,6 +45,9 @@ async def run_job(
                     if on_silence:
                         on_silence()
                     continue
+                if not advances(state, status.state):
+                    continue  # a late status of a step that had not heard of the end yet
+                state = status.state
                 on_status(status)
                 if status.state in TERMINAL_STATES:
                     return status

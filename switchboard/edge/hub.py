@@ -19,7 +19,7 @@ from typing import Any
 
 from switchboard.bus import envelope
 from switchboard.bus.transport import Publish, Transport
-from switchboard.schemas import EVENT_TYPES, Event, JobStatus, JobSubmitted
+from switchboard.schemas import EVENT_TYPES, Event, JobStatus, JobSubmitted, advances
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1_000
@@ -114,8 +114,8 @@ class Sessions:
         rec = self.jobs.get(status.correlation_id)
         if rec is None:
             rec = self.jobs[status.correlation_id] = JobRecord(status.correlation_id, status.kind)
-        if rec.state in ("succeeded", "failed", "cancelled"):
-            return  # terminal states stick
+        if not advances(rec.state, status.state):
+            return  # terminal states stick; a job never goes back
         rec.state = status.state
         rec.progress = status.progress
         rec.message = status.message

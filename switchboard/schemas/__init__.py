@@ -7,7 +7,7 @@ from pydantic import Field, TypeAdapter
 from .analyst import AnalystEvent, Chart, Code, Question, Result, Table
 from .base import MAX_EVENT_BYTES, SCHEMA_VERSION, ControlEvent, Event, Part, new_id
 from .dead import DeadLetter
-from .jobs import TERMINAL_STATES, JobCancel, JobEvent, JobStatus, JobSubmitted
+from .jobs import TERMINAL_STATES, JobCancel, JobEvent, JobStatus, JobSubmitted, advances
 from .music import (
     Embeddings,
     EmbedRequest,
@@ -91,6 +91,7 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
     "TERMINAL_STATES",
+    "advances",
     "AnyEvent",
     "Answer",
     "AnswerDelta",

@@ -13,6 +13,21 @@ from .base import ControlEvent, Event, Name, Params, ShortText
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+_STAGE = {"submitted": -1, "queued": 0, "running": 1, "succeeded": 2, "failed": 2, "cancelled": 2}
+
+
+def advances(current: str | None, new: str) -> bool:
+    """The job state machine: may a job in ``current`` take status ``new``?
+
+    queued -> running -> succeeded | failed | cancelled. A terminal state is
+    final; a job never goes back (a late "running" after "cancelled" is
+    ignored); running may repeat (progress). Every reader of jobs.status (the
+    edge, the CLI) applies this one rule."""
+    if current is None or current not in _STAGE:
+        return True
+    if current in TERMINAL_STATES:
+        return False
+    return _STAGE.get(new, -1) >= _STAGE[current]
 
 
 class JobSubmitted(Event):

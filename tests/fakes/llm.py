@@ -30,6 +30,7 @@ class SlowLLM(LLM):
         self.words = words
         self.delay_s = delay_s
         self.stopped_early = 0
+        self.streams = 0  # answers begun
         self.capabilities = Capabilities(name="slow", context_tokens=4096)
 
     async def _stream_impl(
@@ -38,6 +39,7 @@ class SlowLLM(LLM):
         import asyncio
 
         sent = 0
+        self.streams += 1
         try:
             for i in range(self.words):
                 await asyncio.sleep(self.delay_s)

@@ -10,13 +10,14 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from switchboard.bus import Context, Worker, handles
+from switchboard.bus.cancels import CancellableWork, JobCancelled
 from switchboard.bus.jobs import JobReport
-from switchboard.schemas import Code, Event, JobStatus, Question, Result
+from switchboard.schemas import Code, Event, JobCancel, JobStatus, Question, Result
 from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
 from . import datasets, prompts, schema_rag
@@ -55,6 +56,7 @@ class CodegenWorker:
         self.cache = cache
         self.settings = settings or AnalystSettings()
         self.describe: Describe = describe or self._describe
+        self.work = CancellableWork()
 
     async def start(self) -> None:
         """Connect to the code model (unless one was handed in)."""
@@ -98,15 +100,26 @@ class CodegenWorker:
             code = prompts.extract_code(reply, language)
         return code
 
+    @handles(JobCancel)
+    async def on_cancel(self, cancel: JobCancel, ctx: Context) -> None:
+        """Stop writing code for the job at once (the model stops generating)."""
+        self.work.cancel(cancel.correlation_id, cancel.created_at)
+
     @handles(Question)
-    async def on_question(self, q: Question, ctx: Context) -> list[Event]:
+    async def on_question(self, q: Question, ctx: Context) -> AsyncIterator[Event]:
         """The first attempt's code (or a cached result); a job also gets its status."""
-        out = await self._answer(q)
+        if q.job:
+            yield ctx.job.status("running", 0.1, "writing code (attempt 1)")
+        try:
+            out = await self.work.run(q.correlation_id, self._answer(q))
+        except JobCancelled:
+            return  # the jobs worker has said "cancelled"; nothing more for this job
+        yield out
         if q.job:
             if isinstance(out, Result):
-                return [out, _outcome(out, ctx.job)]
-            return [out, ctx.job.status("running", 0.3, f"running attempt 1 ({out.language})")]
-        return [out]
+                yield _outcome(out, ctx.job)
+            else:
+                yield ctx.job.status("running", 0.3, f"running attempt 1 ({out.language})")
 
     async def _answer(self, q: Question) -> Code | Result:
         language = _language(q)
@@ -154,7 +167,10 @@ class CodegenWorker:
         """A failed attempt with attempts left gets the next one; a job gets its status."""
         if r.error_kind == "llm":
             return []  # codegen's own failure: already reported where it happened
-        retry = await self._next_attempt(r)
+        try:
+            retry = await self.work.run(r.correlation_id, self._next_attempt(r))
+        except JobCancelled:
+            return []
         if not r.job or r.cached:
             return [retry] if retry else []
         if retry is None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from switchboard.bus import Context, Worker, handles
-from switchboard.schemas import Chart, Code, Result, Table
+from switchboard.bus.cancels import CancellableWork, JobCancelled
+from switchboard.schemas import Chart, Code, JobCancel, Result, Table
 
 from .datasets import AnalystSettings, all_datasets
 from .results import result_fields
@@ -60,13 +61,22 @@ class SandboxWorker:
     def __init__(self, settings: AnalystSettings | None = None, sandbox: Sandbox | None = None) -> None:
         self.settings = settings or AnalystSettings()
         self.sandbox = sandbox or Sandbox(Limits())
+        self.work = CancellableWork()
+
+    @handles(JobCancel)
+    async def on_cancel(self, cancel: JobCancel, ctx: Context) -> None:
+        """Kill the job's sandbox run in flight."""
+        self.work.cancel(cancel.correlation_id, cancel.created_at)
 
     @handles(Code)
     async def on_code(self, code: Code, ctx: Context) -> Result | None:
         """Python code's result (SQL is the sql worker's)."""
         if code.language != "python":
             return None  # the SQL worker takes it
-        return await run(code, self.settings, self.sandbox)
+        try:
+            return await self.work.run(code.correlation_id, run(code, self.settings, self.sandbox))
+        except JobCancelled:
+            return None
 
 
 def build(settings: AnalystSettings | None = None, sandbox: Sandbox | None = None) -> Worker:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from switchboard.bus import Context, Worker, handles
-from switchboard.schemas import Code, Result, Table
+from switchboard.bus.cancels import CancellableWork, JobCancelled
+from switchboard.schemas import Code, JobCancel, Result, Table
 from switchboard.schemas.analyst import MAX_ROWS_ON_BUS
 
 from . import sqlexec
@@ -80,6 +81,7 @@ class SQLWorker:
 
     def __init__(self, settings: AnalystSettings | None = None) -> None:
         self.settings = settings or AnalystSettings()
+        self.work = CancellableWork()
 
     async def start(self) -> None:
         """Load the datasets on first start, so a fresh machine answers at once."""
@@ -87,12 +89,20 @@ class SQLWorker:
         if not path.exists():
             await asyncio.to_thread(load_duckdb, path)
 
+    @handles(JobCancel)
+    async def on_cancel(self, cancel: JobCancel, ctx: Context) -> None:
+        """Kill the job's query in flight."""
+        self.work.cancel(cancel.correlation_id, cancel.created_at)
+
     @handles(Code)
     async def on_code(self, code: Code, ctx: Context) -> Result | None:
-        """SQL code's result (Python code is the sandbox's)."""
+        """SQL code's result (Python code is the sandbox's); nothing for a cancelled job."""
         if code.language != "sql":
             return None  # the Python sandbox worker takes it
-        return await run(code, self.settings)
+        try:
+            return await self.work.run(code.correlation_id, run(code, self.settings))
+        except JobCancelled:
+            return None
 
 
 def build(settings: AnalystSettings | None = None) -> Worker:

@@ -5,18 +5,20 @@ progress."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from switchboard.bus import Context, handles
 from switchboard.bus.cancels import CancelLog
-from switchboard.schemas import JobCancel
+from switchboard.schemas import Event, JobCancel, JobStatus
 
 from ..store import MusicSettings, Store
 
 T = TypeVar("T")
-__all__ = ["CancellableStep", "MusicSettings", "MusicStep", "Throttle", "in_thread"]
+__all__ = ["CancellableStep", "MusicSettings", "MusicStep", "Throttle", "in_thread", "quiet_after_cancel"]
+Step = Callable[[Any, Any, Context], AsyncIterator[Event]]
 
 
 class MusicStep:
@@ -42,6 +44,21 @@ class CancellableStep(MusicStep):
     async def on_cancel(self, cancel: JobCancel, ctx: Context) -> None:
         """Remember the cancelled job; its work stops at the next check."""
         self.cancels.record(cancel.correlation_id, cancel.created_at)
+
+
+def quiet_after_cancel(handler: Step) -> Step:
+    """A step's handler that reports no status once its job is cancelled: the
+    jobs worker said "cancelled", and a job never changes state after that
+    (what the work produced before it stopped, a checkpoint, still goes out)."""
+
+    @functools.wraps(handler)
+    async def run(step: CancellableStep, event: Event, ctx: Context) -> AsyncIterator[Event]:
+        async for out in handler(step, event, ctx):
+            if isinstance(out, JobStatus) and step.cancelled(event.correlation_id):
+                continue
+            yield out
+
+    return run
 
 
 class Throttle:

@@ -15,7 +15,7 @@ from switchboard.schemas.jobs import JobState
 
 from .. import features, metrics, sample
 from ..store import Store, read_json, write_json
-from .common import CancellableStep, MusicSettings, in_thread
+from .common import CancellableStep, MusicSettings, in_thread, quiet_after_cancel
 
 KIND = "music.evaluate"
 
@@ -42,11 +42,15 @@ def evaluate(
         prompt = s.piece(test[n % len(test)]["piece_id"])["description"]
         try:
             piece = sample.generate(
-                s, prompt, model_version=version, max_tokens=req.max_tokens, seed=req.seed + n
+                s, prompt, model_version=version, max_tokens=req.max_tokens, seed=req.seed + n, stop=stop
             )
         except sample.NoMusic:
+            if stop():  # cut short by the cancel, not a sample without notes
+                break
             emit((n + 1, "no notes"))
             continue
+        if stop():
+            break  # a piece cut short by the cancel is not measured
         generated.append(metrics.features(piece.midi))
         emit((n + 1, f"{piece.notes} notes, {piece.duration_s:.1f} s"))
     if not generated:
@@ -74,6 +78,7 @@ class EvaluateStep(CancellableStep):
     """The music-evaluate worker kind's handlers."""
 
     @handles(EvaluateRequest)
+    @quiet_after_cancel
     async def on_evaluate(self, req: EvaluateRequest, ctx: Context) -> AsyncIterator[Event]:
         s = self.store()
         yield ctx.job.status("running", 0.0, "measuring the held-out pieces")

@@ -13,7 +13,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, IngestRequest, JobStatus, MidiRaw, PieceMeta
 
 from .. import ingest
-from .common import CancellableStep, MusicSettings, in_thread
+from .common import CancellableStep, MusicSettings, in_thread, quiet_after_cancel
 
 KIND = "music.ingest"
 
@@ -50,6 +50,7 @@ class IngestStep(CancellableStep):
     """The music-ingest worker kind's handlers."""
 
     @handles(IngestRequest)
+    @quiet_after_cancel
     async def on_ingest(self, req: IngestRequest, ctx: Context) -> AsyncIterator[Event]:
         try:
             folder = self.settings.ingest_folder(req.folder) if req.folder else None

@@ -16,7 +16,7 @@ from switchboard.schemas import Event, JobStatus, ModelCheckpoint, TrainRequest
 from switchboard.schemas.jobs import JobState
 
 from .. import model
-from .common import CancellableStep, MusicSettings, Throttle, in_thread
+from .common import CancellableStep, MusicSettings, Throttle, in_thread, quiet_after_cancel
 
 KIND = "music.train"
 
@@ -45,6 +45,7 @@ class TrainStep(CancellableStep):
         await _warm()
 
     @handles(TrainRequest)
+    @quiet_after_cancel
     async def on_train(self, req: TrainRequest, ctx: Context) -> AsyncIterator[Event]:
         over = self.settings.train_limits(req)
         if over:
