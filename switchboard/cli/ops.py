@@ -157,3 +157,24 @@ def replay_drop(into: Annotated[str, typer.Argument(help="Replay namespace to de
             return list(await bus.drop(into))
 
     typer.echo(f"dropped {', '.join(on_bus(settings, main())) or 'nothing'}")
+
+
+@app.command()
+def probe(
+    url: Annotated[str, typer.Argument(help="What to ask, e.g. http://127.0.0.1:9100/metrics")],
+    ready: Annotated[
+        bool, typer.Option(help="The answer is a worker's /metrics: it must say the worker is ready")
+    ] = False,
+) -> None:
+    """Exit 0 when ``url`` answers (a container's healthcheck), else say why in one line."""
+    import re
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            body = reply.read()
+    except OSError as exc:
+        fail(f"{url}: {exc}")
+    if ready and not re.search(rb"^switchboard_ready\{[^}]*\} 1\.0$", body, re.M):
+        fail(f"{url}: the worker is not ready yet (loading, or not subscribed)")
+    typer.echo("ok")

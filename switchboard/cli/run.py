@@ -21,6 +21,9 @@ def worker(
         int, typer.Option(min=1, max=64, help="Processes to start; they share partitions")
     ] = 1,
     metrics_port: Annotated[int, typer.Option(help="Serve /metrics on this port (0: off)")] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address /metrics listens on (0.0.0.0 in a container, for Prometheus)")
+    ] = "127.0.0.1",
     namespace: Namespace = None,
 ) -> None:
     """Run a worker kind. Start more copies (here or on other machines) to scale it."""
@@ -44,7 +47,7 @@ def worker(
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
 
     async def main() -> None:
         stop = asyncio.Event()

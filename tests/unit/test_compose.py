@@ -62,3 +62,61 @@ def test_compose_is_closed_by_default() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
     users = [line.split()[1] for line in dockerfile if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
+
+
+def test_compose_starts_each_service_once_what_it_needs_is_healthy() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, service in services.items():
+        check = service.get("healthcheck", {})
+        if name == "analyst-load":  # a one-shot loader: the SQL worker waits for it to finish
+            assert check == {"disable": True}
+            assert services["sql"]["depends_on"]["analyst-load"] == {
+                "condition": "service_completed_successfully"
+            }
+            continue
+        assert check.get("test"), f"{name} has no healthcheck"
+        if name == "nats":  # the plain nats image is a scratch build: no wget, no shell
+            assert check["test"][1] == "wget" and "alpine" in service["image"]
+        for needed, how in (service.get("depends_on") or {}).items():
+            assert how in (
+                {"condition": "service_healthy"},
+                {"condition": "service_completed_successfully"},
+            ), f"{name} starts before {needed} is healthy"
+    for kind in REGISTRY:  # workers: healthy once ready, metrics reachable on the network
+        command = services[kind]["command"]
+        assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
+        assert services[kind]["healthcheck"]["test"][-1] == "http://127.0.0.1:9100/metrics"
+
+
+def test_compose_pins_its_images_and_the_image_installs_cpu_torch() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, service in services.items():
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag ({image!r})"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "whl/cpu" in dockerfile.split('".[kafka', 1)[0], "torch's CPU build comes before the project"
+
+
+def test_the_workers_healthcheck_tells_ready_from_loading() -> None:
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+    from typer.testing import CliRunner
+
+    from switchboard.bus.servers import free_port
+    from switchboard.cli import app
+
+    registry = CollectorRegistry()
+    ready = Gauge("switchboard_ready", "ready", ["worker"], registry=registry)
+    ready.labels("stt").set(0)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        loading = CliRunner().invoke(app, ["probe", "--ready", url])
+        assert loading.exit_code != 0 and "not ready" in loading.output
+        ready.labels("stt").set(1)
+        assert CliRunner().invoke(app, ["probe", "--ready", url]).exit_code == 0
+        gone = CliRunner().invoke(app, ["probe", f"http://127.0.0.1:{free_port()}/metrics"])
+        assert gone.exit_code != 0
+    finally:
+        server.shutdown()
+        thread.join(5)
