@@ -19,7 +19,8 @@ def streams(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Per subject: messages held and each reading worker kind's lag, unacked and redelivered."""
+    """Per subject: messages held (dead letters too) and each reading worker kind's lag,
+    unacked and redelivered; ``--partitions`` for each partition."""
     from dataclasses import asdict
 
     from switchboard.streams.topology import readers
@@ -28,7 +29,7 @@ def streams(
 
     async def main() -> list[Any]:
         async with bus_for(settings, provision=False) as bus:
-            subjects = {s for h in _hops() for s in h.inputs}
+            subjects = {s for h in _hops() for s in h.inputs} | {"dead.letter"}  # dead letters: no reader
             return list(await bus.report({s: readers(s) for s in subjects}))
 
     reports = on_bus(settings, main())
@@ -113,8 +114,12 @@ def replay_run(
 def replay_compare(
     into: Annotated[str, typer.Option(help="Replay namespace")],
     subject: Annotated[str, typer.Option(help="Output subject to compare")],
-    inputs: Annotated[list[str] | None, typer.Option(help="Replayed input subjects")] = None,
-    pipeline: Annotated[str, typer.Option()] = "voice",
+    inputs: Annotated[
+        list[str] | None, typer.Option(help="Replayed input subjects (default: the pipeline's inputs)")
+    ] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(help="Default: every pipeline whose workers write the subject")
+    ] = None,
     namespace: Namespace = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -126,11 +131,15 @@ def replay_compare(
 
     settings = settings_for(namespace)
     entries = entry_subjects()
-    if pipeline not in entries:
+    if pipeline is not None and pipeline not in entries:
         fail(f"unknown pipeline {pipeline!r}; known: {', '.join(entries)}")
+    writers = [pipeline] if pipeline else sorted({h.pipeline for h in _hops() if subject in h.outputs})
+    if not writers:
+        fail(f"no worker writes {subject!r}; pick an output subject (see `switchboard asyncapi`)")
+    replayed_inputs = inputs or sorted({s for w in writers for s in entries[w]})
 
     async def main() -> list:  # type: ignore[type-arg]
-        args = (settings.namespace, into, subject, inputs or entries[pipeline])
+        args = (settings.namespace, into, subject, replayed_inputs)
         async with bus_for(settings, provision=False) as bus:
             return await compare(bus.read, *args)
 
@@ -139,7 +148,8 @@ def replay_compare(
         typer.echo(json.dumps([asdict(p) for p in pairs], indent=2, default=str))
         return
     same = sum(1 for p in pairs if not p.differences)
-    typer.echo(f"{len(pairs)} outputs: {same} identical, {len(pairs) - same} different")
+    verdict = "same" if pairs and same == len(pairs) else "nothing to compare" if not pairs else "different"
+    typer.echo(f"{verdict}: {len(pairs)} outputs, {same} identical, {len(pairs) - same} different")
     for p in pairs:
         if p.differences:
             typer.echo(f"  {p.key}: {', '.join(p.differences)}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 import pytest
+from typer.testing import CliRunner
 
 from switchboard.bus import BusSettings
 from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
@@ -11,6 +14,7 @@ from switchboard.bus.nats.runner import NatsRunner
 from switchboard.bus.nats.streams import copy as replay
 from switchboard.bus.nats.streams import drop, read
 from switchboard.bus.transport import Slice
+from switchboard.cli import app
 from switchboard.streams.replay import compare
 from tests.helpers import collect, jobs, spawn_worker
 from tests.relay import relay
@@ -54,6 +58,14 @@ async def test_replay_runs_another_version_in_isolation(nats_settings: BusSettin
         assert all(p.differences == ["message"] for p in pairs)  # "n@1" vs "n@2"
         assert {p.recorded["message"].split("@")[0] for p in pairs if p.recorded} == {"0", "1", "2", "3"}
         assert all(p.latency_replayed_s is not None and p.latency_replayed_s >= 0 for p in pairs)
+        # the command, as the README writes it: the inputs follow from the subject
+        env = {"SWITCHBOARD_NATS_URL": nats_settings.nats_url}
+        argv = ["replay", "compare", "--into", target, "--subject", "jobs.status"]
+        out = await asyncio.to_thread(
+            CliRunner().invoke, app, [*argv, "--namespace", nats_settings.namespace], env=env
+        )
+        assert out.exit_code == 0, out.output
+        assert out.output.splitlines()[0] == "different: 8 outputs, 0 identical, 8 different"
 
         # the live namespace saw none of it
         assert len(await read(js, nats_settings.namespace, "jobs.status")) == 12
