@@ -37,13 +37,15 @@ async def run_job(
     async with _link(settings, take) as publish:
         await publish(JobSubmitted(correlation_id=job_id, kind=kind, params=params))
         state: str | None = None
+        quiet_s = NO_WORKER_HINT_S  # a silence this long gets a hint; each hint doubles it (a slow step is not a stall)
         try:
             while True:
                 try:
-                    status = await asyncio.wait_for(statuses.get(), NO_WORKER_HINT_S)
+                    status = await asyncio.wait_for(statuses.get(), quiet_s)
                 except TimeoutError:
                     if on_silence:
                         on_silence()
+                    quiet_s *= 2
                     continue
                 if not advances(state, status.state):
                     continue  # a late status of a step that had not heard of the end yet

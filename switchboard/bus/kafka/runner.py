@@ -25,6 +25,7 @@ from switchboard.schemas import Event
 
 from .. import envelope
 from ..config import BusSettings
+from ..flapping import Flapping
 from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
 from ..subjects import address, parse_address, stream_for
@@ -135,6 +136,9 @@ class KafkaRunner:
             log.info("worker running", extra={"worker": self.worker.name, "broker": "kafka"})
             getting: asyncio.Task[Any] | None = None
             stopping = asyncio.create_task(stop.wait())
+            failing = Flapping(
+                log, "kafka fetch", transient=(KafkaError,), cap_s=5.0, worker=self.worker.name
+            )
             while not stop.is_set():
                 getting = asyncio.ensure_future(
                     self.consumer.getmany(timeout_ms=int(self.settings.fetch_timeout_s * 1000))
@@ -145,9 +149,9 @@ class KafkaRunner:
                     break
                 try:
                     batches = getting.result()
+                    failing.ok()
                 except KafkaError as exc:  # the client reconnects by itself
-                    log.warning("kafka fetch failed: %s", exc, extra={"worker": self.worker.name})
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(failing.failed(exc))
                     continue
                 if batches:
                     async with self.in_hand:

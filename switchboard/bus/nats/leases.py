@@ -15,9 +15,12 @@ import logging
 import zlib
 from collections.abc import Awaitable, Callable
 
+import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
+
+from ..flapping import Flapping
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +126,18 @@ class Leases:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``refresh_s`` until ``stop`` is set."""
+        failing = Flapping(
+            log,
+            "lease refresh",
+            transient=(nats.errors.Error, nats.js.errors.Error, OSError),
+            group=self.group,
+        )
         while not stop.is_set():
             try:
                 await self.tick()
-            except Exception:  # keep refreshing: a dead refresh loop would orphan the partitions
-                log.warning("lease refresh failed", extra={"group": self.group}, exc_info=True)
+                failing.ok()
+            except Exception as exc:  # keep refreshing: a dead refresh loop would orphan the partitions
+                failing.failed(exc)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.refresh_s)
 

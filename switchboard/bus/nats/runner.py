@@ -27,6 +27,7 @@ from switchboard.schemas import Event
 
 from .. import envelope
 from ..config import BusSettings
+from ..flapping import Flapping
 from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
 from ..subjects import address, slug, stream_for
@@ -234,18 +235,22 @@ class NatsRunner:
         if delay:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        failing = Flapping(
+            log,
+            f"consuming {durable}",
+            transient=(nats.errors.Error, nats.js.errors.Error, OSError),
+            base_s=1.0,
+            cap_s=10.0,
+            worker=self.worker.name,
+        )
         while not stop.is_set():
             try:
                 await self._consume(subject, partition, stream, durable, stop)
-            except (nats.errors.Error, nats.js.errors.Error, OSError):
-                # the partition stays ours: log, back off, bind again
-                log.warning(
-                    "partition loop failed",
-                    extra={"worker": self.worker.name, "durable": durable},
-                    exc_info=True,
-                )
+                failing.ok()
+            except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                # the partition stays ours: back off, bind again
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                    await asyncio.wait_for(stop.wait(), failing.failed(exc))
 
     async def _consume(
         self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event

@@ -143,10 +143,11 @@ def train(
             self.rate = 0.0
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self.first_step is None:
-                self.first_step, self.t0 = state.global_step - 1, time.monotonic()
+            if self.first_step is None:  # timed from the end of the first step: warm-up excluded
+                self.first_step, self.t0 = state.global_step, time.monotonic()
             done = state.global_step - self.first_step
-            self.rate = done * tokens_per_step / max(1e-6, time.monotonic() - self.t0)
+            if done:
+                self.rate = done * tokens_per_step / max(1e-6, time.monotonic() - self.t0)
             report(Progress(state.global_step, state.max_steps, tokens_per_s=self.rate))
             if stop() or time.monotonic() - started > budget_s:
                 control.should_training_stop = True
@@ -212,7 +213,10 @@ def train(
     plot_loss(history, out / "loss.png")
     elapsed = time.monotonic() - started
     steps_run = trainer.state.global_step - first_step
+    # the last logged loss; a run shorter than the logging interval has only the mean
     train_loss = next((h["loss"] for h in reversed(history) if "loss" in h), None)
+    if train_loss is None and steps_run:
+        train_loss = result.training_loss
     done = {
         **base,
         "done": True,

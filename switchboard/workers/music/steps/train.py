@@ -37,6 +37,13 @@ def _line(p: model.Progress, loss: float | None, valid: float | None) -> str:
     return ", ".join(parts)
 
 
+def _losses(result: dict[str, Any]) -> str:
+    """The run's losses in words ("no loss yet" for a run stopped before its first step)."""
+    parts = [f"{name} {result[key]}" for name, key in (("loss", "train_loss"), ("valid", "valid_loss"))]
+    known = [p for p, key in zip(parts, ("train_loss", "valid_loss"), strict=True) if result[key] is not None]
+    return ", ".join(known) or "no loss yet"
+
+
 class TrainStep(CancellableStep):
     """The music-train worker kind's handlers."""
 
@@ -109,7 +116,7 @@ class TrainStep(CancellableStep):
         yield ctx.job.status(
             state,
             1.0,
-            f"model {version}: {result['steps']} steps, loss {result['train_loss']}, valid {result['valid_loss']}{why}",
+            f"model {version}: {result['steps']} steps, {_losses(result)}{why}",
             model_version=version,
             steps=result["steps"],
             train_loss=result["train_loss"],
