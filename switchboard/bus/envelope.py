@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from switchboard.schemas import MAX_EVENT_BYTES, SCHEMA_VERSION, Event
 from switchboard.schemas.dead import ErrorKind
 
+from . import tracing
 from .subjects import event_type
 
 # Few, short header names: nats-py parses header names character by character,
@@ -70,6 +71,7 @@ def headers(event: Event, producer: str) -> dict[str, str]:
     }
     if event.causation_id:
         h[CAUSATION_ID] = event.causation_id
+    tracing.inject(h)  # the handling span's trace context, when tracing is on
     return h
 
 

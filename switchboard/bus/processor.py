@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from switchboard.schemas import MAX_EVENT_BYTES, DeadLetter, Event
 from switchboard.schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
 
-from . import envelope
+from . import envelope, tracing
 from .config import BusSettings
 from .dedupe import SeenIds
-from .metrics import EVENTS, HANDLE_SECONDS, IN_FLIGHT
+from .metrics import EVENTS, HANDLE_SECONDS, IN_FLIGHT, WAIT_SECONDS
 from .subjects import subject_of
 from .worker import Context, Handler, PermanentError, UndeclaredOutput, Worker
 
@@ -73,14 +73,17 @@ class Processor:
         self.in_flight = IN_FLIGHT.labels(worker.name)
         self._ok = {s: EVENTS.labels(worker.name, s, "ok") for s in worker.subjects}
         self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
-        self._timings: list[tuple[str, float]] = []
+        self._waits = {s: WAIT_SECONDS.labels(worker.name, s) for s in worker.subjects}
+        self._timings: list[tuple[str, float, float]] = []  # (subject, handling s, waiting s)
 
     def flush_metrics(self) -> None:
         """Export the timings gathered since the last call (runners call it per batch:
         prometheus' locks cost more per message than the rest of the bookkeeping)."""
         timings, self._timings = self._timings, []
-        for subject, seconds in timings:
+        for subject, seconds, waited in timings:
             self._seconds[subject].observe(seconds)
+            if waited >= 0:
+                self._waits[subject].observe(waited)
             self._ok[subject].inc()
 
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
@@ -122,7 +125,17 @@ class Processor:
                 return await history(*at, event.created_at - timedelta(seconds=seconds))
 
             ctx.earlier = earlier
+        if not tracing.enabled():
+            return await self._handle(msg, handler, event, ctx, publish)
+        name = f"{self.worker.name} {msg.subject}"
+        with tracing.span(name, msg.headers, event_id=event.id, correlation_id=event.correlation_id):
+            return await self._handle(msg, handler, event, ctx, publish)
+
+    async def _handle(
+        self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish
+    ) -> Verdict:
         retries = self.settings.handler_retries
+        waited = _waited(msg.headers)
         try:
             for attempt in range(retries + 1):
                 start = time.perf_counter()
@@ -142,7 +155,7 @@ class Processor:
                         return await self._dead(msg, publish, "handler", _describe(exc), event)
                     await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
                 else:
-                    self._timings.append((msg.subject, time.perf_counter() - start))
+                    self._timings.append((msg.subject, time.perf_counter() - start, waited))
                     self.seen.add(event.id)
                     return Verdict.ACK
         finally:
@@ -222,6 +235,14 @@ class Processor:
         except Exception as exc:
             raise PublishFailed(_describe(exc)) from exc
         return Verdict.DEAD
+
+
+def _waited(headers: dict[str, str]) -> float:
+    """Seconds since the message was published (-1 when it does not say)."""
+    try:
+        return time.time() - float(headers.get(envelope.PUBLISHED_AT) or "")
+    except ValueError:
+        return -1.0
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from typing import Annotated
@@ -27,7 +28,10 @@ def worker(
     namespace: Namespace = None,
 ) -> None:
     """Run a worker kind. Start more copies (here or on other machines) to scale it."""
+    from switchboard.bus import tracing
+
     logs.setup()
+    tracing.setup(f"switchboard-{name}")
     if replicas > 1:
         from ..supervise import Child, supervise
 
@@ -47,7 +51,12 @@ def worker(
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr=metrics_host)
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:  # the port is taken (another `up`): work on without metrics
+            logging.getLogger("switchboard.worker").warning(
+                "no /metrics: %s:%d: %s", metrics_host, metrics_port, exc, extra={"worker": name}
+            )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -81,11 +90,13 @@ def edge(
     """Run the WebSocket edge, the HTTP job API and the web page."""
     import uvicorn
 
+    from switchboard.bus import tracing
     from switchboard.edge.app import create_app, server_config
     from switchboard.edge.auth import ensure_token
     from switchboard.edge.settings import EdgeSettings
 
     logs.setup()
+    tracing.setup("switchboard-edge")
     es = EdgeSettings()
     token = ensure_token(es)
     host, port = host or es.host, port if port is not None else es.port
@@ -161,6 +172,9 @@ def up(
     data_dir: Annotated[
         str, typer.Option(help="Where an embedded NATS keeps its streams")
     ] = ".switchboard/nats",
+    metrics_port: Annotated[
+        int, typer.Option(help="Worker kinds' /metrics on this port and the next ones (0: off)")
+    ] = 9101,
 ) -> None:
     """Embedded mode: start or attach to NATS, then run the edge and every worker here."""
     import os
@@ -189,8 +203,15 @@ def up(
     model = _model_server(kinds)
     if model:  # supervised like a worker: restarted if it dies
         children.insert(0, Child("model", model))
-    children += [Child(k, [*me, "worker", k]) for k in kinds]
+    metrics = {k: metrics_port + i for i, k in enumerate(kinds)} if metrics_port else {}
+    children += [
+        Child(k, [*me, "worker", k, *(["--metrics-port", str(metrics[k])] if k in metrics else [])])
+        for k in kinds
+    ]
     typer.echo(f"workers: {', '.join(kinds)}")
+    if metrics:
+        ports = " ".join(f"{k}:{p}" for k, p in metrics.items())
+        typer.echo(f"metrics: http://{host if host != '0.0.0.0' else '127.0.0.1'}:PORT/metrics for {ports}")
     from switchboard.edge.auth import ensure_token
     from switchboard.edge.settings import EdgeSettings
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.bus import envelope
+from switchboard.bus import envelope, tracing
 from switchboard.bus.transport import Publish, Transport
 from switchboard.schemas import EVENT_TYPES, Event, JobStatus, JobSubmitted, advances
 
@@ -165,4 +165,5 @@ class Hub(Sessions):
     async def publish(self, event: Event) -> None:
         if self._publish is None:
             raise RuntimeError("the hub is not started")
-        await self._publish(event)
+        with tracing.span(f"edge {event.type}", correlation_id=event.correlation_id):  # type: ignore[attr-defined]
+            await self._publish(event)  # a client's event starts its trace here
