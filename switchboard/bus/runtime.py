@@ -1,25 +1,88 @@
-"""Run workers on the configured broker until stopped."""
+"""Run workers on the configured broker until stopped, saying on the bus what
+each replica is doing (``ops.worker.state``): loading its models, ready
+(every ``HEARTBEAT_S`` after), stopping."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from switchboard.schemas import WorkerState
+from switchboard.schemas.ops import WorkerStateName
 
 from .config import BusSettings
-from .transport import transport
+from .transport import Publish, transport
 from .worker import Worker
 
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 10.0
 
-async def run_worker(worker: Worker, settings: BusSettings, stop: asyncio.Event) -> None:
+
+def replica_id() -> str:
+    """This process, as a replica name: host and process id."""
+    return f"{socket.gethostname()[:100]}-{os.getpid()}"
+
+
+class Announcer:
+    """Says one replica's state on the bus; a failed say is logged, never fatal."""
+
+    def __init__(self, publish: Publish, kind: str, replica: str, heartbeat_s: float = HEARTBEAT_S) -> None:
+        self.publish = publish
+        self.kind = kind
+        self.replica = replica
+        self.heartbeat_s = heartbeat_s
+
+    async def say(self, state: WorkerStateName, detail: str = "") -> None:
+        """Publish this replica's state."""
+        event = WorkerState(
+            correlation_id=self.kind,
+            kind=self.kind,
+            replica=self.replica,
+            state=state,
+            detail=detail[:1000],
+            heartbeat_s=self.heartbeat_s,
+        )
+        try:
+            await self.publish(event)
+        except Exception as exc:  # the bus is away: the heartbeat after it says it again
+            log.debug("state not said: %s", exc, extra={"worker": self.kind})
+
+    async def beat(self, stop: asyncio.Event, bus_connected: Callable[[], bool]) -> None:
+        """Say "ready" (or "degraded" while the bus is unreachable) until ``stop``."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.heartbeat_s)
+            if not stop.is_set():
+                await self.say("ready" if bus_connected() else "degraded")
+
+
+async def run_worker(
+    worker: Worker, settings: BusSettings, stop: asyncio.Event, heartbeat_s: float = HEARTBEAT_S
+) -> None:
     """Run one replica of ``worker`` on the configured broker until ``stop`` is set."""
-    if worker.on_start:
-        await worker.on_start()
-    try:
-        bus = transport(settings, worker.producer)
-        async with bus:
-            await bus.serve(worker, stop)
-    finally:
-        if worker.on_stop:
-            await worker.on_stop()
+    bus = transport(settings, worker.producer)
+    async with bus:
+        board = Announcer(bus.publisher(worker.producer), worker.name, replica_id(), heartbeat_s)
+        try:
+            if worker.on_start:
+                await board.say("loading", "loading its models")
+                await worker.on_start()
+            serving = asyncio.create_task(bus.serve(worker, stop))
+            await board.say("ready", worker.producer)
+            beating = asyncio.create_task(board.beat(stop, lambda: bus.connected))
+            try:
+                await serving
+            finally:
+                stop.set()
+                await beating
+        finally:
+            await board.say("stopping")
+            if worker.on_stop:
+                await worker.on_stop()
 
 
-__all__ = ["run_worker"]
+__all__ = ["Announcer", "run_worker"]

@@ -46,6 +46,7 @@ STREAMS: list[StreamSpec] = [
     StreamSpec("analyst", ("analyst",)),
     StreamSpec("music", ("music",)),
     StreamSpec("jobs", ("jobs",)),
+    StreamSpec("ops", ("ops",), max_age_s=600),  # replicas' states: recent ones only
     StreamSpec("dead", ("dead",), max_age_s=30 * 24 * 3600),
 ]
 

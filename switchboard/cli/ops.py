@@ -188,3 +188,34 @@ def probe(
     if ready and not re.search(rb"^switchboard_ready\{[^}]*\} 1\.0$", body, re.M):
         fail(f"{url}: the worker is not ready yet (loading, or not subscribed)")
     typer.echo("ok")
+
+
+@app.command()
+def status(
+    namespace: Namespace = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Each worker kind's state and replicas (loading, ready, degraded), from their word on the bus."""
+    from switchboard.streams.board import Board
+
+    settings = settings_for(namespace)
+    board = Board()
+
+    async def main() -> None:
+        async with bus_for(settings, provision=False) as bus:
+            for rec in await bus.read(settings.namespace, "ops.worker.state"):
+                board.take(rec.data)
+
+    on_bus(settings, main())
+    kinds = board.kinds()
+    if as_json:
+        typer.echo(json.dumps(kinds, indent=2))
+        return
+    if not kinds:
+        typer.echo(
+            f"no worker has said anything in namespace {settings.namespace!r} lately (is `up` running?)"
+        )
+    for kind, row in kinds.items():
+        typer.echo(f"{kind:16} {row['state']:9} {len(row['replicas'])} replica(s)")
+        for name, r in row["replicas"].items():
+            typer.echo(f"  {name:40} {r['state']:9} {r['seen_s_ago']:6.1f} s ago  {r['detail']}")

@@ -32,9 +32,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from switchboard.bus.config import BusSettings
+from switchboard.bus.subjects import subject_of
 from switchboard.bus.transport import transport
 from switchboard.schemas import TERMINAL_STATES, JobCancel, JobSubmitted
 from switchboard.schemas.base import Params
+from switchboard.streams.topology import serving_kinds
 from switchboard.workers.jobs import BadJob, first_event
 
 from .auth import COOKIE, Identity, bearer
@@ -143,14 +145,28 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """The bus, and per kind what its model is doing: 503 until everything serves."""
+        """The bus, each worker kind's state (from its replicas' word on the bus:
+        loading, ready, degraded, gone) and the model server's: 503 until all serve."""
         h = state.get("hub")
         bus_ok = bool(h and h.connected)
         model = await _model_state()
-        kinds = {kind: model["state"] for kind in LLM_KINDS} if model else {}
+        workers = h.board.kinds() if h else {}
+        kinds = {kind: w["state"] for kind, w in workers.items()}
+        if model:  # an LLM kind answers only once the model server does
+            for kind in LLM_KINDS:
+                kinds[kind] = model["state"] if model["state"] != "ready" else kinds.get(kind, "ready")
         ready = bus_ok and all(v == "ready" for v in kinds.values())
-        overall = "down" if not bus_ok else "ready" if ready else model["state"] if model else "down"
-        body = {"status": overall, "bus": "ok" if bus_ok else "down", "kinds": kinds, "model": model}
+        waiting = sorted({v for v in kinds.values() if v != "ready"})
+        overall = (
+            "down" if not bus_ok else "ready" if ready else (waiting[0] if len(waiting) == 1 else "partial")
+        )
+        body = {
+            "status": overall,
+            "bus": "ok" if bus_ok else "down",
+            "kinds": kinds,
+            "workers": workers,
+            "model": model,
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
@@ -164,10 +180,14 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         job_id = secrets.token_hex(16)
         job = JobSubmitted(correlation_id=job_id, kind=req.kind, params=req.params, submitted_by=client)
         try:
-            first_event(job)  # an unknown kind or bad params: refused now, not failed later
+            first = first_event(job)  # an unknown kind or bad params: refused now, not failed later
         except BadJob as exc:
             raise HTTPException(400, str(exc)) from None
         h = hub()
+        waiting = h.board.not_ready(serving_kinds("jobs.submitted") + serving_kinds(subject_of(first)))
+        if waiting:  # its workers said they are loading (or gone): say so, do not queue into a void
+            states = ", ".join(f"{kind} is {s}" for kind, s in sorted(waiting.items()))
+            raise HTTPException(503, f"{req.kind} is not ready yet ({states}); try again in a moment")
         h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
         await h.publish(job)
         return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")

@@ -20,6 +20,7 @@ from typing import Any
 from switchboard.bus import envelope, tracing
 from switchboard.bus.transport import Publish, Transport
 from switchboard.schemas import EVENT_TYPES, Event, JobStatus, JobSubmitted, advances
+from switchboard.streams.board import Board
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1_000
@@ -40,7 +41,7 @@ class JobRecord:
 
 
 # The client's own audio, echoed back, would only cost bandwidth.
-NOT_TO_CLIENTS = frozenset({"voice.audio.chunk", "voice.speech.segment"})
+NOT_TO_CLIENTS = frozenset({"voice.audio.chunk", "voice.speech.segment", "ops.worker.state"})
 
 
 class Sessions:
@@ -50,6 +51,7 @@ class Sessions:
         self.sessions: dict[str, asyncio.Queue[tuple[str, bytes]]] = {}
         self.seen: dict[str, OrderedDict[str, None]] = {}
         self.jobs: dict[str, JobRecord] = {}
+        self.board = Board()
         self.dropped = 0
         self.repeated = 0
 
@@ -143,6 +145,10 @@ class Hub(Sessions):
         # the whole job history: who submitted each job, then its states
         await self._tails.enter_async_context(
             self.bus.tail(["jobs.submitted", "jobs.status"], self._job, from_start=True)
+        )
+        # the replicas' recent states (the ops stream keeps minutes), then each new one
+        await self._tails.enter_async_context(
+            self.bus.tail(["ops.worker.state"], lambda s, h, d: self.board.take(d), from_start=True)
         )
         self._publish = self.bus.publisher(self.producer)
         log.debug("edge hub started", extra={"namespace": ns})

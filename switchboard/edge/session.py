@@ -15,6 +15,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from switchboard.schemas import EVENT_TYPES, AudioChunk, Cancel
+from switchboard.streams.topology import serving_kinds
 
 from . import audio
 from .auth import COOKIE, Identity
@@ -162,5 +163,10 @@ class ClientSession:
             event = EVENT_TYPES[body["type"]].model_validate_json(json.dumps(body))
         except ValidationError as exc:
             await self.error("invalid", first_error(exc))
+            return
+        waiting = self.hub.board.not_ready(serving_kinds(body["type"]))
+        if waiting and body["type"] != "voice.cancel":
+            states = ", ".join(f"{kind} is {state}" for kind, state in sorted(waiting.items()))
+            await self.error("not_ready", f"not ready yet ({states}); ask again in a moment")
             return
         await self.hub.publish(event)

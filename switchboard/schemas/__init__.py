@@ -24,6 +24,7 @@ from .music import (
     Tokens,
     TrainRequest,
 )
+from .ops import OpsEvent, WorkerState
 from .voice import (
     Answer,
     AnswerDelta,
@@ -39,7 +40,7 @@ from .voice import (
 )
 
 AnyEvent = Annotated[
-    VoiceEvent | AnalystEvent | MusicEvent | JobEvent | DeadLetter, Field(discriminator="type")
+    VoiceEvent | AnalystEvent | MusicEvent | JobEvent | OpsEvent | DeadLetter, Field(discriminator="type")
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -71,6 +72,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JobSubmitted,
         JobStatus,
         JobCancel,
+        WorkerState,
         DeadLetter,
     )
 }
@@ -128,5 +130,6 @@ __all__ = [
     "Tokens",
     "TrainRequest",
     "Transcript",
+    "WorkerState",
     "new_id",
 ]

@@ -61,3 +61,11 @@ def entry_subjects() -> dict[str, tuple[str, ...]]:
 def readers(subject: str) -> list[str]:
     """The worker kinds (consumer groups) that read ``subject``."""
     return [h.worker for h in hops() if subject in h.inputs]
+
+
+def serving_kinds(subject: str) -> tuple[str, ...]:
+    """The worker kinds of every pipeline that reads ``subject``: what must be
+    ready before a client's event on it can be answered."""
+    groups = pipelines()
+    wanted = {h.pipeline for h in hops() if subject in h.inputs}
+    return tuple(sorted(h.worker for name in wanted for h in groups[name]))

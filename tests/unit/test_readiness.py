@@ -1,0 +1,72 @@
+"""Each replica says on the bus what it is doing, and the edge's board tells a
+kind still loading its model from one that serves, and from one gone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from switchboard.bus import BusSettings, Context, Worker, handles, transport
+from switchboard.bus.runtime import run_worker
+from switchboard.edge.hub import Hub
+from switchboard.schemas import JobStatus, JobSubmitted
+from tests.conftest import fresh_namespace
+
+
+class SlowToLoad:
+    """A worker whose model takes until ``loaded`` is set."""
+
+    def __init__(self) -> None:
+        self.loaded = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.loaded.wait()
+
+    @handles(JobSubmitted)
+    async def on_job(self, job: JobSubmitted, ctx: Context) -> JobStatus:
+        return ctx.job.status("running", kind=job.kind)
+
+
+async def until(check: object, wait_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while not check():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("not in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> None:
+    settings = BusSettings(broker="memory", namespace=fresh_namespace(), partitions=2)
+    service = SlowToLoad()
+    worker = Worker.of(service, "slow-model", emits=(JobStatus,))
+    hub = Hub(transport(settings))
+    await hub.start()
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(worker, settings, stop, heartbeat_s=0.2))
+    try:
+        await until(lambda: hub.board.kinds().get("slow-model", {}).get("state") == "loading")
+        assert hub.board.not_ready(("slow-model", "never-heard-of")) == {"slow-model": "loading"}
+        service.loaded.set()
+        await until(lambda: hub.board.kinds()["slow-model"]["state"] == "ready")
+        [replica] = hub.board.kinds()["slow-model"]["replicas"].values()
+        assert replica["state"] == "ready" and replica["detail"] == "slow-model@0.1.0"
+        assert hub.board.not_ready(("slow-model",)) == {}
+        stop.set()
+        await running
+        await until(lambda: hub.board.kinds()["slow-model"]["state"] == "gone")  # said it stopped
+        assert hub.board.not_ready(("slow-model",)) == {"slow-model": "gone"}
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+        await hub.stop()
+
+
+def test_a_replica_that_stops_saying_anything_is_gone() -> None:
+    from switchboard.schemas import WorkerState
+    from switchboard.streams.board import Board
+
+    board = Board()
+    said = WorkerState(correlation_id="stt", kind="stt", replica="a", state="ready", heartbeat_s=10)
+    board.take(said.model_dump_json().encode())
+    at = said.created_at.timestamp()
+    assert board.kinds(now=at + 20)["stt"]["state"] == "ready"  # a heartbeat or two late
+    assert board.kinds(now=at + 60)["stt"] == {"state": "gone", "replicas": {}}
