@@ -121,6 +121,7 @@ class Worker:
         on_stop: Callable[[], Awaitable[None]] | None = None,
         sessions_side_by_side: bool = False,
         job_kind: str = "",
+        job_starts: type[Event] | None = None,
     ) -> None:
         """``sessions_side_by_side``: sessions (correlation ids) that share a
         partition are handled at the same time, each still in order, for
@@ -129,7 +130,9 @@ class Worker:
         partition is handled in order.
 
         ``emits``: the event types the handlers may produce (subclasses included).
-        ``job_kind``: the job kind its ``ctx.job`` reports status for."""
+        ``job_kind``: the job kind its ``ctx.job`` reports status for;
+        ``job_starts``: the event that starts a job of that kind, when this worker
+        runs it (the jobs worker then accepts the kind, its params that event's fields)."""
         if not _NAME.match(name):
             raise ValueError(f"worker name {name!r} must match {_NAME.pattern}")
         self.name = name
@@ -139,6 +142,7 @@ class Worker:
         self.on_stop = on_stop
         self.sessions_side_by_side = sessions_side_by_side
         self.job_kind = job_kind
+        self.job_starts = job_starts
         self.emits: tuple[type[Event], ...] = tuple(emits)
         self.handlers: dict[str, Handler] = {}
         self.service: object | None = None

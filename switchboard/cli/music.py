@@ -29,11 +29,11 @@ def _checked(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     validated here against that schema: a bad value is an error before anything is sent."""
     from pydantic import ValidationError
 
-    from switchboard.workers.jobs import MUSIC_JOBS
+    from switchboard.workers.jobs import job_kinds
 
     fields = {k: v for k, v in params.items() if v is not None}
     try:
-        MUSIC_JOBS[kind].model_validate({**fields, "correlation_id": "cli"})
+        job_kinds()[kind].starts.model_validate({**fields, "correlation_id": "cli"})
     except ValidationError as exc:
         e = exc.errors()[0]
         fail(f"{kind}: {'.'.join(map(str, e['loc']))}: {e['msg']}")

@@ -37,7 +37,7 @@ from switchboard.bus.transport import transport
 from switchboard.schemas import TERMINAL_STATES, JobCancel, JobSubmitted
 from switchboard.schemas.base import Params
 from switchboard.streams.topology import serving_kinds
-from switchboard.workers.jobs import BadJob, first_event
+from switchboard.workers.jobs import BadJob, JobKind, first_event, job_kinds
 
 from .auth import COOKIE, Identity, bearer
 from .hub import Hub, JobRecord, Sessions
@@ -173,7 +173,14 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/jobs", status_code=202)
+    kinds = job_kinds()
+
+    @app.get("/jobs/kinds")
+    async def list_kinds(client: str = Depends(authorize)) -> dict[str, Any]:
+        """Every job kind, the worker kind that runs it, and its params' schema."""
+        return {k.name: {"worker": k.worker, "params": k.params_schema()} for k in kinds.values()}
+
+    @app.post("/jobs", status_code=202, openapi_extra=_jobs_openapi(kinds))
     async def submit(req: JobRequest, client: str = Depends(authorize)) -> JobAccepted:
         if not await limiter.take(client):
             raise HTTPException(429, f"more than {edge.rate_per_s:g} requests/s")
@@ -264,6 +271,21 @@ LOCKED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><tit
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
 <h1>Switchboard</h1><p>{why} Open the address <code>switchboard up</code> printed
 (<code>http://…/?token=…</code>), or read the token from <code>.switchboard/edge-token</code>.</p></body></html>"""
+
+
+def _jobs_openapi(kinds: dict[str, JobKind]) -> dict[str, Any]:
+    """POST /jobs's body in the OpenAPI document: one schema per job kind, its params."""
+    variants = [
+        {
+            "title": k.name,
+            "type": "object",
+            "properties": {"kind": {"const": k.name}, "params": k.params_schema()},
+            "required": ["kind"],
+        }
+        for k in sorted(kinds.values(), key=lambda k: k.name)
+    ]
+    body = {"oneOf": variants, "discriminator": {"propertyName": "kind"}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
 
 
 LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model server

@@ -22,8 +22,10 @@ class Question(Event):
 
     type: Literal["analyst.question"] = "analyst.question"
     question: Text
-    dataset: Name
+    dataset: Name = "chinook"
+    """chinook | music (DuckDB), chinook-pg | music-pg (PostgreSQL), or one of yours."""
     language: Language | None = None
+    """sql | python; unset: python when a chart is asked for, else sql."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     job: bool = False
     """Submitted as a job: progress goes to jobs.status under the same id."""

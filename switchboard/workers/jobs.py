@@ -3,89 +3,74 @@
 jobs.submitted -> (the pipeline's input event, jobs.status queued)
 jobs.cancel    -> jobs.status cancelled
 
-Pipelines register their job kinds in ``JOB_KINDS``: a function from the
-submitted job to the event that starts it. The job id is the correlation id
-of everything the job causes, so pipelines report progress on jobs.status.
+Job kinds are declared by the workers that run them:
+``Worker(..., job_kind="music.train", job_starts=TrainRequest)``; a job's
+params are the starting event's fields, validated against its schema (the
+edge's OpenAPI shows them). The job id is the correlation id of everything
+the job causes, so pipelines report progress on jobs.status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from dataclasses import dataclass
+from typing import Any
 
 from switchboard.bus import Context, Worker, handles
-from switchboard.schemas import (
-    EmbedRequest,
-    EvaluateRequest,
-    Event,
-    GenerateRequest,
-    IngestRequest,
-    JobCancel,
-    JobStatus,
-    JobSubmitted,
-    Question,
-    TokenizeRequest,
-    TrainRequest,
-)
+from switchboard.schemas import Event, JobCancel, JobStatus, JobSubmitted
 
-JobStarter = Callable[[JobSubmitted], Event]
-JOB_KINDS: dict[str, JobStarter] = {}
-STARTS: dict[str, type[Event]] = {}  # job kind -> the event type that starts it
+ENVELOPE = frozenset({"id", "type", "correlation_id", "causation_id", "created_at", "job"})
 
 
-def job_kind(name: str, starts: type[Event]) -> Callable[[JobStarter], JobStarter]:
-    """Register a job kind: ``fn`` turns the submitted job into a ``starts`` event."""
+@dataclass(frozen=True)
+class JobKind:
+    """A job kind: the worker kind that runs it and the event that starts it."""
 
-    def register(fn: JobStarter) -> JobStarter:
-        JOB_KINDS[name] = fn
-        STARTS[name] = starts
-        return fn
+    name: str
+    worker: str
+    starts: type[Event]
 
-    return register
+    @property
+    def params(self) -> list[str]:
+        """The params a job of this kind may give: the starting event's own fields."""
+        return sorted(set(self.starts.model_fields) - ENVELOPE)
 
+    def params_schema(self) -> dict[str, Any]:
+        """The JSON schema of the params (for the OpenAPI document)."""
+        schema = self.starts.model_json_schema()
+        props = {k: v for k, v in schema.get("properties", {}).items() if k not in ENVELOPE}
+        required = [k for k in schema.get("required", []) if k not in ENVELOPE]
+        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
-@job_kind("analyst.ask", Question)
-def _ask(job: JobSubmitted) -> Event:
-    """params: question, dataset (chinook | music | chinook-pg | music-pg | yours), language (sql | python), max_attempts."""
-    p = job.params
-    if not p.get("question"):
-        raise ValueError("params.question is required")
-    return Question(
-        correlation_id=job.correlation_id,
-        question=str(p["question"]),
-        dataset=str(p.get("dataset") or "chinook"),
-        language=p.get("language") or None,
-        max_attempts=int(p.get("max_attempts") or 3),
-        job=True,
-    )
-
-
-MUSIC_JOBS: dict[str, type[Event]] = {
-    "music.ingest": IngestRequest,
-    "music.embed": EmbedRequest,
-    "music.tokenize": TokenizeRequest,
-    "music.train": TrainRequest,
-    "music.generate": GenerateRequest,
-    "music.evaluate": EvaluateRequest,
-}
-
-
-def _music(request: type[Event]) -> JobStarter:
-    """params: the request event's fields (see schemas/music.py)."""
-
-    def start(job: JobSubmitted) -> Event:
-        extra = {"job": True} if request is GenerateRequest else {}
+    def start(self, job: JobSubmitted) -> Event:
+        """The job's first event, from its params (ValueError: refused by the schema)."""
         fields = {k: v for k, v in job.params.items() if v is not None}
-        known = set(request.model_fields) - {"id", "type", "correlation_id", "causation_id", "created_at"}
-        unknown = sorted(set(fields) - known)
+        unknown = sorted(set(fields) - set(self.params))
         if unknown:
-            raise ValueError(f"unknown params {unknown}; known: {sorted(known)}")
-        return request.model_validate({**fields, **extra, "correlation_id": job.correlation_id})
+            raise ValueError(f"unknown params {unknown}; known: {self.params}")
+        extra = {"job": True} if "job" in self.starts.model_fields else {}
+        return self.starts.model_validate({**fields, **extra, "correlation_id": job.correlation_id})
 
-    return start
+
+def job_kinds() -> dict[str, JobKind]:
+    """Every job kind the registered workers declare."""
+    from switchboard.workers import REGISTRY
+
+    return _declared(tuple(sorted(REGISTRY.items())))
 
 
-for _kind, _request in MUSIC_JOBS.items():
-    job_kind(_kind, _request)(_music(_request))
+@functools.cache
+def _declared(registry: tuple[tuple[str, str], ...]) -> dict[str, JobKind]:
+    from switchboard.workers import load
+
+    out: dict[str, JobKind] = {}
+    for name, _ in registry:
+        if name == "jobs":
+            continue
+        w = load(name)
+        if w.job_kind and w.job_starts is not None:
+            out[w.job_kind] = JobKind(w.job_kind, w.name, w.job_starts)
+    return out
 
 
 class BadJob(ValueError):
@@ -94,12 +79,13 @@ class BadJob(ValueError):
 
 def first_event(job: JobSubmitted) -> Event:
     """The event that starts ``job``; BadJob with a message a person can act on."""
-    start = JOB_KINDS.get(job.kind)
-    if start is None:
-        known = ", ".join(sorted(JOB_KINDS)) or "none yet"
+    kinds = job_kinds()
+    kind = kinds.get(job.kind)
+    if kind is None:
+        known = ", ".join(sorted(kinds)) or "none yet"
         raise BadJob(f"unknown job kind {job.kind!r}; known kinds: {known}"[:1000])
     try:
-        return start(job)
+        return kind.start(job)
     except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
         raise BadJob(f"bad parameters: {_first_line(exc)}"[:1000]) from None
 
@@ -125,7 +111,7 @@ class JobsWorker:
 
 def build() -> Worker:
     """The jobs worker kind; it emits the first event of every registered job kind."""
-    emits: list[type[Event]] = [JobStatus, *dict.fromkeys(STARTS.values())]
+    emits: list[type[Event]] = [JobStatus, *dict.fromkeys(k.starts for k in job_kinds().values())]
     return Worker.of(JobsWorker(), "jobs", version="0.1.0", emits=emits)
 
 

@@ -258,4 +258,5 @@ def build(
         ack_wait_s=120,
         sessions_side_by_side=True,
         job_kind="analyst.ask",
+        job_starts=Question,
     )

@@ -115,4 +115,5 @@ def build(settings: MusicSettings | None = None) -> Worker:
         version="0.1.0",
         emits=(Embeddings, JobStatus),
         job_kind="music.embed",
+        job_starts=EmbedRequest,
     )

@@ -131,5 +131,10 @@ class EvaluateStep(CancellableStep):
 def build(settings: MusicSettings | None = None) -> Worker:
     """The music-evaluate worker kind over the music store that ``settings`` name."""
     return Worker.of(
-        EvaluateStep(settings), "music-evaluate", version="0.1.0", emits=(Report, JobStatus), job_kind=KIND
+        EvaluateStep(settings),
+        "music-evaluate",
+        version="0.1.0",
+        emits=(Report, JobStatus),
+        job_kind=KIND,
+        job_starts=EvaluateRequest,
     )

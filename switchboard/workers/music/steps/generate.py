@@ -98,5 +98,10 @@ class GenerateStep(MusicStep):
 def build(settings: MusicSettings | None = None) -> Worker:
     """The music-generate worker kind over the music store that ``settings`` name."""
     return Worker.of(
-        GenerateStep(settings), "music-generate", version="0.1.0", emits=(Generated, JobStatus), job_kind=KIND
+        GenerateStep(settings),
+        "music-generate",
+        version="0.1.0",
+        emits=(Generated, JobStatus),
+        job_kind=KIND,
+        job_starts=GenerateRequest,
     )

@@ -99,5 +99,10 @@ class IngestStep(CancellableStep):
 def build(settings: MusicSettings | None = None) -> Worker:
     """The music-ingest worker kind over the music store that ``settings`` name."""
     return Worker.of(
-        IngestStep(settings), "music-ingest", version="0.1.0", emits=(MidiRaw, JobStatus), job_kind=KIND
+        IngestStep(settings),
+        "music-ingest",
+        version="0.1.0",
+        emits=(MidiRaw, JobStatus),
+        job_kind=KIND,
+        job_starts=IngestRequest,
     )

@@ -83,5 +83,10 @@ class TokenizeStep(MusicStep):
 def build(settings: MusicSettings | None = None) -> Worker:
     """The music-tokenize worker kind over the music store that ``settings`` name."""
     return Worker.of(
-        TokenizeStep(settings), "music-tokenize", version="0.1.0", emits=(Tokens, JobStatus), job_kind=KIND
+        TokenizeStep(settings),
+        "music-tokenize",
+        version="0.1.0",
+        emits=(Tokens, JobStatus),
+        job_kind=KIND,
+        job_starts=TokenizeRequest,
     )

@@ -131,5 +131,10 @@ class TrainStep(CancellableStep):
 def build(settings: MusicSettings | None = None) -> Worker:
     """The music-train worker kind over the music store that ``settings`` name."""
     return Worker.of(
-        TrainStep(settings), "music-train", version="0.1.0", emits=(ModelCheckpoint, JobStatus), job_kind=KIND
+        TrainStep(settings),
+        "music-train",
+        version="0.1.0",
+        emits=(ModelCheckpoint, JobStatus),
+        job_kind=KIND,
+        job_starts=TrainRequest,
     )
