@@ -15,7 +15,7 @@ from switchboard.schemas import Embeddings, EmbedRequest, Event, JobStatus, Midi
 
 from .. import features, ingest
 from ..store import Store
-from .common import MusicSettings, MusicStep
+from .common import CancellableStep, MusicSettings, quiet_after_cancel
 
 MODEL = "all-MiniLM-L6-v2"
 
@@ -41,7 +41,7 @@ def _store(store: Store, raw: MidiRaw) -> tuple[dict[str, Any], list[float]]:
     return record, vector
 
 
-class EmbedStep(MusicStep):
+class EmbedStep(CancellableStep):
     """The music-embed worker kind's handlers."""
 
     async def start(self) -> None:
@@ -49,7 +49,10 @@ class EmbedStep(MusicStep):
         await _warm()
 
     @handles(MidiRaw)
+    @quiet_after_cancel
     async def on_piece(self, raw: MidiRaw, ctx: Context) -> AsyncIterator[Event]:
+        if self.cancelled(raw.correlation_id):
+            return  # cancelled before it began
         kind = "music.ingest"  # the ingest job's last piece closes it here, once stored
         try:
             record, vector = await asyncio.to_thread(_store, self.store(), raw)
@@ -76,7 +79,10 @@ class EmbedStep(MusicStep):
             )
 
     @handles(EmbedRequest)
+    @quiet_after_cancel
     async def on_embed(self, req: EmbedRequest, ctx: Context) -> AsyncIterator[Event]:
+        if self.cancelled(req.correlation_id):
+            return  # cancelled before it began
         yield ctx.job.status("running", 0.1, f"embedding and clustering into {req.clusters} clusters")
         s = self.store()
         try:

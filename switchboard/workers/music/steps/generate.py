@@ -15,7 +15,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, Generated, GenerateRequest, JobStatus
 
 from .. import sample
-from .common import MusicSettings, MusicStep, Throttle, in_thread
+from .common import CancellableStep, MusicSettings, Throttle, in_thread, quiet_after_cancel
 
 KIND = "music.generate"
 
@@ -28,7 +28,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.embed, ["warm up"])
 
 
-class GenerateStep(MusicStep):
+class GenerateStep(CancellableStep):
     """The music-generate worker kind's handlers."""
 
     async def start(self) -> None:
@@ -36,6 +36,7 @@ class GenerateStep(MusicStep):
         await _warm()
 
     @handles(GenerateRequest)
+    @quiet_after_cancel
     async def on_generate(self, req: GenerateRequest, ctx: Context) -> AsyncIterator[Event]:
         s = self.store()
         throttle = Throttle(0.5)
@@ -50,6 +51,7 @@ class GenerateStep(MusicStep):
                 temperature=req.temperature,
                 seed=req.seed,
                 progress=emit,
+                stop=lambda: self.cancelled(req.correlation_id),  # within a chunk of tokens
             )
             png = sample.piano_roll(piece.midi, req.prompt)
             s.generated.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,8 @@ class GenerateStep(MusicStep):
         except (LookupError, sample.NoMusic) as exc:
             yield ctx.job.status("failed", message=str(exc))
             return
+        if self.cancelled(req.correlation_id):
+            return  # a piece cut short by the cancel is not handed out
         yield Generated(
             correlation_id=req.correlation_id,
             causation_id=req.id,

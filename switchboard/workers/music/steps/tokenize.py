@@ -14,7 +14,7 @@ from switchboard.schemas import Event, JobStatus, TokenizeRequest, Tokens
 from switchboard.schemas.music import MAX_TOKENS
 
 from .. import features
-from .common import MusicSettings, MusicStep, Throttle, in_thread
+from .common import CancellableStep, MusicSettings, Throttle, in_thread, quiet_after_cancel
 
 KIND = "music.tokenize"
 
@@ -24,7 +24,7 @@ async def _warm() -> None:
     await asyncio.to_thread(features.tokenizer)
 
 
-class TokenizeStep(MusicStep):
+class TokenizeStep(CancellableStep):
     """The music-tokenize worker kind's handlers."""
 
     async def start(self) -> None:
@@ -32,7 +32,10 @@ class TokenizeStep(MusicStep):
         await _warm()
 
     @handles(TokenizeRequest)
+    @quiet_after_cancel
     async def on_tokenize(self, req: TokenizeRequest, ctx: Context) -> AsyncIterator[Event]:
+        if self.cancelled(req.correlation_id):
+            return  # cancelled before it began
         s = self.store()
         throttle = Throttle()
 
