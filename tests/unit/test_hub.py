@@ -26,3 +26,25 @@ def test_the_memory_of_ids_is_bounded_and_per_session() -> None:
     assert len(hub.seen["a"]) == SEEN_PER_SESSION
     hub.close_session("a")
     assert "a" not in hub.seen
+
+
+def test_a_job_never_leaves_its_terminal_state() -> None:
+    """A cancel that races the end of the work: whichever terminal state comes
+    first stays, and the late statuses of steps that had not heard are ignored."""
+    from switchboard.schemas import JobStatus
+
+    def status(state: str) -> bytes:
+        return JobStatus(correlation_id="j1", kind="analyst.ask", state=state).model_dump_json().encode()  # type: ignore[arg-type]
+
+    for order, final in (
+        (["queued", "running", "cancelled", "running", "failed", "succeeded"], "cancelled"),
+        (["queued", "running", "succeeded", "cancelled"], "succeeded"),
+        (["running", "queued", "running"], "running"),  # never back to queued
+    ):
+        hub = Sessions()
+        seen = []
+        for state in order:
+            hub.job_status(status(state))
+            seen.append(hub.jobs["j1"].state)
+        assert seen[-1] == final, (order, seen)
+        assert "queued" not in seen[seen.index("running") :], seen
