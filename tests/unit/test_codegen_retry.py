@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from switchboard.workers.analyst import codegen
+from switchboard.workers.analyst.chinook import Table
 from tests.fakes import FakeLLM
 
 
@@ -20,8 +21,8 @@ class Scripted(FakeLLM):
         return super()._stream_impl(messages, max_tokens=max_tokens, temperature=temperature)
 
 
-async def describe(dataset: str, question: str) -> tuple[str, str]:
-    return "DuckDB", "CREATE TABLE t (x INTEGER);"
+async def describe(dataset: str, question: str) -> tuple[str, list[Table]]:
+    return "DuckDB", [Table("t", "t", (("x", "INTEGER", ""),), "a table")]
 
 
 def writer(replies: list[str]) -> tuple[codegen.CodegenWorker, Scripted]:

@@ -27,8 +27,8 @@ from .datasets import AnalystSettings, data_version, dataset
 
 MAX_TOKENS = 320
 RESAMPLE_TEMPERATURES = (0.7, 1.0)  # a retry that wrote the failed code again is sampled anew
-Describe = Callable[[str, str], Awaitable[tuple[str, str]]]
-"""(dataset, question) -> (SQL dialect, the schema the prompt shows)."""
+Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
+"""(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
 
 
 def _language(q: Question) -> str:
@@ -71,7 +71,7 @@ class CodegenWorker:
     def _key(self, question: str, ds_name: str, language: str) -> str:
         return cache_key(question, ds_name, data_version(), self.model, language)
 
-    async def _describe(self, ds_name: str, question: str) -> tuple[str, str]:
+    async def _describe(self, ds_name: str, question: str) -> tuple[str, Sequence[Table]]:
         """The dataset's dialect, and every table, or for a large schema the ones
         retrieved for this question."""
         ds = await asyncio.to_thread(dataset, ds_name, self.settings)
@@ -81,15 +81,16 @@ class CodegenWorker:
             tables = await asyncio.to_thread(
                 schema_rag.relevant, ds.name, tables, question, self.settings.schema_rag_k
             )
-        return dialect, prompts.schema_text(tables)
+        return dialect, tables
 
     async def generate(
         self, question: str, ds_name: str, language: str, previous: str | None, error: str | None
     ) -> str:
         """Code for the question; on a retry, different from the ``previous`` code that failed."""
         assert self.llm is not None, "codegen started without an LLM"
-        dialect, schema = await self.describe(ds_name, question)
-        msgs = prompts.messages(question, language, dialect, schema, previous, error)
+        dialect, tables = await self.describe(ds_name, question)
+        schema = prompts.schema_text(tables)
+        msgs = prompts.messages(question, language, dialect, schema, previous, error, tables)
         code = prompts.extract_code(await self.llm.complete(msgs, max_tokens=MAX_TOKENS), language)
         # greedy decoding tends to write the failed code again, word for word: sample
         # until something else comes (a retry of the same code can only fail the same way)
@@ -227,7 +228,11 @@ def _failed(q: Question, language: str, message: str) -> Result:
 def _outcome(r: Result, job: JobReport) -> JobStatus:
     """The job's last status from its final result (the full table stays on analyst.result)."""
     if not r.ok:
-        return job.status("failed", 1.0, f"{r.error_kind}: {r.error}", attempts=r.attempt)
+        tries = f"{r.attempt} attempt{'s' if r.attempt > 1 else ''}"
+        last = prompts.last_lines(r.error or "failed", 1)
+        return job.status(
+            "failed", 1.0, f"could not answer after {tries}: {r.error_kind}: {last}", attempts=r.attempt
+        )
     summary: dict[str, Any] = {"attempts": r.attempt, "cached": r.cached, "code": r.code[:4000]}
     if r.table:
         summary |= {

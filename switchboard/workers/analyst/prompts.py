@@ -3,6 +3,7 @@ code and error when retrying; and pulling the code out of the model's reply."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 
@@ -46,6 +47,83 @@ EXAMPLES: dict[str, list[Message]] = {
 }
 
 
+CURATED = frozenset({"album", "track", "genre", "media_type"})  # the tables EXAMPLES are written for
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+_FK = re.compile(r"(\w+) -> (\w+)")
+_TEXT_TYPES = ("CHAR", "TEXT", "STRING", "CLOB")
+
+
+def ident(name: str) -> str:
+    """A table or column name as SQL must write it: quoted unless plain lower case."""
+    return name if _PLAIN.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+
+
+def examples(language: str, tables: Sequence[Table]) -> list[Message]:
+    """Worked examples for the dataset at hand: the curated ones where its tables
+    are the built-in store's, else two written from its own schema (its names,
+    its case, its keys), so another database is not steered into our names."""
+    names = {t.name for t in tables}
+    if names >= CURATED or language != "sql" or not tables:
+        return EXAMPLES[language]
+    by_name = {t.name: t for t in tables}
+    first = tables[0]
+    out: list[Message] = [
+        {"role": "user", "content": f"How many rows does the {first.name} table have?"},
+        {"role": "assistant", "content": f"```sql\nSELECT count(*) AS n FROM {ident(first.name)}\n```"},
+    ]
+    for child in tables:
+        for col, parent_name in _FK.findall(child.doc):
+            parent = by_name.get(parent_name)
+            child_cols = {c for c, _, _ in child.columns}
+            if parent is None or col not in child_cols:
+                continue
+            cols = [c for c, _, _ in parent.columns]
+            key = col if col in cols else cols[0]
+            label = next((c for c, ty, _ in parent.columns if any(t in ty.upper() for t in _TEXT_TYPES)), key)
+            sql = (
+                f"SELECT p.{ident(label)}, count(*) AS n FROM {ident(child.name)} c "
+                f"JOIN {ident(parent.name)} p ON p.{ident(key)} = c.{ident(col)} "
+                f"GROUP BY p.{ident(label)} ORDER BY n DESC"
+            )
+            question = f"List each {parent.name} ({label}) with its number of {child.name} rows, most first."
+            out += [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": f"```sql\n{sql}\n```"},
+            ]
+            return out
+    return out
+
+
+def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
+    """Facts that fix a failed attempt: the real columns of the tables its code
+    names, and for a name that does not exist, the nearest real ones."""
+    by_lower = {t.name.lower(): t for t in tables}
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)}
+    used = [t for name, t in by_lower.items() if name in words]
+    lines = [f"Columns of {t.name}: {', '.join(c for c, _, _ in t.columns)}" for t in used[:6]]
+    missing = re.findall(
+        r'(?:[Tt]able with name|relation|[Tt]able) "?([A-Za-z_][\w.]*)"? does not exist|no such table: ([\w.]+)',
+        error,
+    )
+    missing = [a or b for a, b in missing]
+    for name in dict.fromkeys(m for m in missing if m.lower() not in by_lower):
+        near = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
+        if near:
+            real = ", ".join(by_lower[n].name for n in near)
+            lines.append(f"There is no table {name}; the nearest are: {real}")
+    bad_columns = re.findall(
+        r"(?:column(?: named)?|no such column:|Referenced column)\s+\"?([A-Za-z_][\w.]*)\"?", error
+    )
+    columns = {c for t in (used or tables) for c, _, _ in t.columns}
+    for name in dict.fromkeys(b.split(".")[-1] for b in bad_columns):
+        if name in columns:
+            continue
+        near = difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.5)
+        if near:
+            lines.append(f"There is no column {name}; the nearest are: {', '.join(near)}")
+    return "\n".join(lines)
+
+
 def schema_text(tables: Sequence[Table] = TABLES) -> str:
     """One line per table: name(column type, ...) -- what it holds."""
     lines = []
@@ -62,7 +140,11 @@ def messages(
     schema: str,
     previous_code: str | None = None,
     error: str | None = None,
+    tables: Sequence[Table] = (),
 ) -> list[Message]:
+    """The chat for one attempt: instructions with the schema, worked examples
+    for this dataset, the question, and on a retry the failed code, its error
+    and the facts that fix it."""
     if language == "sql":
         system = (
             f"You write one {dialect} SQL SELECT query that answers the user's question "
@@ -81,21 +163,23 @@ def messages(
             "the names your query gives them; for a single value use `df.iloc[0, 0]`. "
             "Draw a chart only when asked. Reply with the code only, in a ```python block."
         )
-    out: list[Message] = [{"role": "system", "content": system}, *EXAMPLES[language]]
+    out: list[Message] = [{"role": "system", "content": system}, *examples(language, tables or TABLES)]
     out.append({"role": "user", "content": question})
     if previous_code is not None:
         out.append({"role": "assistant", "content": f"```{language}\n{previous_code}\n```"})
+        hints = fix_hints(error or "", previous_code, tables or TABLES)
+        facts = f"\n{hints}" if hints else ""
         out.append(
             {
                 "role": "user",
-                "content": f"That failed with this error:\n{_last_lines(error or '')}\n"
+                "content": f"That failed with this error:\n{last_lines(error or '')}{facts}\n"
                 "Write a corrected version of the code.",
             }
         )
     return out
 
 
-def _last_lines(error: str, n: int = 3) -> str:
+def last_lines(error: str, n: int = 3) -> str:
     """The end of an error: a traceback's last lines say what went wrong."""
     lines = [ln for ln in error.strip().splitlines() if ln.strip()]
     return "\n".join(lines[-n:])[:2000]

@@ -1,0 +1,43 @@
+"""The analyst's prompts fit the database at hand, and a retry gets the facts
+that fix its error."""
+
+from __future__ import annotations
+
+from switchboard.workers.analyst import prompts
+from switchboard.workers.analyst.chinook import TABLES, Table
+
+PASCAL = (  # the public Chinook SQLite's own names
+    Table("Artist", "Artist", (("ArtistId", "INTEGER", ""), ("Name", "NVARCHAR(120)", "")), "Artist"),
+    Table(
+        "Album",
+        "Album",
+        (("AlbumId", "INTEGER", ""), ("Title", "NVARCHAR(160)", ""), ("ArtistId", "INTEGER", "")),
+        "ArtistId -> Artist",
+    ),
+)
+
+
+def test_a_database_of_yours_gets_examples_in_its_own_names() -> None:
+    shown = " ".join(m["content"] for m in prompts.examples("sql", PASCAL))
+    assert '"Album"' in shown and '"ArtistId"' in shown and 'p."Name"' in shown
+    assert "album_id" not in shown and "genre" not in shown  # nothing of the built-in store
+    assert prompts.examples("sql", TABLES) == prompts.EXAMPLES["sql"]  # the store keeps its own
+    assert prompts.ident("track") == "track" and prompts.ident("Track") == '"Track"'
+
+
+def test_a_retry_is_told_the_real_names() -> None:
+    code = "SELECT a.name, count(*) FROM artist a JOIN track t ON t.artist_id = a.artist_id GROUP BY 1"
+    duck = 'Binder Error: Table "t" does not have a column named "artist_id"'
+    hints = prompts.fix_hints(duck, code, TABLES)
+    assert "Columns of track: track_id, name, album_id" in hints
+    assert "There is no table t" not in hints  # an alias, not a missing table
+    missing = prompts.fix_hints(
+        "Catalog Error: Table with name tracks does not exist!", "SELECT * FROM tracks", TABLES
+    )
+    assert "There is no table tracks; the nearest are: track" in missing
+    sqlite = prompts.fix_hints("no such column: c.customer_id", "SELECT c.customer_id FROM Artist c", PASCAL)
+    assert "Columns of Artist: ArtistId, Name" in sqlite
+    postgres = prompts.fix_hints('column "artistid" does not exist', "SELECT artistid FROM album", TABLES)
+    assert "There is no column artistid; the nearest are: artist_id" in postgres
+    chat = prompts.messages("q?", "sql", "DuckDB", "schema", code, duck, TABLES)
+    assert "Columns of track" in chat[-1]["content"] and duck in chat[-1]["content"]
