@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from switchboard.bus.nats.streams import drop  # noqa: E402
 from switchboard.bus.servers import ensure_nats  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
 from switchboard.schemas import Question, Result  # noqa: E402
-from switchboard.workers.analyst import codegen, datasets, sql, sqlexec  # noqa: E402
+from switchboard.workers.analyst import codegen, datasets, prompts, sql, sqlexec  # noqa: E402
 from switchboard.workers.analyst import python as python_worker  # noqa: E402
 from switchboard.workers.analyst.cache import CacheSettings  # noqa: E402
 from switchboard.workers.analyst.sqlguard import check  # noqa: E402
@@ -108,6 +109,16 @@ async def bench() -> None:
     ap.add_argument("--only", choices=("sql", "python"))
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--verbose", action="store_true", help="show the code and error of each miss")
+    ap.add_argument(
+        "--pascal",
+        action="store_true",
+        help="ask the SQL questions also of a database of yours: the data as SQLite with PascalCase names",
+    )
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="with --pascal: ask them again prompted as before, for a ratio",
+    )
     args = ap.parse_args()
     questions = [q for q in QUESTIONS if not args.only or q.language == args.only]
     if args.limit:
@@ -121,7 +132,13 @@ async def bench() -> None:
     server = ensure_nats(url)
     data = Path(tempfile.mkdtemp(prefix="bench-analyst-"))
     datasets.load_duckdb(data / datasets.DUCKDB_FILE)
-    settings_a = datasets.AnalystSettings(data_dir=data)
+    yours = {}
+    if args.pascal:
+        from bench.analyst.pascal import pascal_copy
+
+        yours = {"chinook-pascal": pascal_copy(data / datasets.DUCKDB_FILE, data / "chinook-pascal.db")}
+        questions += [replace(q, dataset="chinook-pascal") for q in questions if q.language == "sql"]
+    settings_a = datasets.AnalystSettings(data_dir=data, databases=yours)
     # no result cache: every question is answered afresh
     writer = codegen.build(settings=settings_a, cache_settings=CacheSettings(ttl_s=0))
     t = time.perf_counter()
@@ -147,12 +164,14 @@ async def bench() -> None:
     for r in runners:
         await r.start()
     pub = JetStreamPublisher(nc, settings, "bench@1")
-    rows = []
+    rows: list[tuple[Q, bool, int, float, Result | None]] = []
+    before: list[tuple[Q, bool, int, float, Result | None]] = []
     print(f"model: {model} (loaded in {load_s:.1f} s); {len(questions)} questions")
-    try:
-        for i, q in enumerate(questions, 1):
+
+    async def run(qs: list[Q], into: list[tuple[Q, bool, int, float, Result | None]]) -> None:
+        for i, q in enumerate(qs, 1):
             final, latency = await ask(pub, results, q, args.attempts, args.timeout)
-            ds = datasets.dataset(q.dataset)
+            ds = datasets.dataset("chinook" if q.dataset == "chinook-pascal" else q.dataset)
             gold = sqlexec.run_duckdb(data / datasets.DUCKDB_FILE, check(q.gold, tables=set(ds.tables)), 30)
             ok = bool(
                 final
@@ -161,10 +180,10 @@ async def bench() -> None:
                 and matches(gold.rows, final.table.columns, final.table.rows)
             )
             used = final.attempt if final else args.attempts
-            rows.append((q, ok, used, latency, final))
+            into.append((q, ok, used, latency, final))
             status = "ok  " if ok else ("FAIL" if final and final.ok else "ERR ")
             print(
-                f"{i:2} {status} {q.language:6} attempts={used} {latency:5.1f}s  {q.question[:70]}",
+                f"{i:2} {status} {q.language:6} {q.dataset[:8]:8} attempts={used} {latency:5.1f}s  {q.question[:60]}",
                 flush=True,
             )
             if args.verbose and final and not ok:
@@ -172,6 +191,20 @@ async def bench() -> None:
                 print("   error:", (final.error or "").strip().splitlines()[-1:] if final.error else "-")
                 if final.table:
                     print("   got:", final.table.columns, final.table.rows[:3], " gold:", gold.rows[:3])
+
+    try:
+        await run(questions, rows)
+        if args.pascal and args.baseline:
+            # the same run, prompted as before: the built-in store's examples for every
+            # database, and a retry that is shown only its error
+            print("baseline: the database of yours with the previous prompting")
+            saved = prompts.examples, prompts.fix_hints
+            prompts.examples = lambda language, tables: prompts.EXAMPLES[language]  # type: ignore[assignment]
+            prompts.fix_hints = lambda error, code, tables: ""  # type: ignore[assignment]
+            try:
+                await run([q for q in questions if q.dataset == "chinook-pascal"], before)
+            finally:
+                prompts.examples, prompts.fix_hints = saved  # type: ignore[assignment]
     finally:
         for r in runners:
             await r.stop()
@@ -194,8 +227,16 @@ async def bench() -> None:
         )
 
     print()
-    report("sql", [r for r in rows if r[0].language == "sql"])
+    report("sql", [r for r in rows if r[0].language == "sql" and r[0].dataset != "chinook-pascal"])
     report("python", [r for r in rows if r[0].language == "python"])
+    report("yours", [r for r in rows if r[0].dataset == "chinook-pascal"])  # SQLite, PascalCase names
+    report("before", before)  # the same, prompted as before (--baseline)
+    if before:
+        after = [r for r in rows if r[0].dataset == "chinook-pascal"]
+        a, b = sum(r[1] for r in after), sum(r[1] for r in before)
+        print(
+            f"yours: execution accuracy ratio now/before = {a / max(1, b):.2f} ({a} vs {b} of {len(after)})"
+        )
     report("all", rows)
 
 
