@@ -58,6 +58,10 @@ def _norm(v: Any) -> Any:
         return s.lower()
 
 
+def _same_code(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+
+
 def matches(gold: list[list[Any]], columns: list[str], rows: list[list[Any]]) -> bool:
     """Gold columns found among the answer's columns (any order, extras allowed),
     with the same rows, order ignored."""
@@ -220,9 +224,15 @@ async def bench() -> None:
         acc = sum(r[1] for r in part) / len(part)
         ran = sum(1 for r in part if r[4] and r[4].ok) / len(part)
         p95 = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]
+        tried = [results.get(r[4].correlation_id, []) if r[4] else [] for r in part]
+        attempts = sum(len(t) for t in tried)
+        repeated = sum(
+            1 for t in tried for i, x in enumerate(t) if any(_same_code(x.code, y.code) for y in t[:i])
+        )
         print(
             f"{label:7} n={len(part):2}  execution accuracy {acc:.0%}  ran without error {ran:.0%}  "
             f"attempts mean {statistics.mean(r[2] for r in part):.2f}  "
+            f"repeated attempts {repeated / max(1, attempts):.0%}  "
             f"latency p50 {statistics.median(lat):.1f} s  p95 {p95:.1f} s"
         )
 

@@ -45,3 +45,25 @@ async def test_new_code_and_first_attempts_are_taken_at_once() -> None:
     worker, llm = writer(["```sql\nSELECT y FROM t\n```"])
     assert await worker.generate("q?", "d", "sql", None, None) == "SELECT y FROM t"
     assert len(llm.temps) == 1
+
+
+async def test_the_same_failing_code_is_never_run_again() -> None:
+    from switchboard.schemas import Result
+
+    same = "```sql\nSELECT y FROM t\n```"
+    worker, llm = writer([same, same, same])
+    failed = Result(
+        correlation_id="s",
+        question_id="q",
+        attempt=1,
+        max_attempts=3,
+        ok=False,
+        error="no column y",
+        error_kind="runtime",
+        question="q?",
+        dataset="d",
+        language="sql",
+        code="SELECT y FROM t",
+    )
+    assert await worker.next_attempt(failed) is None  # resampled twice, still the same: stop
+    assert len(llm.temps) == 3

@@ -169,7 +169,7 @@ class CodegenWorker:
         if r.error_kind == "llm":
             return []  # codegen's own failure: already reported where it happened
         try:
-            retry = await self.work.run(r.correlation_id, self._next_attempt(r))
+            retry = await self.work.run(r.correlation_id, self.next_attempt(r))
         except JobCancelled:
             return []
         if not r.job or r.cached:
@@ -179,7 +179,7 @@ class CodegenWorker:
         step = f"attempt {r.attempt} failed ({r.error_kind}); running attempt {retry.attempt}"
         return [retry, ctx.job.status("running", min(0.9, 0.3 + 0.2 * r.attempt), step)]
 
-    async def _next_attempt(self, r: Result) -> Code | None:
+    async def next_attempt(self, r: Result) -> Code | None:
         """Self-correction: a failed attempt with attempts left gets a new one;
         a fresh success is remembered for identical questions."""
         if r.ok:
@@ -194,12 +194,14 @@ class CodegenWorker:
             code = await self.generate(r.question, r.dataset, r.language, r.code, r.error)
         except Exception:  # the dataset or the model failed: the failed result stands as the answer
             return None
+        if not code or _same(code, r.code):
+            return None  # the same failing code again, even resampled: it would fail the same way
         return Code(
             correlation_id=r.correlation_id,
             question_id=r.question_id,
             dataset=r.dataset,
             language=r.language,
-            code=code or r.code,
+            code=code,
             attempt=r.attempt + 1,
             max_attempts=r.max_attempts,
             model=self.model,
