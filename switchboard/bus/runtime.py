@@ -60,6 +60,15 @@ class Announcer:
                 await self.say("ready" if bus_connected() else "degraded")
 
 
+def _describe(worker: Worker) -> str:
+    """What the worker's service says it runs (its ``about()``: the model, the voice), if anything."""
+    about = getattr(worker.service, "about", None)
+    try:
+        return str(about())[:500] if callable(about) else ""
+    except Exception:  # a description is a nicety: never a reason not to start
+        return ""
+
+
 async def run_worker(
     worker: Worker, settings: BusSettings, stop: asyncio.Event, heartbeat_s: float = HEARTBEAT_S
 ) -> None:
@@ -68,11 +77,12 @@ async def run_worker(
     async with bus:
         board = Announcer(bus.publisher(worker.producer), worker.name, replica_id(), heartbeat_s)
         try:
+            what = _describe(worker)
             if worker.on_start:
-                await board.say("loading", "loading its models")
+                await board.say("loading", f"loading {what}" if what else "loading its models")
                 await worker.on_start()
             serving = asyncio.create_task(bus.serve(worker, stop))
-            await board.say("ready", worker.producer)
+            await board.say("ready", f"{worker.producer}, {what}" if what else worker.producer)
             beating = asyncio.create_task(board.beat(stop, lambda: bus.connected))
             try:
                 await serving

@@ -21,6 +21,9 @@ class SlowToLoad:
     async def start(self) -> None:
         await self.loaded.wait()
 
+    def about(self) -> str:
+        return "model tiny-test"
+
     @handles(JobSubmitted)
     async def on_job(self, job: JobSubmitted, ctx: Context) -> JobStatus:
         return ctx.job.status("running", kind=job.kind)
@@ -44,11 +47,13 @@ async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> No
     running = asyncio.create_task(run_worker(worker, settings, stop, heartbeat_s=0.2))
     try:
         await until(lambda: hub.board.kinds().get("slow-model", {}).get("state") == "loading")
+        [loading] = hub.board.kinds()["slow-model"]["replicas"].values()
+        assert loading["detail"] == "loading model tiny-test"  # what it is loading
         assert hub.board.not_ready(("slow-model", "never-heard-of")) == {"slow-model": "loading"}
         service.loaded.set()
         await until(lambda: hub.board.kinds()["slow-model"]["state"] == "ready")
         [replica] = hub.board.kinds()["slow-model"]["replicas"].values()
-        assert replica["state"] == "ready" and replica["detail"] == "slow-model@0.1.0"
+        assert replica["state"] == "ready" and replica["detail"] == "slow-model@0.1.0, model tiny-test"
         assert hub.board.not_ready(("slow-model",)) == {}
         stop.set()
         await running

@@ -31,6 +31,13 @@ Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
 """(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
 
 
+def _engine() -> str:
+    from switchboard.workers.engines.llm import SERVER_MODEL, LLMSettings
+
+    llm = LLMSettings()
+    return f"{llm.model or SERVER_MODEL} on the model server" if llm.engine == "server" else llm.engine
+
+
 def _language(q: Question) -> str:
     if q.language:
         return q.language
@@ -57,6 +64,10 @@ class CodegenWorker:
         self.settings = settings or AnalystSettings()
         self.describe: Describe = describe or self._describe
         self.work = CancellableWork()
+
+    def about(self) -> str:
+        """The code model it uses."""
+        return f"model {self.llm.capabilities.name}" if self.llm else f"model ({_engine()})"
 
     async def start(self) -> None:
         """Connect to the code model (unless one was handed in)."""

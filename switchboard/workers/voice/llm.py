@@ -14,7 +14,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancelLog
 from switchboard.schemas import Answer, AnswerDelta, Cancel, Event
 from switchboard.schemas import Context as VoiceContext
-from switchboard.workers.engines.llm import LLM, LLMError, Message, load_llm
+from switchboard.workers.engines.llm import LLM, SERVER_MODEL, LLMError, LLMSettings, Message, load_llm
 
 from . import store
 
@@ -73,6 +73,13 @@ class LLMWorker:
         self.llm = llm
         self.settings = settings or store.VoiceSettings()
         self.cancels = CancelLog(MAX_SESSIONS)  # session -> when a cancel reached this worker
+
+    def about(self) -> str:
+        """The chat model it uses."""
+        if self.llm:
+            return f"model {self.llm.capabilities.name}"
+        settings = LLMSettings()
+        return f"model {settings.model or SERVER_MODEL} ({settings.engine})"
 
     async def start(self) -> None:
         """Connect to the chat model (unless one was handed in)."""

@@ -10,7 +10,7 @@ from prometheus_client import Histogram
 
 from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import SpeechSegment, Transcript
-from switchboard.workers.engines.stt import STT, load_stt
+from switchboard.workers.engines.stt import STT, STTSettings, load_stt
 
 RTF = Histogram("switchboard_stt_rtf", "STT time / audio time", buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6))
 STALE_PARTIAL_S = 0.6
@@ -21,6 +21,10 @@ class STTWorker:
 
     def __init__(self, stt: STT | None = None) -> None:
         self.stt = stt
+
+    def about(self) -> str:
+        """The speech model it uses."""
+        return f"model {self.stt.name}" if self.stt else f"model {STTSettings().model}"
 
     async def start(self) -> None:
         """Load the STT model (unless one was handed in)."""

@@ -17,7 +17,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancelLog
 from switchboard.schemas import AnswerDelta, Cancel, Event, SpeechAudio
 from switchboard.schemas.voice import MAX_TTS_BYTES
-from switchboard.workers.engines.tts import TTS, load_tts
+from switchboard.workers.engines.tts import TTS, TTSSettings, load_tts
 
 RTF = Histogram("switchboard_tts_rtf", "TTS time / audio time", buckets=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8))
 _SENTENCE = re.compile(r"(.+?[.!?;:])(\s+|$)", re.S)
@@ -82,6 +82,10 @@ class TTSWorker:
         self.cancels = CancelLog(10_000)  # session -> time of its latest cancel (event time)
         self.dropped: dict[str, None] = {}  # answers cut by a cancel (insertion-ordered, bounded)
         self.sessions: dict[str, str] = {}  # answer -> session, for answers with gathered text
+
+    def about(self) -> str:
+        """The voice it speaks with."""
+        return f"voice {self.tts.name}" if self.tts else f"voice {TTSSettings().voice}"
 
     async def start(self) -> None:
         """Load the voice (unless one was handed in)."""
