@@ -86,6 +86,8 @@ class SubjectReport:
     messages: int
     partitions: int
     lags: list[Lag] = field(default_factory=list)
+    bytes: int = 0
+    """Stored size (NATS: the stream's bytes shared out by message count; 0: unknown)."""
 
     def by_worker(self) -> dict[str, dict[str, int]]:
         """Per worker kind: lag, unacked and redelivered, summed over partitions."""

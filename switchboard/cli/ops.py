@@ -40,7 +40,8 @@ def streams(
     if not held:
         typer.echo(f"nothing stored in namespace {settings.namespace!r}")
     for r in held:
-        typer.echo(f"{r.subject:28} {r.messages:8} msgs  {r.partitions} partitions")
+        size = f"{r.bytes / 1e6:8.1f} MB" if r.bytes else "        ? MB"
+        typer.echo(f"{r.subject:28} {r.messages:8} msgs {size}  {r.partitions} partitions")
         for kind, row in sorted(r.by_worker().items()):
             typer.echo(
                 f"  {kind:26} lag {row['lag']:6}  unacked {row['unacked']:4}  redelivered {row['redelivered']}"

@@ -278,6 +278,7 @@ class MemoryTransport(Transport):
         for (subject, partition), recs in space.log.items():
             rep = out.setdefault(subject, SubjectReport(subject, 0, self.settings.partitions))
             rep.messages += len(recs)
+            rep.bytes += sum(len(r.data) for r in recs)
             for kind in readers.get(subject, []):
                 rep.lags.append(
                     Lag(kind, partition, len(recs) - space.positions.get((kind, subject, partition), 0))

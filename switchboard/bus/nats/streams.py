@@ -109,10 +109,12 @@ async def report(js: JetStreamContext, namespace: str) -> list[SubjectReport]:
             info = await js.stream_info(name, subjects_filter=">")
         except nats.js.errors.NotFoundError:
             continue
+        per_message = info.state.bytes / info.state.messages if info.state.messages else 0.0
         for full, count in (info.state.subjects or {}).items():
             subject, partition = parse_address(namespace, full)
             rep = out.setdefault(subject, SubjectReport(subject, 0, 0))
             rep.messages += count
+            rep.bytes += round(count * per_message)
             rep.partitions = max(rep.partitions, (partition or 0) + 1)
         for c in await js.consumers_info(name):
             durable, filt = c.config.durable_name or "", c.config.filter_subject or ""
