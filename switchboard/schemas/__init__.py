@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
-from .analyst import AnalystEvent, Chart, Code, Question, Result, Table
+from .analyst import AnalystEvent, Chart, Code, Insight, Question, Result, Table
 from .base import MAX_EVENT_BYTES, SCHEMA_VERSION, ControlEvent, Event, Part, new_id
 from .dead import DeadLetter
 from .jobs import TERMINAL_STATES, JobCancel, JobEvent, JobStatus, JobSubmitted, advances
@@ -57,6 +57,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Question,
         Code,
         Result,
+        Insight,
         IngestRequest,
         MidiRaw,
         EmbedRequest,
@@ -109,6 +110,7 @@ __all__ = [
     "Embeddings",
     "EvaluateRequest",
     "Event",
+    "Insight",
     "GenerateRequest",
     "Generated",
     "IngestRequest",

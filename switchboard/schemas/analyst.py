@@ -94,4 +94,15 @@ class Result(Event):
     job: bool = False
 
 
-AnalystEvent = Question | Code | Result
+class Insight(Event):
+    """The answer in words, streamed: one piece of one or two sentences that state
+    what the final result says; ``last`` closes it."""
+
+    type: Literal["analyst.insight"] = "analyst.insight"
+    question_id: Id
+    index: int = Field(ge=0)
+    text: ShortText = ""
+    last: bool = False
+
+
+AnalystEvent = Question | Code | Result | Insight

@@ -72,9 +72,11 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> Non
     llm.replies += [
         "```sql\nSELECT count(*) AS tracks FROM tracks\n```",  # wrong table: the worker retries
         "```sql\nSELECT count(*) AS tracks FROM track\n```",
+        "There are 3503 tracks.",  # the answer in words, from the result
         "```python\ndf = con.execute('select g.name as genre, count(*) as n from track "
         "join genre g using (genre_id) group by 1 order by 2 desc limit 5').df()\n"
         "df.plot.bar(x='genre', y='n')\nresult = df\n```",
+        "Rock has the most tracks.",
     ]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
@@ -89,6 +91,10 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> Non
         assert "FROM tracks" in codes[0] and "FROM track" in codes[1]
         assert "unknown table 'tracks'" in await page.locator("#analyst-out .result.failed").inner_text()
         assert await page.locator("#analyst-out .result.ok td").first.inner_text() == "3503"
+        await page.wait_for_selector("#analyst-out .words", timeout=30_000)
+        await page.wait_for_function(
+            "document.querySelector('#analyst-out .words').textContent.includes('3503')"
+        )
 
         await page.fill("#question", "Plot the five biggest genres")
         await page.click("#ask button")

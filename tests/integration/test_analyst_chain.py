@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.schemas import Code, JobStatus, JobSubmitted, Question, Result
+from switchboard.schemas import Code, Insight, JobStatus, JobSubmitted, Question, Result
 from switchboard.workers import jobs
 from switchboard.workers.analyst import codegen, datasets, prompts, sql
 from switchboard.workers.analyst import python as python_worker
@@ -32,7 +32,7 @@ async def _run(
     cache: MemoryCache | None = None,
     settings: datasets.AnalystSettings | None = None,
 ) -> tuple[list[Code], list[Result]]:
-    settings = settings or datasets.AnalystSettings(data_dir=duck.parent)
+    settings = settings or datasets.AnalystSettings(data_dir=duck.parent, words=False)
     workers = [
         codegen.build(llm, cache, settings, cache_settings=CacheSettings(ttl_s=0)),
         sql.build(settings),
@@ -71,10 +71,17 @@ async def test_failed_sql_is_corrected_on_the_next_attempt(duck: Path) -> None:
 
 
 async def test_attempts_are_bounded(duck: Path) -> None:
-    llm = FakeLLM(["SELECT * FROM nowhere"] * 5)
+    llm = FakeLLM([f"SELECT * FROM nowhere{i}" for i in range(5)])
     q = Question(correlation_id="s2", question="?", dataset="chinook", language="sql", max_attempts=2)
     codes, results = await _run(duck, llm, q)
     assert len(codes) == 2 and len(results) == 2 and not results[-1].ok
+
+
+async def test_the_same_failing_code_is_not_run_twice(duck: Path) -> None:
+    llm = FakeLLM(["SELECT * FROM nowhere"] * 5)  # resampled, it writes the same again
+    q = Question(correlation_id="s3", question="?", dataset="chinook", language="sql", max_attempts=3)
+    codes, results = await _run(duck, llm, q)
+    assert len(codes) == 1 and len(results) == 1 and not results[0].ok  # the failed result stands
 
 
 async def test_chart_questions_go_to_python_and_jobs_start_questions(duck: Path) -> None:
@@ -120,16 +127,36 @@ async def test_redis_cache_round_trip() -> None:
 
 
 async def test_a_job_that_fails_every_attempt_ends_failed(duck: Path) -> None:
-    llm = FakeLLM(["SELECT * FROM nowhere"] * 3)
+    llm = FakeLLM(["SELECT * FROM nowhere", "SELECT * FROM nowhere"] * 3)
     job = JobSubmitted(
         correlation_id="job2",
         kind="analyst.ask",
         params={"question": "How many?", "language": "sql", "max_attempts": 2},
     )
     codes, results = await _run(duck, llm, job)
-    assert len(results) == 2
+    assert len(results) == 1  # attempt 2 would have run the same code: not run
     final = [s for s in STATUSES if s.state == "failed"]
     assert len(final) == 1 and "unknown table 'nowhere'" in final[0].message
+    assert final[0].message.startswith("could not answer after 1 attempt:")
+
+
+async def test_the_answer_is_stated_in_words(duck: Path) -> None:
+    llm = FakeLLM(["```sql\nSELECT count(*) AS n FROM artist\n```", "There are 275 artists."])
+    job = JobSubmitted(correlation_id="job3", kind="analyst.ask", params={"question": "How many artists?"})
+    settings = datasets.AnalystSettings(data_dir=duck.parent)  # words on, the default
+    workers = [
+        codegen.build(llm, settings=settings, cache_settings=CacheSettings(ttl_s=0)),
+        sql.build(settings),
+        jobs.build(),
+    ]
+    async with on_memory(*workers) as (bus, seen):
+        await bus.publisher("test@1")(job)
+        await bus.drained()
+    words = [e for e in seen if isinstance(e, Insight)]
+    assert "".join(w.text for w in words).strip() == "There are 275 artists." and words[-1].last
+    assert "275" in llm.prompts[1][-1]["content"]  # written from the result table
+    [done] = [e for e in seen if isinstance(e, JobStatus) and e.state == "succeeded"]
+    assert done.result["words"] == "There are 275 artists." and done.result["answer"] == 275
 
 
 def test_code_is_pulled_out_of_replies() -> None:

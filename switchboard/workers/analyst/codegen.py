@@ -17,7 +17,7 @@ from typing import Any
 from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancellableWork, JobCancelled
 from switchboard.bus.jobs import JobReport
-from switchboard.schemas import Code, Event, JobCancel, JobStatus, Question, Result
+from switchboard.schemas import Code, Event, Insight, JobCancel, JobStatus, Question, Result
 from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
 from . import datasets, prompts, schema_rag
@@ -26,6 +26,7 @@ from .chinook import Table
 from .datasets import AnalystSettings, data_version, dataset
 
 MAX_TOKENS = 320
+WORDS_TOKENS = 80  # one or two sentences
 RESAMPLE_TEMPERATURES = (0.7, 1.0)  # a retry that wrote the failed code again is sampled anew
 Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
 """(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
@@ -175,20 +176,55 @@ class CodegenWorker:
         )
 
     @handles(Result)
-    async def on_result(self, r: Result, ctx: Context) -> list[Event]:
-        """A failed attempt with attempts left gets the next one; a job gets its status."""
+    async def on_result(self, r: Result, ctx: Context) -> AsyncIterator[Event]:
+        """A failed attempt with attempts left gets the next one; a final answer is
+        also stated in words; a job gets its status."""
         if r.error_kind == "llm":
-            return []  # codegen's own failure: already reported where it happened
+            return  # codegen's own failure: already reported where it happened
         try:
             retry = await self.work.run(r.correlation_id, self.next_attempt(r))
         except JobCancelled:
-            return []
+            return
+        words = ""
+        if retry is None and r.ok and r.table and self.settings.words and not r.cached:
+            async for piece in self.words(r):
+                words += piece.text
+                yield piece
+        if self.work.cancelled(r.correlation_id):
+            return
         if not r.job or r.cached:
-            return [retry] if retry else []
+            if retry:
+                yield retry
+            return
         if retry is None:
-            return [_outcome(r, ctx.job)]
+            yield _outcome(r, ctx.job, words)
+            return
         step = f"attempt {r.attempt} failed ({r.error_kind}); running attempt {retry.attempt}"
-        return [retry, ctx.job.status("running", min(0.9, 0.3 + 0.2 * r.attempt), step)]
+        yield retry
+        yield ctx.job.status("running", min(0.9, 0.3 + 0.2 * r.attempt), step)
+
+    async def words(self, r: Result) -> AsyncIterator[Insight]:
+        """The final result in one or two sentences, streamed as it is written (a
+        failing model leaves the answer without words, not without its table)."""
+        assert self.llm is not None and r.table is not None
+        total = r.table.total_rows or len(r.table.rows)
+        msgs = prompts.words_messages(r.question, r.table.columns, r.table.rows, total)
+        index = 0
+        try:
+            async for piece in self.llm.stream(msgs, max_tokens=WORDS_TOKENS, temperature=0.0):
+                if self.work.cancelled(r.correlation_id):
+                    break
+                if piece:
+                    yield Insight(
+                        correlation_id=r.correlation_id,
+                        question_id=r.question_id,
+                        index=index,
+                        text=piece[:1000],
+                    )
+                    index += 1
+        except LLMError:
+            pass
+        yield Insight(correlation_id=r.correlation_id, question_id=r.question_id, index=index, last=True)
 
     async def next_attempt(self, r: Result) -> Code | None:
         """Self-correction: a failed attempt with attempts left gets a new one;
@@ -238,7 +274,7 @@ def _failed(q: Question, language: str, message: str) -> Result:
     )
 
 
-def _outcome(r: Result, job: JobReport) -> JobStatus:
+def _outcome(r: Result, job: JobReport, words: str = "") -> JobStatus:
     """The job's last status from its final result (the full table stays on analyst.result)."""
     if not r.ok:
         tries = f"{r.attempt} attempt{'s' if r.attempt > 1 else ''}"
@@ -247,6 +283,8 @@ def _outcome(r: Result, job: JobReport) -> JobStatus:
             "failed", 1.0, f"could not answer after {tries}: {r.error_kind}: {last}", attempts=r.attempt
         )
     summary: dict[str, Any] = {"attempts": r.attempt, "cached": r.cached, "code": r.code[:4000]}
+    if words.strip():
+        summary["words"] = words.strip()[:4000]
     if r.table:
         summary |= {
             "rows": r.table.total_rows or len(r.table.rows),
@@ -254,7 +292,7 @@ def _outcome(r: Result, job: JobReport) -> JobStatus:
         }
         if len(r.table.rows) == 1 and len(r.table.columns) == 1:
             summary["answer"] = r.table.rows[0][0]
-    return job.status("succeeded", 1.0, "answered", **summary)
+    return job.status("succeeded", 1.0, words.strip()[:1000] or "answered", **summary)
 
 
 def build(
@@ -272,7 +310,7 @@ def build(
         service,
         "codegen",
         version="0.1.0",
-        emits=(Code, Result, JobStatus),
+        emits=(Code, Result, Insight, JobStatus),
         ack_wait_s=120,
         sessions_side_by_side=True,
         job_kind="analyst.ask",

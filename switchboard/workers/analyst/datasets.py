@@ -37,6 +37,8 @@ class AnalystSettings(BaseSettings):
     schema_rag_k: int = Field(default=5, ge=1)
     row_limit: int = Field(default=10_000, ge=1, le=1_000_000)
     statement_timeout_s: float = Field(default=10.0, gt=0)
+    words: bool = True
+    """State each answer in words too (one or two sentences from the result table)."""
 
     def duckdb_path(self) -> Path:
         return self.data_dir / DUCKDB_FILE

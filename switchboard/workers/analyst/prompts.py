@@ -195,3 +195,25 @@ def extract_code(reply: str, language: str) -> str:
         code = found.group(0) if found else code
         code = code.split(";")[0]
     return code.strip()
+
+
+WORDS = (
+    "You state the answer to a question about data in one or two short sentences, using "
+    "only the names and numbers in the result table. No SQL, no lists, no speculation."
+)
+
+
+def words_messages(
+    question: str, columns: Sequence[str], rows: Sequence[Sequence[object]], total: int
+) -> list[Message]:
+    """The chat that puts a result table into words (its first rows, as a small table)."""
+    shown = [
+        " | ".join(map(str, columns)),
+        *(" | ".join("" if v is None else str(v) for v in r) for r in rows[:15]),
+    ]
+    more = f"\n({total} rows in all)" if total > len(rows[:15]) else ""
+    table = "\n".join(shown)[:3000]
+    return [
+        {"role": "system", "content": WORDS},
+        {"role": "user", "content": f"Question: {question}\nResult:\n{table}{more}\nAnswer in words:"},
+    ]
