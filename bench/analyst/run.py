@@ -38,7 +38,7 @@ from switchboard.bus.nats.runner import NatsRunner  # noqa: E402
 from switchboard.bus.nats.streams import drop  # noqa: E402
 from switchboard.bus.servers import ensure_nats  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
-from switchboard.schemas import Question, Result  # noqa: E402
+from switchboard.schemas import Insight, Question, Result  # noqa: E402
 from switchboard.workers.analyst import codegen, datasets, prompts, sql, sqlexec  # noqa: E402
 from switchboard.workers.analyst import python as python_worker  # noqa: E402
 from switchboard.workers.analyst.cache import CacheSettings  # noqa: E402
@@ -78,6 +78,9 @@ def matches(gold: list[list[Any]], columns: list[str], rows: list[list[Any]]) ->
     return False
 
 
+gave_up: set[str] = set()  # questions whose verdict came: no further attempt
+
+
 async def ask(
     pub: JetStreamPublisher, results: dict[str, list[Result]], q: Q, attempts: int, wait_s: float
 ) -> tuple[Result | None, float]:
@@ -95,7 +98,7 @@ async def ask(
     await pub.flush()
     while time.perf_counter() - start < wait_s:
         for r in results[corr]:
-            if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm":
+            if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm" or corr in gave_up:
                 return r, time.perf_counter() - start
         await asyncio.sleep(0.05)
     return None, time.perf_counter() - start
@@ -163,6 +166,13 @@ async def bench() -> None:
         results.setdefault(r.correlation_id, []).append(r)
 
     await nc.subscribe(address(ns, "analyst.result") + ".*", cb=on_result)
+
+    async def on_insight(msg: Any) -> None:
+        words = Insight.model_validate_json(msg.data)
+        if words.last and words.text.startswith("could not answer"):
+            gave_up.add(words.correlation_id)
+
+    await nc.subscribe(address(ns, "analyst.insight") + ".*", cb=on_insight)
     workers = (writer, sql.build(settings_a), python_worker.build(settings_a))
     runners = [NatsRunner(nc, w, settings) for w in workers]
     for r in runners:

@@ -16,6 +16,7 @@ from tests.fakes import FakeLLM
 from tests.memory_chain import on_memory
 
 STATUSES: list[JobStatus] = []
+INSIGHTS: list[Insight] = []
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ async def _run(
             await publish(ev)  # type: ignore[arg-type]
             await bus.drained()
     STATUSES[:] = [e for e in seen if isinstance(e, JobStatus)]
+    INSIGHTS[:] = [e for e in seen if isinstance(e, Insight)]
     codes = [e for e in seen if isinstance(e, Code)]
     results = [e for e in seen if isinstance(e, Result)]
     return sorted(codes, key=lambda c: c.attempt), sorted(results, key=lambda r: r.attempt)
@@ -82,6 +84,7 @@ async def test_the_same_failing_code_is_not_run_twice(duck: Path) -> None:
     q = Question(correlation_id="s3", question="?", dataset="chinook", language="sql", max_attempts=3)
     codes, results = await _run(duck, llm, q)
     assert len(codes) == 1 and len(results) == 1 and not results[0].ok  # the failed result stands
+    assert [i.text for i in INSIGHTS if i.last][0].startswith("could not answer after 1 attempt: refused:")
 
 
 async def test_chart_questions_go_to_python_and_jobs_start_questions(duck: Path) -> None:

@@ -190,6 +190,14 @@ class CodegenWorker:
             async for piece in self.words(r):
                 words += piece.text
                 yield piece
+        elif retry is None and not r.ok:  # the verdict, in words: it gave up, and why
+            yield Insight(
+                correlation_id=r.correlation_id,
+                question_id=r.question_id,
+                index=0,
+                text=_gave_up(r),
+                last=True,
+            )
         if self.work.cancelled(r.correlation_id):
             return
         if not r.job or r.cached:
@@ -274,14 +282,18 @@ def _failed(q: Question, language: str, message: str) -> Result:
     )
 
 
+def _gave_up(r: Result) -> str:
+    """The verdict on a question it could not answer, in plain words."""
+    tries = f"{r.attempt} attempt{'s' if r.attempt > 1 else ''}"
+    return f"could not answer after {tries}: {r.error_kind}: {prompts.last_lines(r.error or 'failed', 1)}"[
+        :1000
+    ]
+
+
 def _outcome(r: Result, job: JobReport, words: str = "") -> JobStatus:
     """The job's last status from its final result (the full table stays on analyst.result)."""
     if not r.ok:
-        tries = f"{r.attempt} attempt{'s' if r.attempt > 1 else ''}"
-        last = prompts.last_lines(r.error or "failed", 1)
-        return job.status(
-            "failed", 1.0, f"could not answer after {tries}: {r.error_kind}: {last}", attempts=r.attempt
-        )
+        return job.status("failed", 1.0, _gave_up(r), attempts=r.attempt)
     summary: dict[str, Any] = {"attempts": r.attempt, "cached": r.cached, "code": r.code[:4000]}
     if words.strip():
         summary["words"] = words.strip()[:4000]
