@@ -14,6 +14,7 @@ import nats
 
 from switchboard.bus import BusSettings, Worker
 from switchboard.bus.nats.runner import NatsRunner
+from switchboard.edge.settings import EdgeSettings
 from switchboard.workers.voice import llm, retrieve, store, stt, tts, vad
 from tests.edge_server import edge_server
 
@@ -52,7 +53,7 @@ def voice_settings(tmp_path: Path) -> store.VoiceSettings:
 
 @asynccontextmanager
 async def voice_stack(
-    nats_settings: BusSettings, tmp_path: Path, **engines: Any
+    nats_settings: BusSettings, tmp_path: Path, edge: EdgeSettings | None = None, **engines: Any
 ) -> AsyncIterator[VoiceStack]:
     workers = voice_workers(voice_settings(tmp_path), **engines)
     nc = await nats.connect(nats_settings.nats_url)
@@ -63,7 +64,7 @@ async def voice_stack(
         assert w.on_start
         await w.on_start()
     try:
-        async with edge_server(nats_settings) as port:
+        async with edge_server(nats_settings, edge) as port:
             yield VoiceStack(port, {w.name: w for w in workers})
     finally:
         for r in runners:

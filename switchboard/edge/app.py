@@ -40,6 +40,7 @@ from switchboard.streams.topology import serving_kinds
 from switchboard.workers.jobs import BadJob, JobKind, first_event, job_kinds
 
 from .auth import COOKIE, Identity, bearer
+from .chat import chat_router
 from .hub import Hub, JobRecord, Sessions
 from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
 from .session import WebSocketEndpoint
@@ -174,6 +175,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     kinds = job_kinds()
+    app.include_router(chat_router(hub, authorize, limiter.take, _history))
 
     @app.get("/jobs/kinds")
     async def list_kinds(client: str = Depends(authorize)) -> dict[str, Any]:
@@ -286,6 +288,13 @@ def _jobs_openapi(kinds: dict[str, JobKind]) -> dict[str, Any]:
     ]
     body = {"oneOf": variants, "discriminator": {"propertyName": "kind"}}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+def _history(conversation: str) -> list[tuple[str, str]]:
+    """A conversation's turns from the voice pipeline's history store."""
+    from switchboard.workers.voice import store
+
+    return store.history(store.VoiceSettings().db_url, conversation, 1_000_000)
 
 
 LLM_KINDS = ("llm", "codegen")  # the worker kinds that answer through the model server
