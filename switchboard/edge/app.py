@@ -45,6 +45,7 @@ from .hub import Hub, JobRecord, Sessions
 from .limits import BodyLimit, Limiter, RedisLimiter, timely_http
 from .session import WebSocketEndpoint
 from .settings import EdgeSettings
+from .voice_http import voice_router
 
 STATIC_FILES = {
     "voice-mic.js": "text/javascript",
@@ -176,6 +177,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
 
     kinds = job_kinds()
     app.include_router(chat_router(hub, authorize, limiter.take, _history))
+    app.include_router(voice_router(hub, authorize, limiter.take))
 
     @app.get("/jobs/kinds")
     async def list_kinds(client: str = Depends(authorize)) -> dict[str, Any]:
