@@ -195,7 +195,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         except BadJob as exc:
             raise HTTPException(400, str(exc)) from None
         h = hub()
-        waiting = h.board.not_ready(serving_kinds("jobs.submitted") + serving_kinds(subject_of(first)))
+        jobs_kinds, jobs_first = serving_kinds("jobs.submitted")
+        kinds_, first_ = serving_kinds(subject_of(first))
+        waiting = h.board.not_ready(jobs_kinds + kinds_, jobs_first + first_)
         if waiting:  # its workers said they are loading (or gone): say so, do not queue into a void
             states = ", ".join(f"{kind} is {s}" for kind, s in sorted(waiting.items()))
             raise HTTPException(503, f"{req.kind} is not ready yet ({states}); try again in a moment")

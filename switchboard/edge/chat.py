@@ -59,7 +59,7 @@ def chat_router(
         conversation = req.conversation_id or secrets.token_hex(16)
         if req.conversation_id:
             owned(conversation, client)
-        waiting = h.board.not_ready(serving_kinds("voice.transcript"))
+        waiting = h.board.not_ready(*serving_kinds("voice.transcript"))
         if waiting:
             states = ", ".join(f"{k} is {s}" for k, s in sorted(waiting.items()))
             raise HTTPException(503, f"the assistant is not ready yet ({states}); try again in a moment")

@@ -164,7 +164,7 @@ class ClientSession:
         except ValidationError as exc:
             await self.error("invalid", first_error(exc))
             return
-        waiting = self.hub.board.not_ready(serving_kinds(body["type"]))
+        waiting = self.hub.board.not_ready(*serving_kinds(body["type"]))
         if waiting and body["type"] != "voice.cancel":
             states = ", ".join(f"{kind} is {state}" for kind, state in sorted(waiting.items()))
             await self.error("not_ready", f"not ready yet ({states}); ask again in a moment")

@@ -88,7 +88,7 @@ def voice_router(
         if _silent(pcm):
             raise HTTPException(422, "no speech was heard in the audio (it is silent)")
         h = hub()
-        waiting = h.board.not_ready(serving_kinds("voice.audio.chunk"))
+        waiting = h.board.not_ready(*serving_kinds("voice.audio.chunk"))
         if waiting:
             states = ", ".join(f"{k} is {s}" for k, s in sorted(waiting.items()))
             raise HTTPException(503, f"the assistant is not ready yet ({states}); try again in a moment")

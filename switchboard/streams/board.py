@@ -67,8 +67,19 @@ class Board:
             }
         return out
 
-    def not_ready(self, kinds: tuple[str, ...], now: float | None = None) -> dict[str, str]:
-        """Of ``kinds``, those heard from whose state is not "ready" (unknown kinds
-        are left out: a worker run without announcing itself cannot be judged)."""
+    def not_ready(
+        self, kinds: tuple[str, ...], first: tuple[str, ...] = (), now: float | None = None
+    ) -> dict[str, str]:
+        """Of a pipeline's ``kinds``, those that hold up new work: any still loading,
+        and of the ``first`` (the kinds that take the work in), any not ready. A
+        kind gone further down (an optional one, or one that crashed long ago)
+        does not refuse the work; unknown kinds are left out (a worker run without
+        announcing itself cannot be judged)."""
         board = self.kinds(now)
-        return {k: board[k]["state"] for k in kinds if k in board and board[k]["state"] != "ready"}
+        return {
+            k: board[k]["state"]
+            for k in kinds
+            if k in board
+            and board[k]["state"] != "ready"
+            and (board[k]["state"] == "loading" or k in first or not first)
+        }

@@ -63,9 +63,10 @@ def readers(subject: str) -> list[str]:
     return [h.worker for h in hops() if subject in h.inputs]
 
 
-def serving_kinds(subject: str) -> tuple[str, ...]:
-    """The worker kinds of every pipeline that reads ``subject``: what must be
-    ready before a client's event on it can be answered."""
+def serving_kinds(subject: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What answers a client's event on ``subject``: the worker kinds of every
+    pipeline that reads it, and of those the ones that read it first."""
     groups = pipelines()
     wanted = {h.pipeline for h in hops() if subject in h.inputs}
-    return tuple(sorted(h.worker for name in wanted for h in groups[name]))
+    kinds = tuple(sorted(h.worker for name in wanted for h in groups[name]))
+    return kinds, tuple(readers(subject))

@@ -75,3 +75,31 @@ def test_a_replica_that_stops_saying_anything_is_gone() -> None:
     at = said.created_at.timestamp()
     assert board.kinds(now=at + 20)["stt"]["state"] == "ready"  # a heartbeat or two late
     assert board.kinds(now=at + 60)["stt"] == {"state": "gone", "replicas": {}}
+
+
+def test_only_what_holds_up_new_work_refuses_it() -> None:
+    from switchboard.schemas import WorkerState
+    from switchboard.streams.board import Board
+
+    board = Board()
+    for kind, state in (("codegen", "ready"), ("sql", "ready"), ("sandbox", "loading")):
+        said = WorkerState(correlation_id=kind, kind=kind, replica="a", state=state)  # type: ignore[arg-type]
+        board.take(said.model_dump_json().encode())
+    at = said.created_at.timestamp()
+    analyst = ("codegen", "sandbox", "sql")
+    assert board.not_ready(analyst, ("codegen",), now=at) == {"sandbox": "loading"}  # it will be ready soon
+    gone = board.kinds(now=at + 120)  # all three stopped saying anything
+    assert {k: v["state"] for k, v in gone.items()} == {"codegen": "gone", "sandbox": "gone", "sql": "gone"}
+    assert board.not_ready(analyst, ("codegen",), now=at + 120) == {"codegen": "gone"}  # what takes it in
+    from datetime import UTC, datetime
+
+    fresh = WorkerState(
+        correlation_id="codegen",
+        kind="codegen",
+        replica="b",
+        state="ready",
+        created_at=datetime.fromtimestamp(at + 119, UTC),  # a new replica, two minutes on
+    )
+    board.take(fresh.model_dump_json().encode())
+    later = at + 120
+    assert board.not_ready(analyst, ("codegen",), now=later) == {}  # a gone sandbox holds up no SQL question
