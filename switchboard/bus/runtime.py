@@ -35,9 +35,13 @@ class Announcer:
         self.kind = kind
         self.replica = replica
         self.heartbeat_s = heartbeat_s
+        self.detail = ""
 
-    async def say(self, state: WorkerStateName, detail: str = "") -> None:
-        """Publish this replica's state."""
+    async def say(self, state: WorkerStateName, detail: str | None = None) -> None:
+        """Publish this replica's state (with the last detail said, unless a new one is given)."""
+        if detail is not None:
+            self.detail = detail
+        detail = self.detail
         event = WorkerState(
             correlation_id=self.kind,
             kind=self.kind,

@@ -31,12 +31,14 @@ def test_a_retry_is_told_the_real_names() -> None:
     hints = prompts.fix_hints(duck, code, TABLES)
     assert "Columns of track: track_id, name, album_id" in hints
     assert "There is no table t" not in hints  # an alias, not a missing table
+    assert "track has no column artist_id; artist_id is a column of artist, album" in hints
     missing = prompts.fix_hints(
         "Catalog Error: Table with name tracks does not exist!", "SELECT * FROM tracks", TABLES
     )
     assert "There is no table tracks; the nearest are: track" in missing
     sqlite = prompts.fix_hints("no such column: c.customer_id", "SELECT c.customer_id FROM Artist c", PASCAL)
     assert "Columns of Artist: ArtistId, Name" in sqlite
+    assert "Artist has no column customer_id" in sqlite  # the alias c, resolved
     postgres = prompts.fix_hints('column "artistid" does not exist', "SELECT artistid FROM album", TABLES)
     assert "There is no column artistid; the nearest are: artist_id" in postgres
     chat = prompts.messages("q?", "sql", "DuckDB", "schema", code, duck, TABLES)

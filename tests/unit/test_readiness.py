@@ -55,6 +55,13 @@ async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> No
         [replica] = hub.board.kinds()["slow-model"]["replicas"].values()
         assert replica["state"] == "ready" and replica["detail"] == "slow-model@0.1.0, model tiny-test"
         assert hub.board.not_ready(("slow-model",)) == {}
+        [said] = hub.board.replicas["slow-model"].values()
+        first_at = said.at
+        await until(
+            lambda: next(iter(hub.board.replicas["slow-model"].values())).at > first_at
+        )  # a heartbeat
+        [beat] = hub.board.replicas["slow-model"].values()
+        assert beat.detail == "slow-model@0.1.0, model tiny-test"  # it keeps saying what it runs
         stop.set()
         await running
         await until(lambda: hub.board.kinds()["slow-model"]["state"] == "gone")  # said it stopped

@@ -111,6 +111,14 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         if near:
             real = ", ".join(by_lower[n].name for n in near)
             lines.append(f"There is no table {name}; the nearest are: {real}")
+    aliases = _aliases(code, by_lower)
+    for alias, column in _pairs(error):
+        table = aliases.get(alias.lower()) or by_lower.get(alias.lower())
+        if table is None:
+            continue
+        having = [t.name for t in tables if any(c.lower() == column.lower() for c, _, _ in t.columns)]
+        where = f"; {column} is a column of {', '.join(having)} (join through the keys)" if having else ""
+        lines.append(f"{table.name} has no column {column}{where}")
     bad_columns = re.findall(
         r"(?:column(?: named)?|no such column:|Referenced column)\s+\"?([A-Za-z_][\w.]*)\"?", error
     )
@@ -122,6 +130,50 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         if near:
             lines.append(f"There is no column {name}; the nearest are: {', '.join(near)}")
     return "\n".join(lines)
+
+
+def _pairs(error: str) -> list[tuple[str, str]]:
+    """(table or alias, column) of each "no such column" error in ``error``."""
+    out = []
+    for a, b, c, d in re.findall(
+        r'[Tt]able "?(\w+)"? does not have a column named "?(\w+)"?|no such column: (\w+)\.(\w+)', error
+    ):
+        out.append((a, b) if a else (c, d))
+    return out
+
+
+def _aliases(code: str, by_lower: dict[str, Table]) -> dict[str, Table]:
+    """alias -> table, from the FROM and JOIN clauses of ``code``."""
+    out = {}
+    for name, alias in re.findall(r'(?i)\b(?:FROM|JOIN)\s+"?(\w+)"?(?:\s+(?:AS\s+)?"?(\w+)"?)?', code):
+        table = by_lower.get(name.lower())
+        if table is not None:
+            out[name.lower()] = table
+            if alias and alias.upper() not in _SQL_WORDS:
+                out[alias.lower()] = table
+    return out
+
+
+_SQL_WORDS = frozenset(
+    {
+        "ON",
+        "USING",
+        "WHERE",
+        "JOIN",
+        "LEFT",
+        "RIGHT",
+        "INNER",
+        "OUTER",
+        "GROUP",
+        "ORDER",
+        "LIMIT",
+        "CROSS",
+        "NATURAL",
+        "FULL",
+        "UNION",
+        "HAVING",
+    }
+)
 
 
 def schema_text(tables: Sequence[Table] = TABLES) -> str:
