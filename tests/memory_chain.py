@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from switchboard.bus import BusSettings, Worker, envelope, transport
@@ -46,3 +46,12 @@ async def on_memory(
         stop.set()
         await asyncio.gather(*tasks)
         await bus.close()
+
+
+async def until(check: Callable[[], object], wait_s: float = 60.0) -> None:
+    """Wait until ``check()`` holds (a generous deadline: CI machines are busy)."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("not in time")
+        await asyncio.sleep(0.01)

@@ -36,7 +36,6 @@ from switchboard.bus.subjects import subject_of
 from switchboard.bus.transport import transport
 from switchboard.schemas import TERMINAL_STATES, JobCancel, JobSubmitted
 from switchboard.schemas.base import Params
-from switchboard.streams.topology import serving_kinds
 from switchboard.workers.jobs import BadJob, JobKind, first_event, job_kinds
 
 from .auth import COOKIE, Identity, bearer
@@ -195,12 +194,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         except BadJob as exc:
             raise HTTPException(400, str(exc)) from None
         h = hub()
-        jobs_kinds, jobs_first = serving_kinds("jobs.submitted")
-        kinds_, first_ = serving_kinds(subject_of(first))
-        waiting = h.board.not_ready(jobs_kinds + kinds_, jobs_first + first_)
+        waiting = h.board.holding_up("jobs.submitted", subject_of(first))
         if waiting:  # its workers said they are loading (or gone): say so, do not queue into a void
-            states = ", ".join(f"{kind} is {s}" for kind, s in sorted(waiting.items()))
-            raise HTTPException(503, f"{req.kind} is not ready yet ({states}); try again in a moment")
+            raise HTTPException(503, f"{req.kind} is not ready yet ({waiting}); try again in a moment")
         h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
         await h.publish(job)
         return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")

@@ -18,7 +18,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from switchboard.schemas import Transcript, new_id
-from switchboard.streams.topology import serving_kinds
 
 from .hub import Sessions
 
@@ -59,10 +58,9 @@ def chat_router(
         conversation = req.conversation_id or secrets.token_hex(16)
         if req.conversation_id:
             owned(conversation, client)
-        waiting = h.board.not_ready(*serving_kinds("voice.transcript"))
+        waiting = h.board.holding_up("voice.transcript")
         if waiting:
-            states = ", ".join(f"{k} is {s}" for k, s in sorted(waiting.items()))
-            raise HTTPException(503, f"the assistant is not ready yet ({states}); try again in a moment")
+            raise HTTPException(503, f"the assistant is not ready yet ({waiting}); try again in a moment")
         if conversation in h.sessions:
             raise HTTPException(409, "a reply is still on its way in this conversation")
         h.conversations[conversation] = client

@@ -15,7 +15,6 @@ from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from switchboard.schemas import EVENT_TYPES, AudioChunk, Cancel
-from switchboard.streams.topology import serving_kinds
 
 from . import audio
 from .auth import COOKIE, Identity
@@ -164,9 +163,8 @@ class ClientSession:
         except ValidationError as exc:
             await self.error("invalid", first_error(exc))
             return
-        waiting = self.hub.board.not_ready(*serving_kinds(body["type"]))
+        waiting = self.hub.board.holding_up(body["type"])
         if waiting and body["type"] != "voice.cancel":
-            states = ", ".join(f"{kind} is {state}" for kind, state in sorted(waiting.items()))
-            await self.error("not_ready", f"not ready yet ({states}); ask again in a moment")
+            await self.error("not_ready", f"not ready yet ({waiting}); ask again in a moment")
             return
         await self.hub.publish(event)

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from switchboard.schemas import AudioChunk, Cancel, SpeechAudio
-from switchboard.streams.topology import serving_kinds
 
 from .audio import EXPECTED, pcm16
 from .hub import Sessions
@@ -88,10 +87,9 @@ def voice_router(
         if _silent(pcm):
             raise HTTPException(422, "no speech was heard in the audio (it is silent)")
         h = hub()
-        waiting = h.board.not_ready(*serving_kinds("voice.audio.chunk"))
+        waiting = h.board.holding_up("voice.audio.chunk")
         if waiting:
-            states = ", ".join(f"{k} is {s}" for k, s in sorted(waiting.items()))
-            raise HTTPException(503, f"the assistant is not ready yet ({states}); try again in a moment")
+            raise HTTPException(503, f"the assistant is not ready yet ({waiting}); try again in a moment")
         session = secrets.token_hex(16)
         queue = h.open_session(session)
         try:

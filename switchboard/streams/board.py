@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from switchboard.schemas import WorkerState
 
+from .topology import serving_kinds
+
 MISSED = 3  # heartbeats a replica may miss before it counts as gone
 ORDER = ("ready", "degraded", "loading")  # a kind is as good as its best replica
 
@@ -83,3 +85,14 @@ class Board:
             and board[k]["state"] != "ready"
             and (board[k]["state"] == "loading" or k in first or not first)
         }
+
+    def holding_up(self, *subjects: str, now: float | None = None) -> str:
+        """Why new work on ``subjects`` (the entry events of a request) cannot be
+        answered yet, in words ("codegen is loading"), or "" when nothing holds it up."""
+        kinds: tuple[str, ...] = ()
+        first: tuple[str, ...] = ()
+        for subject in subjects:
+            k, f = serving_kinds(subject)
+            kinds, first = kinds + k, first + f
+        waiting = self.not_ready(kinds, first, now)
+        return ", ".join(f"{kind} is {state}" for kind, state in sorted(waiting.items()))

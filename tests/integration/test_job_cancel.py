@@ -4,8 +4,6 @@ run is killed, and no status follows "cancelled"."""
 
 from __future__ import annotations
 
-import asyncio
-
 import psutil
 import pytest
 
@@ -17,7 +15,7 @@ from switchboard.workers.analyst.cache import CacheSettings
 from switchboard.workers.analyst.sandbox import Limits, Sandbox
 from switchboard.workers.engines.llm import LLM
 from tests.fakes import FakeLLM, SlowLLM
-from tests.memory_chain import on_memory
+from tests.memory_chain import on_memory, until
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +32,6 @@ def analyst(llm: LLM, settings: datasets.AnalystSettings) -> list[object]:
         sql.build(settings),
         python_worker.build(settings, Sandbox(Limits(wall_s=120, cpu_s=120))),
     ]
-
-
-async def until(check: object, wait_s: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("not in time")
-        await asyncio.sleep(0.02)
 
 
 def after_cancel(seen: list[object], job: str) -> list[str]:

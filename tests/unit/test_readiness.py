@@ -10,6 +10,7 @@ from switchboard.bus.runtime import run_worker
 from switchboard.edge.hub import Hub
 from switchboard.schemas import JobStatus, JobSubmitted
 from tests.conftest import fresh_namespace
+from tests.memory_chain import until
 
 
 class SlowToLoad:
@@ -27,14 +28,6 @@ class SlowToLoad:
     @handles(JobSubmitted)
     async def on_job(self, job: JobSubmitted, ctx: Context) -> JobStatus:
         return ctx.job.status("running", kind=job.kind)
-
-
-async def until(check: object, wait_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("not in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> None:
@@ -110,3 +103,18 @@ def test_only_what_holds_up_new_work_refuses_it() -> None:
     board.take(fresh.model_dump_json().encode())
     later = at + 120
     assert board.not_ready(analyst, ("codegen",), now=later) == {}  # a gone sandbox holds up no SQL question
+
+
+def test_what_holds_up_a_request_is_said_in_words() -> None:
+    from switchboard.schemas import WorkerState
+    from switchboard.streams.board import Board
+
+    board = Board()
+    board.take(
+        WorkerState(correlation_id="codegen", kind="codegen", replica="a", state="loading")
+        .model_dump_json()
+        .encode()
+    )
+    assert board.holding_up("analyst.question") == "codegen is loading"
+    assert board.holding_up("jobs.submitted", "analyst.question") == "codegen is loading"
+    assert board.holding_up("voice.transcript") == ""  # another pipeline: nothing holds it up

@@ -18,8 +18,8 @@ from switchboard.schemas import Answer, Question, SpeechAudio
 from switchboard.workers.analyst import codegen, datasets, sql
 from switchboard.workers.analyst.cache import CacheSettings
 from tests.fakes import FakeLLM
-from tests.memory_chain import on_memory
-from tests.unit.test_voice_fakes import chain, chunks, engines, speech, until
+from tests.memory_chain import on_memory, until
+from tests.unit.test_voice_fakes import chain, chunks, engines, speech
 
 EXPORTER = InMemorySpanExporter()
 

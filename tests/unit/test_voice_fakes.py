@@ -5,7 +5,6 @@ tests/integration/test_voice_chain.py."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from switchboard.bus.memory.transport import MemoryTransport
 from switchboard.schemas import Answer, AudioChunk, Cancel, Event, SpeechAudio, SpeechSegment, Transcript
 from switchboard.schemas import Context as VoiceContext
 from tests.fakes import FakeEmbedder, FakeLLM, FakeSTT, FakeTTS, FakeVAD, MemoryCollection, SlowLLM
-from tests.memory_chain import on_memory
+from tests.memory_chain import on_memory, until
 from tests.voice_stack import voice_settings, voice_workers
 
 RATE = 16_000
@@ -59,14 +58,6 @@ def engines(llm: Any) -> dict[str, Any]:
         "llm": llm,
         "tts": FakeTTS(),
     }
-
-
-async def until(check: Any, wait_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the chain did not get there")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_spoken_question_is_answered_in_speech(tmp_path: Path) -> None:
