@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -101,3 +102,48 @@ def analyst_sql(
         typer.echo("\t".join("" if v is None else str(v) for v in row))
     if result.table.truncated:
         typer.echo(f"(truncated: {result.note or 'more rows than shown'})", err=True)
+
+
+@analyst_app.command("history")
+def analyst_history(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many, newest first")] = 20,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset's questions")] = None,
+    confirmed: Annotated[bool, typer.Option(help="Only answers a user marked right")] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write the confirmed SQL pairs to this JSON file (bench/analyst --questions)"),
+    ] = None,
+) -> None:
+    """Past questions with their code, result size, attempts, latency, verdict and the user's mark."""
+    import json
+
+    from switchboard.workers.analyst.datasets import AnalystSettings
+    from switchboard.workers.analyst.memory import Memory, regression_set
+
+    url = AnalystSettings().memory()
+    if url is None:
+        fail("nothing is kept: SWITCHBOARD_ANALYST_REMEMBER is false")
+    try:
+        rows = Memory(url).history(limit, dataset, confirmed or export is not None)
+    except Exception as exc:  # the store's database cannot be reached
+        fail(f"analyst memory {url.split('@')[-1]}: {str(exc).splitlines()[0]}")
+    if export is not None:
+        pairs = regression_set(rows)
+        export.write_text(json.dumps(pairs, indent=1, ensure_ascii=False) + "\n")
+        typer.echo(f"{len(pairs)} confirmed SQL pairs written to {export}")
+        return
+    if not rows:
+        typer.echo("no questions yet")
+        return
+    for r in rows:
+        latency = f"{r.latency_ms / 1000:.1f} s" if r.latency_ms is not None else "-"
+        size = f"{r.rows} rows" if r.rows is not None else "no table"
+        mark = f" · marked {r.feedback}" if r.feedback else ""
+        typer.echo(
+            f"{r.asked_at:%Y-%m-%d %H:%M} {r.verdict:8} {r.dataset} {r.language} · {r.attempts} attempt(s)"
+            f" · {size} · {latency}{mark}\n  Q: {r.question[:200]}"
+        )
+        if r.code:
+            typer.echo("  " + r.code.strip().replace("\n", "\n  "))
+        if r.verdict == "gave up" and r.error:
+            typer.echo("  error: " + r.error.strip().splitlines()[-1][:200])

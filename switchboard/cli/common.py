@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -24,7 +24,7 @@ def settings_for(namespace: str | None = None) -> BusSettings:
     return settings
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 

@@ -23,7 +23,7 @@ import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from switchboard.bus.config import BusSettings
 from switchboard.bus.subjects import subject_of
 from switchboard.bus.transport import transport
-from switchboard.schemas import TERMINAL_STATES, JobCancel, JobSubmitted
+from switchboard.schemas import TERMINAL_STATES, Feedback, JobCancel, JobSubmitted
 from switchboard.schemas.base import Params
 from switchboard.workers.jobs import BadJob, JobKind, first_event, job_kinds
 
@@ -72,6 +72,10 @@ MEDIA_TYPES = {
 class JobRequest(BaseModel):
     kind: str = Field(min_length=1, max_length=128, examples=["analyst.ask"])
     params: Params = {}
+
+
+class FeedbackRequest(BaseModel):
+    verdict: Literal["right", "wrong"]
 
 
 class JobAccepted(BaseModel):
@@ -218,6 +222,27 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
             raise HTTPException(409, f"job {job_id} already {rec.state}")
         await hub().publish(JobCancel(correlation_id=job_id, reason="cancelled over HTTP"))
         return {"job_id": job_id, "state": "cancelling"}
+
+    @app.get("/analyst/datasets")
+    async def analyst_datasets(client: str = Depends(authorize)) -> list[dict[str, str]]:
+        """The datasets the analyst can answer over here (PostgreSQL ones only when configured)."""
+        from switchboard.workers.analyst.datasets import configured
+
+        return [{"name": ds.name, "doc": ds.doc} for ds in configured()]
+
+    @app.post("/jobs/{job_id}/feedback", status_code=202)
+    async def feedback(
+        job_id: str, body: FeedbackRequest, client: str = Depends(authorize)
+    ) -> dict[str, str]:
+        """Mark an answered analyst job right (its question and code become a worked
+        example for questions like it) or wrong (dropped, and its cached result)."""
+        rec = own_job(job_id, client)
+        if rec.kind != "analyst.ask":
+            raise HTTPException(400, f"job {job_id} is {rec.kind}; only analyst.ask answers take a verdict")
+        if rec.state != "succeeded":
+            raise HTTPException(409, f"job {job_id} is {rec.state}; only an answer can be judged")
+        await hub().publish(Feedback(correlation_id=job_id, verdict=body.verdict))
+        return {"job_id": job_id, "verdict": body.verdict}
 
     @app.get("/", response_class=HTMLResponse, response_model=None)
     async def page(

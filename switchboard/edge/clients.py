@@ -11,6 +11,7 @@ from switchboard.schemas import (
     AudioChunk,
     Cancel,
     Event,
+    Feedback,
     GenerateRequest,
     JobCancel,
     JobSubmitted,
@@ -18,11 +19,18 @@ from switchboard.schemas import (
     Transcript,
 )
 
-WEBSOCKET_EVENTS: tuple[type[Event], ...] = (AudioChunk, Transcript, Cancel, Question, GenerateRequest)
+WEBSOCKET_EVENTS: tuple[type[Event], ...] = (
+    AudioChunk,
+    Transcript,
+    Cancel,
+    Question,
+    Feedback,
+    GenerateRequest,
+)
 """Sent as JSON frames (audio as binary frames): speech, typed chat, barge-in,
-an analyst question, a music piece."""
-HTTP_EVENTS: tuple[type[Event], ...] = (JobSubmitted, JobCancel)
-"""``POST /jobs`` and ``DELETE /jobs/{id}``."""
+an analyst question and the verdict on its answer, a music piece."""
+HTTP_EVENTS: tuple[type[Event], ...] = (JobSubmitted, JobCancel, Feedback)
+"""``POST /jobs``, ``DELETE /jobs/{id}``, ``POST /jobs/{id}/feedback``."""
 
 WEBSOCKET_TYPES = frozenset(subject_of(t) for t in WEBSOCKET_EVENTS)
 CLIENT_TYPES = WEBSOCKET_TYPES | {subject_of(t) for t in HTTP_EVENTS}

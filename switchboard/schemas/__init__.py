@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
-from .analyst import AnalystEvent, Chart, Code, Insight, Question, Result, Table
+from .analyst import AnalystEvent, Chart, Code, Feedback, Insight, Question, Result, Table
 from .base import MAX_EVENT_BYTES, SCHEMA_VERSION, ControlEvent, Event, Part, new_id
 from .dead import DeadLetter
 from .jobs import TERMINAL_STATES, JobCancel, JobEvent, JobStatus, JobSubmitted, advances
@@ -58,6 +58,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Code,
         Result,
         Insight,
+        Feedback,
         IngestRequest,
         MidiRaw,
         EmbedRequest,
@@ -110,6 +111,7 @@ __all__ = [
     "Embeddings",
     "EvaluateRequest",
     "Event",
+    "Feedback",
     "Insight",
     "GenerateRequest",
     "Generated",

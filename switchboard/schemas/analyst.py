@@ -6,6 +6,7 @@ A failed result goes back to code generation as a new attempt, bounded by
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -45,6 +46,8 @@ class Code(Event):
     question: Text = ""
     previous_error: Text | None = None
     job: bool = False
+    asked_at: datetime | None = None
+    """When the question was asked: progress says how long it has been working."""
 
 
 class Table(Part):
@@ -92,6 +95,7 @@ class Result(Event):
     language: Language | None = None
     code: LongText = ""
     job: bool = False
+    asked_at: datetime | None = None
 
 
 class Insight(Event):
@@ -105,4 +109,15 @@ class Insight(Event):
     last: bool = False
 
 
-AnalystEvent = Question | Code | Result | Insight
+class Feedback(Event):
+    """A user's verdict on an answer: ``right`` keeps its question and code as a
+    worked example for questions like it; ``wrong`` drops it (and its cached result).
+    Only the session or job that asked may judge: ``question_id`` unset means the
+    latest question of this correlation (a job's)."""
+
+    type: Literal["analyst.feedback"] = "analyst.feedback"
+    question_id: Id | None = None
+    verdict: Literal["right", "wrong"]
+
+
+AnalystEvent = Question | Code | Result | Insight | Feedback

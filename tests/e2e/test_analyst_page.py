@@ -18,8 +18,10 @@ from switchboard.bus.nats.runner import NatsRunner
 from switchboard.edge.settings import EdgeSettings
 from switchboard.workers.analyst import codegen, datasets, sql
 from switchboard.workers.analyst import python as python_worker
+from switchboard.workers.analyst.memory import Memory
 from tests.edge_server import edge_server
 from tests.fakes import FakeLLM
+from tests.memory_chain import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 SHOTS = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS", tempfile.gettempdir()))
@@ -38,7 +40,7 @@ BROWSER_ARGS = [
 @pytest.fixture
 async def stack(
     nats_settings: BusSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[str, FakeLLM]]:
+) -> AsyncIterator[tuple[str, FakeLLM, Path]]:
     datasets.load_duckdb(tmp_path / "analyst.duckdb")
     settings = datasets.AnalystSettings(data_dir=tmp_path)
     llm = FakeLLM([])
@@ -52,7 +54,7 @@ async def stack(
         await r.start()
     # closed, as `up` runs it: the page is opened with the token, as `up` prints its address
     async with edge_server(nats_settings, EdgeSettings(token=TOKEN)) as port:
-        yield f"http://127.0.0.1:{port}/?token={TOKEN}", llm
+        yield f"http://127.0.0.1:{port}/?token={TOKEN}", llm, tmp_path
     for r in runners:
         await r.stop()
     await nc.close()
@@ -61,14 +63,14 @@ async def stack(
 TOKEN = "page-test-token-0123456789"
 
 
-async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> None:
+async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) -> None:
     from playwright.async_api import async_playwright
 
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: scripts/setup.sh test installs it")
         pytest.skip("Debian chromium is not installed (make test installs it)")
-    url, llm = stack
+    url, llm, data = stack
     llm.replies += [
         "```sql\nSELECT count(*) AS tracks FROM tracks\n```",  # wrong table: the worker retries
         "```sql\nSELECT count(*) AS tracks FROM track\n```",
@@ -87,14 +89,26 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM]) -> Non
         await page.fill("#question", "How many tracks are there?")
         await page.click("#ask button")
         await page.wait_for_selector("#analyst-out .result.ok table", timeout=30_000)
-        codes = await page.locator("#analyst-out pre.code").all_inner_texts()
-        assert "FROM tracks" in codes[0] and "FROM track" in codes[1]
+        codes = await page.locator("#analyst-out pre.code").all_text_contents()
+        assert "FROM tracks" in codes[0] and "FROM track" in codes[1]  # attempt 1 folded, 2 open
+        assert await page.locator("#analyst-out details.attempt[open]").count() == 1
+        progress = page.locator("#analyst-out .entry .progress").first
+        assert (await progress.inner_text()).startswith("answered on attempt 2")
         assert "unknown table 'tracks'" in await page.locator("#analyst-out .result.failed").inner_text()
         assert await page.locator("#analyst-out .result.ok td").first.inner_text() == "3503"
         await page.wait_for_selector("#analyst-out .words", timeout=30_000)
         await page.wait_for_function(
             "document.querySelector('#analyst-out .words').textContent.includes('3503')"
         )
+
+        # only the datasets configured here: no PostgreSQL URL, no PostgreSQL datasets
+        offered = await page.locator("#dataset option").evaluate_all("os => os.map(o => o.value)")
+        assert "chinook" in offered and "chinook-pg" not in offered
+        # the user marks the answer right: it is kept as a worked example
+        await page.click("#analyst-out .verdict button:text('Right')")
+        assert "marked right" in await page.locator("#analyst-out .verdict").inner_text()
+        memory = Memory(str(datasets.AnalystSettings(data_dir=data).memory()))
+        await until(lambda: memory.history() and memory.history()[0].feedback == "right")
 
         await page.fill("#question", "Plot the five biggest genres")
         await page.click("#ask button")

@@ -111,6 +111,13 @@ def test_jobs_api(nats_settings: BusSettings) -> None:
             job_id = r.json()["job_id"]
             assert job_state(client.get, job_id, "queued")["state"] == "queued"
             assert client.get("/jobs/nope").status_code == 404
+            # a verdict is for an answered analyst job of one's own
+            assert client.post(f"/jobs/{job_id}/feedback", json={"verdict": "right"}).status_code == 400
+            assert client.post("/jobs/nope/feedback", json={"verdict": "right"}).status_code == 404
+            assert client.post(f"/jobs/{job_id}/feedback", json={"verdict": "meh"}).status_code == 422
+            asked = client.post("/jobs", json={"kind": "analyst.ask", "params": {"question": "How many?"}})
+            unanswered = client.post(f"/jobs/{asked.json()['job_id']}/feedback", json={"verdict": "wrong"})
+            assert unanswered.status_code == 409 and "only an answer" in unanswered.json()["detail"]
             assert client.delete(f"/jobs/{job_id}").status_code == 202
             assert job_state(client.get, job_id, "cancelled")["state"] == "cancelled"
             finished = client.delete(f"/jobs/{job_id}")  # a job that ended cannot be cancelled

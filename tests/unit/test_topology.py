@@ -39,7 +39,8 @@ def test_everything_a_worker_reads_has_a_writer() -> None:
 def test_replay_inputs_are_what_comes_from_outside_each_pipeline() -> None:
     entries = entry_subjects()
     assert entries["voice"] == ("voice.audio.chunk", "voice.cancel", "voice.transcript")
-    assert entries["analyst"] == ("analyst.question", "jobs.cancel")  # its workers stop cancelled jobs
+    # its workers stop cancelled jobs and take users' verdicts
+    assert entries["analyst"] == ("analyst.feedback", "analyst.question", "jobs.cancel")
     assert entries["jobs"] == ("jobs.cancel", "jobs.submitted")
     assert "music.train.request" in entries["music"] and "music.midi.raw" not in entries["music"]
 

@@ -31,6 +31,7 @@ def cache_key(question: str, dataset: str, version: str, model: str, language: s
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def put(self, key: str, value: bytes) -> None: ...
+    async def drop(self, key: str) -> None: ...
 
 
 class MemoryCache:
@@ -52,6 +53,9 @@ class MemoryCache:
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
 
+    async def drop(self, key: str) -> None:
+        self._items.pop(key, None)
+
 
 class RedisCache:
     def __init__(self, url: str, ttl_s: int, client: object | None = None) -> None:
@@ -67,6 +71,9 @@ class RedisCache:
 
     async def put(self, key: str, value: bytes) -> None:
         await self.client.set(key, value, ex=self.ttl_s)  # type: ignore[attr-defined]
+
+    async def drop(self, key: str) -> None:
+        await self.client.delete(key)  # type: ignore[attr-defined]
 
 
 def make_cache(settings: CacheSettings | None = None) -> Cache | None:

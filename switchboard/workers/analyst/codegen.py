@@ -10,20 +10,25 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancellableWork, JobCancelled
 from switchboard.bus.jobs import JobReport
-from switchboard.schemas import Code, Event, Insight, JobCancel, JobStatus, Question, Result
+from switchboard.schemas import Code, Event, Feedback, Insight, JobCancel, JobStatus, Question, Result
 from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
 from . import datasets, prompts, schema_rag
 from .cache import Cache, CacheSettings, cache_key, make_cache
 from .chinook import Table
 from .datasets import AnalystSettings, data_version, dataset
+from .memory import Memory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_TOKENS = 320
 WORDS_TOKENS = 80  # one or two sentences
@@ -59,12 +64,26 @@ class CodegenWorker:
         cache: Cache | None = None,
         settings: AnalystSettings | None = None,
         describe: Describe | None = None,
+        memory: Memory | None = None,
     ) -> None:
         self.llm = llm
         self.cache = cache
         self.settings = settings or AnalystSettings()
         self.describe: Describe = describe or self._describe
         self.work = CancellableWork()
+        url = self.settings.memory()
+        self.memory = memory or (Memory(url) if url else None)
+
+    async def _remember(self, what: str, call: Callable[[Memory], T]) -> T | None:
+        """A call on the memory store off the event loop; a store that fails costs a
+        warning, never the answer."""
+        if self.memory is None:
+            return None
+        try:
+            return await asyncio.to_thread(call, self.memory)
+        except Exception as exc:  # the store's database is away or refuses: answer anyway
+            log.warning("analyst memory: %s failed: %s", what, type(exc).__name__)
+            return None
 
     def about(self) -> str:
         """The code model it uses."""
@@ -102,7 +121,19 @@ class CodegenWorker:
         assert self.llm is not None, "codegen started without an LLM"
         dialect, tables = await self.describe(ds_name, question)
         schema = prompts.schema_text(tables)
-        msgs = prompts.messages(question, language, dialect, schema, previous, error, tables)
+        learned = await self._remember(
+            "nearest",
+            lambda m: m.nearest(
+                question,
+                ds_name,
+                language,
+                self.settings.learned_examples,
+                self.settings.learned_similarity,
+            ),
+        )
+        msgs = prompts.messages(
+            question, language, dialect, schema, previous, error, tables, learned=learned or ()
+        )
         code = prompts.extract_code(await self.llm.complete(msgs, max_tokens=MAX_TOKENS), language)
         # greedy decoding tends to write the failed code again, word for word: sample
         # until something else comes (a retry of the same code can only fail the same way)
@@ -118,11 +149,29 @@ class CodegenWorker:
         """Stop writing code for the job at once (the model stops generating)."""
         self.work.cancel(cancel.correlation_id, cancel.created_at)
 
+    @handles(Feedback)
+    async def on_feedback(self, fb: Feedback, ctx: Context) -> None:
+        """A user's verdict on their answer: right keeps the pair as a worked example,
+        wrong drops it and its cached result."""
+        row = await self._remember(
+            "feedback",
+            lambda m: m.judge(fb.correlation_id, fb.question_id, fb.verdict),
+        )
+        if row is None:
+            return  # not a question of this session or job, or one with no answer
+        if fb.verdict == "wrong" and self.cache is not None:
+            await self.cache.drop(self._key(row.question, row.dataset, row.language))
+
     @handles(Question)
     async def on_question(self, q: Question, ctx: Context) -> AsyncIterator[Event]:
         """The first attempt's code (or a cached result); a job also gets its status."""
+        language = _language(q)
+        await self._remember(
+            "question",
+            lambda m: m.asked(q.id, q.correlation_id, q.question, q.dataset, language, q.created_at),
+        )
         if q.job:
-            yield ctx.job.status("running", 0.1, "writing code (attempt 1)")
+            yield ctx.job.status("running", 0.1, f"writing {_lang(language)} (attempt 1)")
         try:
             out = await self.work.run(q.correlation_id, self._answer(q))
         except JobCancelled:
@@ -132,7 +181,7 @@ class CodegenWorker:
             if isinstance(out, Result):
                 yield _outcome(out, ctx.job)
             else:
-                yield ctx.job.status("running", 0.3, f"running attempt 1 ({out.language})")
+                yield ctx.job.status("running", 0.3, f"running {_lang(out.language)} (attempt 1)")
 
     async def _answer(self, q: Question) -> Code | Result:
         language = _language(q)
@@ -148,6 +197,7 @@ class CodegenWorker:
                         "attempt": 1,
                         "created_at": datetime.now(UTC),
                         "job": q.job,
+                        "asked_at": q.created_at,
                     }
                 )
         try:
@@ -173,6 +223,7 @@ class CodegenWorker:
             model=self.model,
             question=q.question,
             job=q.job,
+            asked_at=q.created_at,
         )
 
     @handles(Result)
@@ -180,11 +231,14 @@ class CodegenWorker:
         """A failed attempt with attempts left gets the next one; a final answer is
         also stated in words; a job gets its status."""
         if r.error_kind == "llm":
+            await self._ended(r)
             return  # codegen's own failure: already reported where it happened
         try:
             retry = await self.work.run(r.correlation_id, self.next_attempt(r))
         except JobCancelled:
             return
+        if retry is None:
+            await self._ended(r)
         words = ""
         if retry is None and r.ok and r.table and self.settings.words and not r.cached:
             async for piece in self.words(r):
@@ -207,7 +261,7 @@ class CodegenWorker:
         if retry is None:
             yield _outcome(r, ctx.job, words)
             return
-        step = f"attempt {r.attempt} failed ({r.error_kind}); running attempt {retry.attempt}"
+        step = f"attempt {retry.attempt}: fixing {_problem(r)}{_since(r)}"
         yield retry
         yield ctx.job.status("running", min(0.9, 0.3 + 0.2 * r.attempt), step)
 
@@ -263,7 +317,42 @@ class CodegenWorker:
             question=r.question,
             previous_error=(r.error or "")[:20_000],
             job=r.job,
+            asked_at=r.asked_at,
         )
+
+    async def _ended(self, r: Result) -> None:
+        rows = (r.table.total_rows or len(r.table.rows)) if r.table else None
+        await self._remember(
+            "outcome",
+            lambda m: m.ended(
+                r.question_id,
+                ok=r.ok,
+                code=r.code,
+                rows=rows,
+                attempts=r.attempt,
+                error=r.error or "",
+                cached=r.cached,
+            ),
+        )
+
+
+def _lang(language: str) -> str:
+    return "SQL" if language == "sql" else "Python"
+
+
+def _problem(r: Result) -> str:
+    """What went wrong with an attempt, in a few words (the kind and the error's last line)."""
+    kind = {"runtime": "error", "refused": "refused query", "timeout": "timeout", "limit": "limit"}
+    line = prompts.last_lines(r.error or "", 1)[:120]
+    return (
+        f"{kind.get(r.error_kind or '', 'error')}: {line}" if line else kind.get(r.error_kind or "", "error")
+    )
+
+
+def _since(r: Result) -> str:
+    if r.asked_at is None:
+        return ""
+    return f" ({(datetime.now(UTC) - r.asked_at).total_seconds():.0f} s so far)"
 
 
 def _failed(q: Question, language: str, message: str) -> Result:
@@ -279,6 +368,7 @@ def _failed(q: Question, language: str, message: str) -> Result:
         dataset=q.dataset,
         language=language,
         job=q.job,
+        asked_at=q.created_at,
     )
 
 
@@ -314,10 +404,12 @@ def build(
     *,
     cache_settings: CacheSettings | None = None,
     describe: Describe | None = None,
+    memory: Memory | None = None,
 ) -> Worker:
     """The codegen worker kind: an LLM (the model server unless given), a cache
-    (``cache``, else the one ``cache_settings`` configure), the datasets' settings."""
-    service = CodegenWorker(llm, cache or make_cache(cache_settings), settings, describe)
+    (``cache``, else the one ``cache_settings`` configure), the datasets' settings,
+    the memory of questions and verdicts (the settings' ``memory_url`` unless given)."""
+    service = CodegenWorker(llm, cache or make_cache(cache_settings), settings, describe, memory)
     return Worker.of(
         service,
         "codegen",

@@ -38,13 +38,29 @@ class AnalystSettings(BaseSettings):
     row_limit: int = Field(default=10_000, ge=1, le=1_000_000)
     statement_timeout_s: float = Field(default=10.0, gt=0)
     words: bool = True
+    memory_url: str = ""
+    """Where questions, their outcomes and the users' verdicts are kept (SQLAlchemy
+    URL; PostgreSQL for several hosts); empty: SQLite in data_dir."""
+    remember: bool = True
+    """Keep questions and verdicts, and learn from confirmed answers (false: neither)."""
+    learned_examples: int = Field(default=2, ge=0, le=8)
+    """Confirmed question -> code pairs shown to the model as worked examples."""
+    learned_similarity: float = Field(default=0.6, ge=0.0, le=1.0)
+    """...only those at least this near the question (cosine of MiniLM embeddings)."""
     """State each answer in words too (one or two sentences from the result table)."""
 
     def duckdb_path(self) -> Path:
         return self.data_dir / DUCKDB_FILE
 
+    def memory(self) -> str | None:
+        """The memory store's URL, or None when nothing is to be kept."""
+        if not self.remember:
+            return None
+        return self.memory_url or f"sqlite:///{self.data_dir / MEMORY_FILE}"
+
 
 DUCKDB_FILE = "analyst.duckdb"
+MEMORY_FILE = "memory.db"
 PG_SCHEMA = "analyst"
 BUILTIN_TABLES: tuple[Table, ...] = (*chinook.TABLES, scores.TABLE)
 
@@ -83,6 +99,13 @@ def all_datasets(settings: AnalystSettings | None = None) -> dict[str, Dataset]:
     for name, url in settings.databases.items():
         out[name] = Dataset(name, "url", frozenset(), f"your database {name}", url)
     return out
+
+
+def configured(settings: AnalystSettings | None = None) -> list[Dataset]:
+    """The datasets that can answer here: the PostgreSQL copies only when a
+    PostgreSQL URL is set."""
+    settings = settings or AnalystSettings()
+    return [ds for ds in all_datasets(settings).values() if ds.engine != "postgres" or settings.postgres_url]
 
 
 def dataset(name: str, settings: AnalystSettings | None = None) -> Dataset:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from switchboard.workers.engines.llm import Message
 
 from .chinook import TABLES, Table
+from .memory import Example
 
 _FENCE = re.compile(r"```(?:sql|python|py|duckdb|postgresql)?\s*\n(.*?)(?:```|$)", re.S | re.I)
 _SQL_START = re.compile(r"\b(WITH|SELECT)\b.*", re.S | re.I)
@@ -193,10 +194,12 @@ def messages(
     previous_code: str | None = None,
     error: str | None = None,
     tables: Sequence[Table] = (),
+    learned: Sequence[Example] = (),
 ) -> list[Message]:
     """The chat for one attempt: instructions with the schema, worked examples
-    for this dataset, the question, and on a retry the failed code, its error
-    and the facts that fix it."""
+    for this dataset (then the confirmed pairs nearest the question, nearest
+    last), the question, and on a retry the failed code, its error and the
+    facts that fix it."""
     if language == "sql":
         system = (
             f"You write one {dialect} SQL SELECT query that answers the user's question "
@@ -216,6 +219,9 @@ def messages(
             "Draw a chart only when asked. Reply with the code only, in a ```python block."
         )
     out: list[Message] = [{"role": "system", "content": system}, *examples(language, tables or TABLES)]
+    for ex in learned:
+        out.append({"role": "user", "content": ex.question})
+        out.append({"role": "assistant", "content": f"```{language}\n{ex.code}\n```"})
     out.append({"role": "user", "content": question})
     if previous_code is not None:
         out.append({"role": "assistant", "content": f"```{language}\n{previous_code}\n```"})

@@ -19,4 +19,5 @@ def result_fields(code: Code) -> dict[str, Any]:
         "language": code.language,
         "code": code.code,
         "job": code.job,
+        "asked_at": code.asked_at,
     }
