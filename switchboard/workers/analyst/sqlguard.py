@@ -85,6 +85,10 @@ _ALLOWED_FUNCTIONS = {
 _TABLE_FUNCTIONS = {"range", "generate_series", "exploding_generate_series", "unnest", "explode"}
 
 
+# syntax that newer sqlglot models as functions too (AND, OR, XOR, EXISTS, COLLATE)
+_OPERATORS = (exp.Connector, exp.Exists, exp.Collate)
+
+
 class SQLRefused(ValueError):
     """The SQL is not a single read-only query over the dataset."""
 
@@ -116,7 +120,11 @@ def check(sql: str, *, tables: set[str], dialect: str = "duckdb", limit: int = 1
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             raise SQLRefused(f"{node.key.upper()} is not allowed in a read-only query")
-        if isinstance(node, exp.Func) and not isinstance(node.parent, exp.Table):
+        if (
+            isinstance(node, exp.Func)
+            and not isinstance(node, _OPERATORS)
+            and not isinstance(node.parent, exp.Table)
+        ):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name not in _ALLOWED_FUNCTIONS:
                 raise SQLRefused(
