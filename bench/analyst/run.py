@@ -4,7 +4,7 @@ JetStream: codegen (the model server on SWITCHBOARD_LLM_SERVER_URL, or one
 started for the run with the default model; SWITCHBOARD_LLM_* choose another
 engine) -> sql / sandbox -> result, with self-correction.
 
-    python bench/analyst/run.py [--limit N] [--attempts 3] [--only sql|python]
+    python bench/analyst/run.py [--limit N] [--attempts 3] [--only sql|python] [--questions FILE]
 
 Prints, per question, whether the answer matched the gold answer, the attempts
 used and the latency question -> final result; then execution accuracy,
@@ -126,8 +126,29 @@ async def bench() -> None:
         action="store_true",
         help="with --pascal: ask them again prompted as before, for a ratio",
     )
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="ask the SQL questions also over PostgreSQL: the data is loaded there with this "
+        "admin URL and read through a read-only role (e.g. postgresql+psycopg://postgres@127.0.0.1/test)",
+    )
+    ap.add_argument(
+        "--questions",
+        type=Path,
+        help="also ask these: a regression set from `switchboard analyst history --export`",
+    )
     args = ap.parse_args()
-    questions = [q for q in QUESTIONS if not args.only or q.language == args.only]
+    extra = []
+    if args.questions:
+        import json
+
+        known = set(datasets.DATASETS)
+        for item in json.loads(args.questions.read_text()):
+            if item.get("dataset", "chinook") not in known or item.get("language") != "sql":
+                print(f"skipped (not a built-in dataset or not SQL): {item.get('question', '')[:60]}")
+                continue
+            extra.append(Q(item["question"], item["gold"], "sql", item.get("dataset", "chinook")))
+    questions = [q for q in [*QUESTIONS, *extra] if not args.only or q.language == args.only]
     if args.limit:
         questions = [
             q
@@ -145,7 +166,16 @@ async def bench() -> None:
 
         yours = {"chinook-pascal": pascal_copy(data / datasets.DUCKDB_FILE, data / "chinook-pascal.db")}
         questions += [replace(q, dataset="chinook-pascal") for q in questions if q.language == "sql"]
-    settings_a = datasets.AnalystSettings(data_dir=data, databases=yours)
+    pg_reader = None
+    if args.postgres:
+        datasets.load_postgres(args.postgres)
+        pg_reader = datasets.create_reader(args.postgres)
+        questions += [
+            replace(q, dataset="chinook-pg")
+            for q in questions
+            if q.language == "sql" and q.dataset == "chinook"
+        ]
+    settings_a = datasets.AnalystSettings(data_dir=data, databases=yours, postgres_url=pg_reader)
     # no result cache: every question is answered afresh
     writer = codegen.build(settings=settings_a, cache_settings=CacheSettings(ttl_s=0))
     t = time.perf_counter()
@@ -185,7 +215,8 @@ async def bench() -> None:
     async def run(qs: list[Q], into: list[tuple[Q, bool, int, float, Result | None]]) -> None:
         for i, q in enumerate(qs, 1):
             final, latency = await ask(pub, results, q, args.attempts, args.timeout)
-            ds = datasets.dataset("chinook" if q.dataset == "chinook-pascal" else q.dataset)
+            same = {"chinook-pascal": "chinook", "chinook-pg": "chinook", "music-pg": "music"}
+            ds = datasets.dataset(same.get(q.dataset, q.dataset))
             gold = sqlexec.run_duckdb(data / datasets.DUCKDB_FILE, check(q.gold, tables=set(ds.tables)), 30)
             ok = bool(
                 final
@@ -247,7 +278,8 @@ async def bench() -> None:
         )
 
     print()
-    report("sql", [r for r in rows if r[0].language == "sql" and r[0].dataset != "chinook-pascal"])
+    report("sql", [r for r in rows if r[0].language == "sql" and r[0].dataset in ("chinook", "music")])
+    report("pg", [r for r in rows if r[0].dataset.endswith("-pg")])  # the same over PostgreSQL
     report("python", [r for r in rows if r[0].language == "python"])
     report("yours", [r for r in rows if r[0].dataset == "chinook-pascal"])  # SQLite, PascalCase names
     report("before", before)  # the same, prompted as before (--baseline)
