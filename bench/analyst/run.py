@@ -165,7 +165,11 @@ async def bench() -> None:
         from bench.analyst.pascal import pascal_copy
 
         yours = {"chinook-pascal": pascal_copy(data / datasets.DUCKDB_FILE, data / "chinook-pascal.db")}
-        questions += [replace(q, dataset="chinook-pascal") for q in questions if q.language == "sql"]
+        questions += [
+            replace(q, dataset="chinook-pascal")
+            for q in questions
+            if q.language == "sql" and q.dataset == "chinook"
+        ]
     pg_reader = None
     if args.postgres:
         datasets.load_postgres(args.postgres)
@@ -271,7 +275,7 @@ async def bench() -> None:
             1 for t in tried for i, x in enumerate(t) if any(_same_code(x.code, y.code) for y in t[:i])
         )
         print(
-            f"{label:7} n={len(part):2}  execution accuracy {acc:.0%}  ran without error {ran:.0%}  "
+            f"{label:7} n={len(part):3}  execution accuracy {acc:.0%}  ran without error {ran:.0%}  "
             f"attempts mean {statistics.mean(r[2] for r in part):.2f}  "
             f"repeated attempts {repeated / max(1, attempts):.0%}  "
             f"latency p50 {statistics.median(lat):.1f} s  p95 {p95:.1f} s"
@@ -282,6 +286,8 @@ async def bench() -> None:
     report("pg", [r for r in rows if r[0].dataset.endswith("-pg")])  # the same over PostgreSQL
     report("python", [r for r in rows if r[0].language == "python"])
     report("yours", [r for r in rows if r[0].dataset == "chinook-pascal"])  # SQLite, PascalCase names
+    for level in ("easy", "medium", "hard"):
+        report(level, [r for r in rows if r[0].level == level])
     report("before", before)  # the same, prompted as before (--baseline)
     if before:
         after = [r for r in rows if r[0].dataset == "chinook-pascal"]
