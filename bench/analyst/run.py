@@ -58,8 +58,7 @@ def _norm(v: Any) -> Any:
         return s.lower()
 
 
-def _same_code(a: str, b: str) -> bool:
-    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+_same_code = codegen._same
 
 
 def matches(gold: list[list[Any]], columns: list[str], rows: list[list[Any]]) -> bool:
@@ -79,6 +78,7 @@ def matches(gold: list[list[Any]], columns: list[str], rows: list[list[Any]]) ->
 
 
 gave_up: set[str] = set()  # questions whose verdict came: no further attempt
+spoken: set[str] = set()  # questions whose answer in words came: that result is final
 
 
 async def ask(
@@ -98,6 +98,8 @@ async def ask(
     await pub.flush()
     while time.perf_counter() - start < wait_s:
         for r in results[corr]:
+            if r.ok and codegen.doubtful(r) and r.attempt < r.max_attempts and corr not in spoken:
+                continue  # an empty-looking answer gets a second look: wait for it (or its words)
             if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm" or corr in gave_up:
                 return r, time.perf_counter() - start
         await asyncio.sleep(0.05)
@@ -205,6 +207,8 @@ async def bench() -> None:
         words = Insight.model_validate_json(msg.data)
         if words.last and words.text.startswith("could not answer"):
             gave_up.add(words.correlation_id)
+        elif words.last:
+            spoken.add(words.correlation_id)
 
     await nc.subscribe(address(ns, "analyst.insight") + ".*", cb=on_insight)
     workers = (writer, sql.build(settings_a), python_worker.build(settings_a))

@@ -9,20 +9,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from .base import Event, Id, LongText, Name, Part, Scalar, ShortText, Text
 
 Language = Literal["sql", "python"]
 MAX_ROWS_ON_BUS = 1_000
 MAX_CHART_BYTES = 400_000
+MAX_QUESTION_CHARS = 4_000
+QuestionText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, strip_whitespace=True)
+]
+"""A question in words: not empty, and short enough to leave the model room for the schema."""
 
 
 class Question(Event):
     """A question in words about a dataset; ``job`` when it came as a job (its status is reported)."""
 
     type: Literal["analyst.question"] = "analyst.question"
-    question: Text
+    question: QuestionText
     dataset: Name = "chinook"
     """chinook | music (DuckDB), chinook-pg | music-pg (PostgreSQL), or one of yours."""
     language: Language | None = None
@@ -48,6 +53,8 @@ class Code(Event):
     job: bool = False
     asked_at: datetime | None = None
     """When the question was asked: progress says how long it has been working."""
+    rechecked: bool = False
+    """A second look at an answer that ran but looked empty (no rows, only NULL)."""
 
 
 class Table(Part):
@@ -96,6 +103,7 @@ class Result(Event):
     code: LongText = ""
     job: bool = False
     asked_at: datetime | None = None
+    rechecked: bool = False
 
 
 class Insight(Event):

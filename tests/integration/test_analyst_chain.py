@@ -187,3 +187,63 @@ async def test_large_schemas_are_retrieved_not_pasted(
     assert "score(score_id integer" in system
     assert "playlist_track(" not in system and "employee(" not in system
     assert results[-1].ok and results[-1].table and results[-1].table.rows[0][0] >= 400
+
+
+async def test_an_empty_result_gets_one_second_look(duck: Path) -> None:
+    llm = FakeLLM(
+        [
+            "```sql\nSELECT count(*) AS n FROM customer WHERE country = 'usa'\n```",
+            "```sql\nSELECT count(*) AS n FROM customer WHERE country = 'USA'\n```",
+        ]
+    )
+    q = Question(
+        correlation_id="e1", question="How many customers in the US?", dataset="chinook", language="sql"
+    )
+    codes, results = await _run(duck, llm, q)
+    assert [c.attempt for c in codes] == [1, 2] and codes[1].rechecked
+    assert "returned" not in (codes[0].previous_error or "") and "example values" in (
+        codes[1].previous_error or ""
+    )
+    assert results[-1].table and results[-1].table.rows == [[13]]
+    # an empty answer that is the answer: the same code again, and the empty table stands
+    empty = "```sql\nSELECT first_name FROM customer WHERE country = 'Atlantis'\n```"
+    q2 = Question(correlation_id="e2", question="Customers in Atlantis?", dataset="chinook", language="sql")
+    codes, results = await _run(duck, FakeLLM([empty, empty, empty, empty]), q2)
+    assert len(codes) == 1 and results[-1].ok and results[-1].table and results[-1].table.rows == []
+    # a second look happens once: a rechecked empty answer is final
+    llm = FakeLLM([empty, "```sql\nSELECT last_name FROM customer WHERE country = 'Atlantis'\n```", empty])
+    q3 = Question(correlation_id="e3", question="Customers in Atlantis?", dataset="chinook", language="sql")
+    codes, results = await _run(duck, llm, q3)
+    assert len(codes) == 2 and results[-1].ok and results[-1].rechecked
+
+
+async def test_a_question_to_change_data_is_refused_in_words(duck: Path) -> None:
+    llm = FakeLLM(["```sql\nDELETE FROM track WHERE genre_id = 1\n```", "```sql\nDROP TABLE track\n```"])
+    q = Question(correlation_id="w1", question="Delete all rock tracks", dataset="chinook", language="sql")
+    settings = datasets.AnalystSettings(data_dir=duck.parent, words=True)
+    codes, results = await _run(duck, llm, q, settings=settings)
+    assert len(codes) == 1 and not results[-1].ok  # no second try at a write
+    (verdict,) = INSIGHTS
+    assert verdict.text.startswith("could not answer: this analyst only reads data")
+    counted = await sql.run(
+        Code(
+            correlation_id="w1",
+            question_id="x",
+            dataset="chinook",
+            language="sql",
+            code="select count(*) from track",
+            attempt=1,
+            max_attempts=1,
+            model="t",
+        ),
+        settings,
+    )
+    assert counted.table and counted.table.rows == [[3503]]  # nothing was deleted
+
+
+@pytest.mark.parametrize("text", ["", "   ", "word " * 10_000])
+def test_an_empty_or_huge_question_is_refused(text: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Question(correlation_id="b1", question=text)

@@ -289,3 +289,35 @@ async def test_a_database_of_yours_by_url(tmp_path: Path) -> None:
     )
     unreachable = await sql.run(code("select 1", dataset="gone"), gone)
     assert not unreachable.ok and "gone" in (unreachable.error or "")
+
+
+def test_sample_values_of_category_columns(duck: Path, tmp_path: Path) -> None:
+    from switchboard.workers.analyst import prompts, samples
+
+    settings = datasets.AnalystSettings(data_dir=duck.parent)
+    ds = datasets.dataset("music", settings)
+    shown = {t.name: dict(t.samples) for t in samples.with_samples(ds, datasets.tables(ds), settings)}
+    assert shown["customer"]["country"][0] == "USA"  # the most frequent first
+    assert len(shown["genre"]["name"]) == samples.SHOWN  # the one text column of a lookup table
+    assert "name" not in shown.get("track", {}) and "email" not in shown["customer"]  # not categories
+    assert "essenFolksong" in shown["score"]["collection"]
+    line = prompts.schema_text(samples.with_samples(ds, datasets.tables(ds), settings))
+    assert "country varchar e.g. 'USA'" in line
+    # a database of yours (SQLite, PascalCase): read the same way; one that is away: no samples, no error
+    import sqlite3
+
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    con.executescript(
+        'create table "Product" ("Id" integer primary key, "Kind" text);'
+        "insert into \"Product\" values (1, 'Vinyl'), (2, 'Vinyl'), (3, 'CD'), (4, 'CD'), (5, 'Tape');"
+    )
+    con.commit()
+    con.close()
+    yours = datasets.AnalystSettings(data_dir=tmp_path, databases={"shop": f"sqlite:///{db}"})
+    shop = datasets.dataset("shop", yours)
+    (product,) = samples.with_samples(shop, datasets.tables(shop), yours)
+    assert dict(product.samples)["Kind"] == ("CD", "Vinyl", "Tape")
+    gone = datasets.Dataset("gone", "url", frozenset({"t"}), "", "postgresql+psycopg://nobody@127.0.0.1:1/x")
+    table = datasets.tables(shop)[0]
+    assert samples.with_samples(gone, [table], yours) == [table]

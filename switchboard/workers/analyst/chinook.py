@@ -21,6 +21,8 @@ class Table:
     model: str  # the fixture's model name
     columns: tuple[tuple[str, str, str], ...]  # (column, SQL type, fixture field or "pk")
     doc: str
+    samples: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(column, a few of its values) for text columns of few distinct values."""
 
 
 TABLES: tuple[Table, ...] = (

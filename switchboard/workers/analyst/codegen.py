@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from switchboard.bus.jobs import JobReport
 from switchboard.schemas import Code, Event, Feedback, Insight, JobCancel, JobStatus, Question, Result
 from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
 
-from . import datasets, prompts, schema_rag
+from . import datasets, prompts, samples, schema_rag
 from .cache import Cache, CacheSettings, cache_key, make_cache
 from .chinook import Table
 from .datasets import AnalystSettings, data_version, dataset
@@ -51,8 +52,17 @@ def _language(q: Question) -> str:
     return "python" if wants_chart else "sql"
 
 
+_QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
+
+
+def _normal(code: str) -> str:
+    """Code up to whitespace and the case of keywords and names; quoted text as written."""
+    parts = _QUOTED.split(code)
+    return "".join(p if i % 2 else " ".join(p.split()).lower() for i, p in enumerate(parts))
+
+
 def _same(a: str, b: str) -> bool:
-    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+    return _normal(a) == _normal(b)
 
 
 class CodegenWorker:
@@ -112,6 +122,8 @@ class CodegenWorker:
             tables = await asyncio.to_thread(
                 schema_rag.relevant, ds.name, tables, question, self.settings.schema_rag_k
             )
+        if self.settings.sample_values:
+            tables = await asyncio.to_thread(samples.with_samples, ds, tables, self.settings)
         return dialect, tables
 
     async def generate(
@@ -261,7 +273,7 @@ class CodegenWorker:
         if retry is None:
             yield _outcome(r, ctx.job, words)
             return
-        step = f"attempt {retry.attempt}: fixing {_problem(r)}{_since(r)}"
+        step = f"attempt {retry.attempt}: {_problem(r)}{_since(r)}"
         yield retry
         yield ctx.job.status("running", min(0.9, 0.3 + 0.2 * r.attempt), step)
 
@@ -289,9 +301,11 @@ class CodegenWorker:
         yield Insight(correlation_id=r.correlation_id, question_id=r.question_id, index=index, last=True)
 
     async def next_attempt(self, r: Result) -> Code | None:
-        """Self-correction: a failed attempt with attempts left gets a new one;
-        a fresh success is remembered for identical questions."""
-        if r.ok:
+        """Self-correction: a failed attempt with attempts left gets a new one, and
+        so does an answer that looks empty (once); a final success is remembered
+        for identical questions."""
+        why = doubtful(r)
+        if r.ok and why is None:
             if self.cache is not None and not r.cached and r.language and r.dataset and self.llm is not None:
                 await self.cache.put(
                     self._key(r.question, r.dataset, r.language), r.model_dump_json().encode()
@@ -299,12 +313,15 @@ class CodegenWorker:
             return None
         if r.error_kind == "llm" or r.attempt >= r.max_attempts or not r.language or not r.dataset:
             return None
+        if writes(r):
+            return None  # it was asked to change data: another attempt would only try again
+        problem = why or r.error or ""
         try:
-            code = await self.generate(r.question, r.dataset, r.language, r.code, r.error)
-        except Exception:  # the dataset or the model failed: the failed result stands as the answer
+            code = await self.generate(r.question, r.dataset, r.language, r.code, problem)
+        except Exception:  # the dataset or the model failed: the result stands as the answer
             return None
         if not code or _same(code, r.code):
-            return None  # the same failing code again, even resampled: it would fail the same way
+            return None  # the same code again, even resampled: it would end the same way
         return Code(
             correlation_id=r.correlation_id,
             question_id=r.question_id,
@@ -315,9 +332,10 @@ class CodegenWorker:
             max_attempts=r.max_attempts,
             model=self.model,
             question=r.question,
-            previous_error=(r.error or "")[:20_000],
+            previous_error=problem[:20_000],
             job=r.job,
             asked_at=r.asked_at,
+            rechecked=r.rechecked or r.ok,
         )
 
     async def _ended(self, r: Result) -> None:
@@ -336,12 +354,46 @@ class CodegenWorker:
         )
 
 
+def doubtful(r: Result) -> str | None:
+    """Why an answer that ran may still be wrong (no rows, only NULL, a count of
+    0: often a filter value written in the wrong case), to be looked at once
+    more; None when it looks like an answer (or was looked at already)."""
+    if not r.ok or r.table is None or r.rechecked or r.cached:
+        return None
+    rows = r.table.rows
+    if not rows and not r.table.truncated:
+        what = "returned no rows"
+    elif len(rows) == 1 and all(v is None for v in rows[0]):
+        what = "returned only NULL"
+    elif len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] == 0 and not isinstance(rows[0][0], bool):
+        what = "returned 0"
+    else:
+        return None
+    return (
+        f"The query ran but {what}. Check the filter values against the example values in the "
+        "schema (text comparisons are case-sensitive) and the joins. If that is the right "
+        "answer, write the same code again."
+    )
+
+
+_WRITE = re.compile(r"\b(DELETE|UPDATE|INSERT|DROP|CREATE|ALTER|TRUNCATE|MERGE|REPLACE|ATTACH|COPY)\b", re.I)
+
+
+def writes(r: Result) -> bool:
+    """Was the attempt refused because it would change data (asked to delete, update...)?"""
+    error = r.error or ""
+    refused = "only SELECT/WITH queries are allowed" in error or "read-only" in error
+    return not r.ok and refused and bool(_WRITE.search(error))
+
+
 def _lang(language: str) -> str:
     return "SQL" if language == "sql" else "Python"
 
 
 def _problem(r: Result) -> str:
     """What went wrong with an attempt, in a few words (the kind and the error's last line)."""
+    if r.ok:
+        return "a second look at an empty result"
     kind = {"runtime": "error", "refused": "refused query", "timeout": "timeout", "limit": "limit"}
     line = prompts.last_lines(r.error or "", 1)[:120]
     return (
@@ -374,6 +426,11 @@ def _failed(q: Question, language: str, message: str) -> Result:
 
 def _gave_up(r: Result) -> str:
     """The verdict on a question it could not answer, in plain words."""
+    if writes(r):
+        return (
+            "could not answer: this analyst only reads data; it does not delete, change or add anything "
+            f"({prompts.last_lines(r.error or '', 1)})"
+        )[:1000]
     tries = f"{r.attempt} attempt{'s' if r.attempt > 1 else ''}"
     return f"could not answer after {tries}: {r.error_kind}: {prompts.last_lines(r.error or 'failed', 1)}"[
         :1000

@@ -35,6 +35,8 @@ class AnalystSettings(BaseSettings):
     schema_rag_tables: int = Field(default=12, ge=0)
     """Datasets with more tables than this get schema retrieval instead of the whole schema."""
     schema_rag_k: int = Field(default=5, ge=1)
+    sample_values: bool = True
+    """Show the model a few values of each text column of few distinct values."""
     row_limit: int = Field(default=10_000, ge=1, le=1_000_000)
     statement_timeout_s: float = Field(default=10.0, gt=0)
     words: bool = True

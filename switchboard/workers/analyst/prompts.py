@@ -178,12 +178,20 @@ _SQL_WORDS = frozenset(
 
 
 def schema_text(tables: Sequence[Table] = TABLES) -> str:
-    """One line per table: name(column type, ...) -- what it holds."""
+    """One line per table: name(column type, ...) -- what it holds; a text
+    column of few values shows some (``country varchar e.g. 'USA', 'Canada'``)."""
     lines = []
     for t in tables:
-        cols = ", ".join(f"{c} {ty.split('(')[0].lower()}" for c, ty, _ in t.columns)
+        shown = dict(t.samples)
+        cols = ", ".join(f"{c} {ty.split('(')[0].lower()}" + _eg(shown.get(c, ())) for c, ty, _ in t.columns)
         lines.append(f"{t.name}({cols}) -- {t.doc}")
     return "\n".join(lines)
+
+
+def _eg(values: Sequence[str]) -> str:
+    if not values:
+        return ""
+    return " e.g. " + ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def messages(

@@ -20,4 +20,5 @@ def result_fields(code: Code) -> dict[str, Any]:
         "code": code.code,
         "job": code.job,
         "asked_at": code.asked_at,
+        "rechecked": code.rechecked,
     }
