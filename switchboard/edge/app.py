@@ -55,7 +55,13 @@ STATIC_FILES = {
 NODE_MODULES = Path(
     os.environ.get("SWITCHBOARD_NODE_MODULES") or Path(__file__).resolve().parent / "node_modules"
 )
-VENDOR_FILES = {"tone.js": "tone/build/Tone.js", "midi.js": "@tonejs/midi/build/Midi.js"}
+VENDOR_FILES = {
+    "tone.js": "tone/build/Tone.js",
+    "midi.js": "@tonejs/midi/build/Midi.js",
+    "vega.js": "vega/build/vega.min.js",
+    "vega-lite.js": "vega-lite/build/vega-lite.min.js",
+    "vega-embed.js": "vega-embed/build/vega-embed.min.js",
+}
 # what the music workers leave for clients (see workers/music/store.py)
 MUSIC_FILE = re.compile(
     r"^(generated/[A-Za-z0-9_.:-]+\.(mid|png)|models/[A-Za-z0-9_.-]+/loss\.png"

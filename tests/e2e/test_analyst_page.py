@@ -79,6 +79,9 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
         "join genre g using (genre_id) group by 1 order by 2 desc limit 5').df()\n"
         "df.plot.bar(x='genre', y='n')\nresult = df\n```",
         "Rock has the most tracks.",
+        "```sql\nSELECT m.name AS media, count(*) AS tracks FROM track t "
+        "JOIN media_type m ON m.media_type_id = t.media_type_id GROUP BY 1\n```",
+        "MPEG audio files are the most common.",
     ]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
@@ -118,5 +121,9 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
             "(() => { const i = document.querySelector('#analyst-out img[alt=chart]'); "
             "return i && i.complete && i.naturalWidth > 100; })()"
         )
+        # a table that fits a chart gets one drawn from its Vega-Lite spec (vega-embed, served from npm)
+        await page.fill("#question", "How many tracks of each media type?")
+        await page.click("#ask button")
+        await page.wait_for_selector("#analyst-out .vega-chart svg .mark-rect path", timeout=30_000)
         await page.screenshot(path=str(SHOTS / "analyst.png"), full_page=True)
         await browser.close()

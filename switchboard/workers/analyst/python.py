@@ -13,8 +13,10 @@ from pydantic import ValidationError
 
 from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancellableWork, JobCancelled
-from switchboard.schemas import Chart, Code, JobCancel, Result, Table
+from switchboard.schemas import Code, JobCancel, Result, Table
+from switchboard.schemas.analyst import MAX_CHART_BYTES
 
+from .charts import chart
 from .datasets import AnalystSettings, all_datasets
 from .results import result_fields
 from .sandbox import Limits, Sandbox
@@ -50,9 +52,16 @@ async def run(code: Code, settings: AnalystSettings, sandbox: Sandbox) -> Result
         return Result(
             **base, ok=False, error=f"result is not a table: {exc.errors()[0]['msg']}", error_kind="runtime"
         )
-    chart = Chart(png=out.chart_png) if out.chart_png and len(out.chart_png) <= 400_000 else None
+    png = out.chart_png if out.chart_png and len(out.chart_png) <= MAX_CHART_BYTES else None
     note = "stdout truncated" if out.extra.get("stdout_truncated") else ""
-    return Result(**base, ok=True, table=table, chart=chart, stdout=out.stdout[:20_000], note=note)
+    return Result(
+        **base,
+        ok=True,
+        table=table,
+        chart=chart(table, code.question, png),
+        stdout=out.stdout[:20_000],
+        note=note,
+    )
 
 
 class SandboxWorker:

@@ -16,6 +16,7 @@ from switchboard.schemas import Code, JobCancel, Result, Table
 from switchboard.schemas.analyst import MAX_ROWS_ON_BUS
 
 from . import sqlexec
+from .charts import chart
 from .datasets import PG_SCHEMA, AnalystSettings, dataset, load_duckdb
 from .results import result_fields
 from .sqlguard import SQLRefused, check
@@ -73,7 +74,9 @@ async def run(code: Code, settings: AnalystSettings) -> Result:
         return Result(**base, ok=False, error=str(exc)[:20_000], error_kind="runtime")
     table = _table(res)
     note = "row limit reached; showing the first rows" if res.truncated else ""
-    return Result(**base, ok=True, table=table, elapsed_ms=res.elapsed_ms, note=note)
+    return Result(
+        **base, ok=True, table=table, chart=chart(table, code.question), elapsed_ms=res.elapsed_ms, note=note
+    )
 
 
 class SQLWorker:
