@@ -37,6 +37,11 @@ async def test_the_same_failed_code_is_not_retried_as_it_is() -> None:
     code = await worker.generate("q?", "d", "sql", "SELECT y FROM t", "no column y")
     assert code == "SELECT x FROM t"
     assert llm.temps[0] == 0.0 and all(t > 0 for t in llm.temps[1:]) and len(llm.temps) == 3
+    # asked afresh: the failed code is no longer the model's own answer to copy, but a note
+    assert llm.prompts[0][-2] == {"role": "assistant", "content": "```sql\nSELECT y FROM t\n```"}
+    fresh = llm.prompts[1]
+    assert all(m["role"] != "assistant" or "SELECT y" not in m["content"] for m in fresh)
+    assert fresh[-1]["content"].startswith("q?") and "Do not write this" in fresh[-1]["content"]
 
 
 async def test_new_code_and_first_attempts_are_taken_at_once() -> None:

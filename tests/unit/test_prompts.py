@@ -43,3 +43,9 @@ def test_a_retry_is_told_the_real_names() -> None:
     assert "There is no column artistid; the nearest are: artist_id" in postgres
     chat = prompts.messages("q?", "sql", "DuckDB", "schema", code, duck, TABLES)
     assert "Columns of track" in chat[-1]["content"] and duck in chat[-1]["content"]
+
+
+def test_a_duplicate_alias_is_named() -> None:
+    error = 'Binder Error: Ambiguous reference to table "a" (duplicate alias "a", explicitly alias one)'
+    code = "SELECT a.title FROM album a JOIN artist a ON a.artist_id = a.artist_id"
+    assert "its own alias" in prompts.fix_hints(error, code, TABLES)

@@ -147,8 +147,13 @@ class CodegenWorker:
             question, language, dialect, schema, previous, error, tables, learned=learned or ()
         )
         code = prompts.extract_code(await self.llm.complete(msgs, max_tokens=MAX_TOKENS), language)
-        # greedy decoding tends to write the failed code again, word for word: sample
-        # until something else comes (a retry of the same code can only fail the same way)
+        # greedy decoding tends to write the failed code again, word for word: ask afresh,
+        # without its failed answer in the chat to copy (the facts that fix it stay), and
+        # sample until something else comes (the same code can only fail the same way)
+        if previous is not None and _same(code, previous):
+            msgs = prompts.messages(
+                question, language, dialect, schema, previous, error, tables, learned or (), fresh=True
+            )
         for temperature in RESAMPLE_TEMPERATURES:
             if previous is None or not _same(code, previous):
                 break

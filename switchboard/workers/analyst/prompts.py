@@ -112,6 +112,8 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         if near:
             real = ", ".join(by_lower[n].name for n in near)
             lines.append(f"There is no table {name}; the nearest are: {real}")
+    if "duplicate alias" in error or "specified more than once" in error:
+        lines.append("Give every table in FROM and JOIN its own alias (album al JOIN artist ar)")
     aliases = _aliases(code, by_lower)
     for alias, column in _pairs(error):
         table = aliases.get(alias.lower()) or by_lower.get(alias.lower())
@@ -203,11 +205,13 @@ def messages(
     error: str | None = None,
     tables: Sequence[Table] = (),
     learned: Sequence[Example] = (),
+    fresh: bool = False,
 ) -> list[Message]:
     """The chat for one attempt: instructions with the schema, worked examples
     for this dataset (then the confirmed pairs nearest the question, nearest
     last), the question, and on a retry the failed code, its error and the
-    facts that fix it."""
+    facts that fix it: as the model's own answer and a reply to it, or
+    (``fresh``) as a note under the question, for a model that would copy it."""
     if language == "sql":
         system = (
             f"You write one {dialect} SQL SELECT query that answers the user's question "
@@ -230,6 +234,16 @@ def messages(
     for ex in learned:
         out.append({"role": "user", "content": ex.question})
         out.append({"role": "assistant", "content": f"```{language}\n{ex.code}\n```"})
+    if previous_code is not None and fresh:
+        hints = fix_hints(error or "", previous_code, tables or TABLES)
+        out.append(
+            {
+                "role": "user",
+                "content": f"{question}\n\nDo not write this, it failed:\n{previous_code}\n"
+                f"Error: {last_lines(error or '', 1)}" + (f"\n{hints}" if hints else ""),
+            }
+        )
+        return out
     out.append({"role": "user", "content": question})
     if previous_code is not None:
         out.append({"role": "assistant", "content": f"```{language}\n{previous_code}\n```"})
