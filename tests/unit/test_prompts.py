@@ -49,3 +49,22 @@ def test_a_duplicate_alias_is_named() -> None:
     error = 'Binder Error: Ambiguous reference to table "a" (duplicate alias "a", explicitly alias one)'
     code = "SELECT a.title FROM album a JOIN artist a ON a.artist_id = a.artist_id"
     assert "its own alias" in prompts.fix_hints(error, code, TABLES)
+
+
+def test_the_prompt_names_the_dialects_date_functions_and_column_notes() -> None:
+    table = Table(
+        "sale",
+        "sale",
+        (("Day", "DATE", ""), ("Qty", "INTEGER", "")),
+        "sales",
+        comments=(("Qty", "units sold"),),
+    )
+    schema = prompts.schema_text([table])
+    assert "Qty integer (units sold)" in schema
+    for dialect, fn in (
+        ("SQLite", "strftime('%Y', d)"),
+        ("PostgreSQL", "extract(year from d)"),
+        ("DuckDB", "year(d)"),
+    ):
+        system = prompts.messages("q", "sql", dialect, schema, tables=[table])[0]["content"]
+        assert fn in system

@@ -23,6 +23,8 @@ class Table:
     doc: str
     samples: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(column, a few of its values) for text columns of few distinct values."""
+    comments: tuple[tuple[str, str], ...] = ()
+    """(column, what it holds) where the database says."""
 
 
 TABLES: tuple[Table, ...] = (

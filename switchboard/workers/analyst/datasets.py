@@ -138,7 +138,9 @@ def reflect(url: str) -> tuple[Table, ...]:
         insp = inspect(engine)
         out = []
         for name in insp.get_table_names():
-            cols = tuple((c["name"], str(c["type"]), "") for c in insp.get_columns(name))
+            columns = insp.get_columns(name)
+            cols = tuple((c["name"], str(c["type"]), "") for c in columns)
+            notes = tuple((c["name"], (c.get("comment") or "")[:200]) for c in columns if c.get("comment"))
             fks = [
                 f"{', '.join(fk['constrained_columns'])} -> {fk['referred_table']}"
                 for fk in insp.get_foreign_keys(name)
@@ -148,7 +150,7 @@ def reflect(url: str) -> tuple[Table, ...]:
             except NotImplementedError:  # SQLite keeps no comments
                 comment = ""
             doc = "; ".join(x for x in (comment, ", ".join(fks)) if x) or name
-            out.append(Table(name, name, cols, doc))
+            out.append(Table(name, name, cols, doc, comments=notes))
     finally:
         engine.dispose()
     return tuple(out)

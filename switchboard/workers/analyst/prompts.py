@@ -180,14 +180,30 @@ _SQL_WORDS = frozenset(
 
 
 def schema_text(tables: Sequence[Table] = TABLES) -> str:
-    """One line per table: name(column type, ...) -- what it holds; a text
-    column of few values shows some (``country varchar e.g. 'USA', 'Canada'``)."""
+    """One line per table: name(column type, ...) -- what it holds; a column the
+    database describes says so, a text column of few values shows some
+    (``country varchar e.g. 'USA', 'Canada'``)."""
     lines = []
     for t in tables:
-        shown = dict(t.samples)
-        cols = ", ".join(f"{c} {ty.split('(')[0].lower()}" + _eg(shown.get(c, ())) for c, ty, _ in t.columns)
+        shown, notes = dict(t.samples), dict(t.comments)
+        cols = ", ".join(
+            f"{c} {ty.split('(')[0].lower()}"
+            + (f" ({notes[c]})" if c in notes else "")
+            + _eg(shown.get(c, ()))
+            for c, ty, _ in t.columns
+        )
         lines.append(f"{t.name}({cols}) -- {t.doc}")
     return "\n".join(lines)
+
+
+DATES = {
+    "DuckDB": "Dates: year(d), month(d), date_trunc('month', d), strftime(d, '%Y-%m'), "
+    "d >= DATE '2010-01-01'. ",
+    "PostgreSQL": "Dates: extract(year from d), date_trunc('month', d), to_char(d, 'YYYY-MM'), "
+    "d >= DATE '2010-01-01'. ",
+    "SQLite": "Dates are text: strftime('%Y', d), strftime('%Y-%m', d), d >= '2010-01-01'. ",
+}
+"""Each dialect's date functions: small models write another dialect's otherwise."""
 
 
 def _eg(values: Sequence[str]) -> str:
@@ -216,7 +232,7 @@ def messages(
         system = (
             f"You write one {dialect} SQL SELECT query that answers the user's question "
             f"over these tables:\n{schema}\nText values go in single quotes ('J.S. Bach'). "
-            "Reply with the SQL only, in a ```sql block."
+            f"{DATES.get(dialect, '')}Reply with the SQL only, in a ```sql block."
         )
     else:
         system = (
