@@ -38,6 +38,13 @@ if [ ! -f "$npm_stamp" ]; then
   fi
 fi
 
+# the React wrapper of <voice-mic> (edge/react): its own build and test, for `make test`
+react_stamp="switchboard/edge/react/node_modules/.installed-$(sha256sum switchboard/edge/react/package-lock.json | cut -c1-16)"
+if [ "${1:-}" = "test" ] && [ ! -f "$react_stamp" ] && command -v npm >/dev/null; then
+  npm ci --prefix switchboard/edge/react --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$react_stamp"
+fi
+
 # from Debian: bubblewrap (the Python sandbox's kernel boundary; without it
 # sandbox runs are refused); for tests also docker-compose (validates
 # docker-compose.yml) and chromium (the page tests drive it through playwright)

@@ -48,7 +48,6 @@ from .voice_http import voice_router
 
 STATIC_FILES = {
     "voice-mic.js": "text/javascript",
-    "voice-player.js": "text/javascript",
     "music-player.js": "text/javascript",
 }
 # browser libraries from npm (edge/package.json; scripts/setup.sh installs them)

@@ -28,6 +28,13 @@ def same_origin(origin: str, host: str) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
+async def refuse(socket: WebSocket, code: int, reason: str) -> None:
+    """Close with a code and reason the page can read: a browser sees only 1006
+    for a handshake refused before accept, so accept, then close at once."""
+    await socket.accept()
+    await socket.close(code=code, reason=reason)
+
+
 def first_error(exc: ValidationError) -> str:
     e = exc.errors()[0]
     return f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
@@ -50,20 +57,18 @@ class WebSocketEndpoint:
             and not same_origin(origin, socket.headers.get("host", ""))
             and origin not in edge.allowed_origins
         ):
-            await socket.close(code=4403, reason="origin not allowed")
+            await refuse(socket, 4403, "origin not allowed")
             return
         client = self.identity.client(token, socket.cookies.get(COOKIE))
         if client is None:
-            await socket.close(code=4401, reason="missing or wrong token")
+            await refuse(socket, 4401, "missing or wrong token")
             return
         hub = self.hub()
         if len(hub.sessions) >= edge.max_sessions:
-            await socket.close(code=4429, reason="too many sessions")
+            await refuse(socket, 4429, "too many sessions")
             return
         if self.sessions_of.get(client, 0) >= edge.max_sessions_per_client:
-            await socket.close(
-                code=4429, reason=f"more than {edge.max_sessions_per_client} sessions for this client"
-            )
+            await refuse(socket, 4429, f"more than {edge.max_sessions_per_client} sessions for this client")
             return
         await socket.accept()
         self.sessions_of[client] = self.sessions_of.get(client, 0) + 1
