@@ -206,7 +206,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         waiting = h.board.holding_up("jobs.submitted", subject_of(first))
         if waiting:  # its workers said they are loading (or gone): say so, do not queue into a void
             raise HTTPException(503, f"{req.kind} is not ready yet ({waiting}); try again in a moment")
-        h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client)
+        h.jobs[job_id] = JobRecord(job_id, req.kind, owner=client, submitted_at=job.created_at.isoformat())
         await h.publish(job)
         return JobAccepted(job_id=job_id, status_url=f"/jobs/{job_id}")
 

@@ -38,6 +38,7 @@ class JobRecord:
     updated_at: str = ""
     owner: str = ""
     """The client that submitted it; only that client sees it."""
+    submitted_at: str = ""
 
 
 # The client's own audio, echoed back, would only cost bandwidth.
@@ -108,6 +109,7 @@ class Sessions:
             return
         rec = self.jobs.setdefault(job.correlation_id, JobRecord(job.correlation_id, job.kind))
         rec.owner = job.submitted_by
+        rec.submitted_at = rec.submitted_at or job.created_at.isoformat()
 
     def job_status(self, data: bytes) -> None:
         try:

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -86,6 +87,9 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(url)
         await page.wait_for_function("document.getElementById('session').textContent.length > 20")
 
@@ -126,4 +130,30 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
         await page.click("#ask button")
         await page.wait_for_selector("#analyst-out .vega-chart svg .mark-rect path", timeout=30_000)
         await page.screenshot(path=str(SHOTS / "analyst.png"), full_page=True)
+        # no serious accessibility violations (axe-core from npm), at desktop and phone width
+        await page.click("#log-box summary")  # the event log, opened
+        for width, height in ((1280, 900), (390, 844)):
+            await page.set_viewport_size({"width": width, "height": height})
+            serious = await _axe(page)
+            assert not serious, serious
+        await page.screenshot(path=str(SHOTS / "analyst-phone.png"), full_page=True)
         await browser.close()
+        assert not errors, errors
+
+
+AXE = (
+    Path(__file__).resolve().parents[2] / "switchboard" / "edge" / "node_modules" / "axe-core" / "axe.min.js"
+)
+
+
+async def _axe(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: npm ci in switchboard/edge (make test does)")
+    await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
