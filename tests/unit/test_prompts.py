@@ -68,3 +68,13 @@ def test_the_prompt_names_the_dialects_date_functions_and_column_notes() -> None
     ):
         system = prompts.messages("q", "sql", dialect, schema, tables=[table])[0]["content"]
         assert fn in system
+
+
+def test_a_key_used_on_the_wrong_side_gets_the_join() -> None:
+    error = 'Binder Error: Table "e" does not have a column named "support_rep_id"'
+    code = (
+        "SELECT e.last_name, count(*) FROM employee e JOIN customer c ON e.support_rep_id = c.support_rep_id"
+    )
+    hints = prompts.fix_hints(error, code, TABLES)
+    assert "customer.support_rep_id refers to employee.employee_id" in hints
+    assert "JOIN ON customer.support_rep_id = employee.employee_id" in hints

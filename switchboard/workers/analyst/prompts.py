@@ -119,9 +119,19 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         table = aliases.get(alias.lower()) or by_lower.get(alias.lower())
         if table is None:
             continue
-        having = [t.name for t in tables if any(c.lower() == column.lower() for c, _, _ in t.columns)]
-        where = f"; {column} is a column of {', '.join(having)} (join through the keys)" if having else ""
+        having = [t for t in tables if any(c.lower() == column.lower() for c, _, _ in t.columns)]
+        names = ", ".join(t.name for t in having)
+        where = f"; {column} is a column of {names} (join through the keys)" if having else ""
         lines.append(f"{table.name} has no column {column}{where}")
+        for other in having:  # a key of another table that points here: say how to join
+            if (column.lower(), table.name.lower()) in {
+                (c.lower(), p.lower()) for c, p in _FK.findall(other.doc)
+            }:
+                key = _key(table)
+                lines.append(
+                    f"{other.name}.{column} refers to {table.name}.{key}: "
+                    f"JOIN ON {other.name}.{column} = {table.name}.{key}"
+                )
     bad_columns = re.findall(
         r"(?:column(?: named)?|no such column:|Referenced column)\s+\"?([A-Za-z_][\w.]*)\"?", error
     )
@@ -133,6 +143,11 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         if near:
             lines.append(f"There is no column {name}; the nearest are: {', '.join(near)}")
     return "\n".join(lines)
+
+
+def _key(t: Table) -> str:
+    """The table's own key: the column marked pk, else the first."""
+    return next((c for c, _, role in t.columns if role == "pk"), t.columns[0][0])
 
 
 def _pairs(error: str) -> list[tuple[str, str]]:
