@@ -60,6 +60,8 @@ VENDOR_FILES = {
     "vega.js": "vega/build/vega.min.js",
     "vega-lite.js": "vega-lite/build/vega-lite.min.js",
     "vega-embed.js": "vega-embed/build/vega-embed.min.js",
+    "highlight.js": "@highlightjs/cdn-assets/highlight.min.js",
+    "highlight.css": "@highlightjs/cdn-assets/styles/github-dark.min.css",
 }
 # what the music workers leave for clients (see workers/music/store.py)
 MUSIC_FILE = re.compile(
@@ -276,7 +278,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         path = NODE_MODULES / VENDOR_FILES.get(name, "-")
         if not path.is_file():
             raise HTTPException(404, f"no file {name} (browser libraries come from `npm ci` in edge/)")
-        return FileResponse(path, media_type="text/javascript")
+        return FileResponse(path, media_type="text/css" if name.endswith(".css") else "text/javascript")
 
     @app.get("/music/{path:path}", dependencies=[Depends(authorize)])
     async def music_file(path: str) -> Response:
