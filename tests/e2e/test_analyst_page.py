@@ -17,6 +17,7 @@ import pytest
 from switchboard.bus import BusSettings
 from switchboard.bus.nats.runner import NatsRunner
 from switchboard.edge.settings import EdgeSettings
+from switchboard.workers import jobs
 from switchboard.workers.analyst import codegen, datasets, sql
 from switchboard.workers.analyst import python as python_worker
 from switchboard.workers.analyst.memory import Memory
@@ -49,7 +50,12 @@ async def stack(
         "SWITCHBOARD_LLM_ENGINE", "in-process"
     )  # no model server: the page need not wait for one
     nc = await nats.connect(nats_settings.nats_url)
-    workers = (codegen.build(llm, settings=settings), sql.build(settings), python_worker.build(settings))
+    workers = (
+        codegen.build(llm, settings=settings),
+        sql.build(settings),
+        python_worker.build(settings),
+        jobs.build(),
+    )
     runners = [NatsRunner(nc, w, nats_settings) for w in workers]
     for r in runners:
         await r.start()
@@ -130,6 +136,18 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
         await page.click("#ask button")
         await page.wait_for_selector("#analyst-out .vega-chart svg .mark-rect path", timeout=30_000)
         await page.screenshot(path=str(SHOTS / "analyst.png"), full_page=True)
+        # the same question as a job, from the Jobs panel: its row follows it to the answer
+        llm.replies += ["```sql\nSELECT count(*) AS artists FROM artist\n```", "There are 275 artists."]
+        await page.fill("#kind", "analyst.ask")
+        await page.fill("#params", '{"question": "How many artists are there?"}')
+        await page.click("#job button")
+        await page.wait_for_function(
+            "document.querySelector('#jobs-table tbody tr td:nth-child(2)')?.textContent === 'succeeded'",
+            timeout=30_000,
+        )
+        row = await page.locator("#jobs-table tbody tr").first.inner_text()
+        assert "analyst.ask" in row and "275" in row
+        assert await page.locator("#jobs-table tbody tr button:text('Cancel')").is_disabled()  # it has ended
         # no serious accessibility violations (axe-core from npm), at desktop and phone width
         await page.click("#log-box summary")  # the event log, opened
         for width, height in ((1280, 900), (390, 844)):
