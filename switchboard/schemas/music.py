@@ -154,6 +154,8 @@ class GenerateRequest(Event):
     seed: int | None = None
     seconds: float | None = Field(default=None, gt=0, le=600)
     """Stop once the piece is this long (else at EOS or max_tokens)."""
+    candidates: int = Field(default=1, ge=1, le=8)
+    """Sample this many and keep the one that meets the prompt's attributes best."""
     job: bool = False
     """Submitted as a job: progress and the result go on jobs.status too."""
 
@@ -173,6 +175,10 @@ class Generated(Event):
     piano_roll: Annotated[bytes, Field(max_length=200_000)] = b""
     """PNG of the piano roll."""
     path: ShortText = ""
+    understood: ShortText = ""
+    """The prompt's tempo, key, time signature and instruments as understood, and what was not."""
+    attributes: Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=32)] = {}
+    """The understood values, and how the piece meets them (TB, TBT, CK, CKD, TSM, IM)."""
 
 
 class Report(Event):

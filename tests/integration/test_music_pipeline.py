@@ -85,6 +85,21 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     assert sum(len(i.notes) for i in pm.instruments) == done.result["notes"] > 0
     (generated,) = await _events(s, "music.generated")
     assert generated["note_count"] == done.result["notes"] and generated["piano_roll"]
+    assert generated["understood"].startswith("no tempo, key")  # the prompt named none
+
+    # what a prompt states is understood and written into the piece; an impossible value is named
+    prompt = "a waltz in D major at 90 bpm for violin, or at 900 bpm"
+    done, _ = await job(s, "music.generate", prompt=prompt, max_tokens=256, seed=2, candidates=2)
+    assert done.state == "succeeded", done
+    assert done.result["time_signature"] == "3/4" and done.result["tempo_bpm"] == 90.0
+    assert done.result["key"] == "D major" and done.result["instruments"] == "violin"
+    assert done.result["TSM"] is True and done.result["TB"] is True and done.result["IM"] is True
+    assert "not understood" not in str(done.result["understood"])  # the first tempo stated wins
+    pm = pretty_midi.PrettyMIDI(
+        io.BytesIO((stack / "generated" / Path(str(done.result["midi_url"])).name).read_bytes())
+    )
+    assert round(pm.get_tempo_changes()[1][0], 3) == 90.0 and pm.time_signature_changes[0].numerator == 3
+    assert {i.program for i in pm.instruments} == {40}
 
     done, _ = await job(s, "music.evaluate", samples=2, max_tokens=128)
     assert done.state == "succeeded", done

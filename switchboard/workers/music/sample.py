@@ -1,5 +1,9 @@
 """Text prompt -> nearest semantic cluster -> sampled tokens -> MIDI.
 
+The tempo, key, time signature and instruments the prompt states are written
+into the piece exactly (``attributes.enforce``); with several candidates, the
+one whose notes meet them best (the key, estimated from the notes) is kept.
+
 Sampling goes on past the model's context in windows (the cluster token, then
 the last half context of what was made) until EOS, the token budget, or the
 asked length in seconds. The MIDI is read back with pretty_midi: what leaves
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import attributes as at
 from .features import nearest_cluster
 from .model import load
 from .store import Store
@@ -27,6 +32,8 @@ class Piece:
     midi: bytes
     duration_s: float
     notes: int
+    asked: at.Attributes | None = None
+    met: dict[str, bool] | None = None
 
 
 class NoMusic(RuntimeError):
@@ -42,6 +49,7 @@ def generate(
     seconds: float | None = None,
     temperature: float = 1.0,
     seed: int | None = None,
+    candidates: int = 1,
     progress: Callable[[float], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> Piece:
@@ -49,14 +57,38 @@ def generate(
 
     version, model, tok, centroids, base = load(store, model_version)
     label = nearest_cluster(prompt, centroids) if prompt.strip() else 0
+    asked = at.parse(prompt)
     if seed is not None:
         torch.manual_seed(seed)
-    for _ in range(TRIES):
-        ids = _sample(model, base + label, base, max_tokens, seconds, temperature, tok, progress, stop)
-        midi, duration, notes = decode(tok, ids)
+    found: list[Piece] = []
+    tries = 0
+    while len(found) < candidates and tries < TRIES * candidates and not stop():
+        tries += 1
+        done = len(found) / candidates
+
+        def part(x: float, done: float = done) -> None:
+            if progress:
+                progress(done + x / candidates)
+
+        ids = _sample(model, base + label, base, max_tokens, seconds, temperature, tok, asked, part, stop)
+        midi, duration, notes = decode(tok, ids, asked)
         if notes:
-            return Piece(version, label, ids, midi, duration, notes)
-    raise NoMusic(f"no notes in {TRIES} samples from {version}; train the model longer")
+            met = at.adherence(asked, at.measured(midi)) if candidates > 1 or asked.understood else {}
+            found.append(Piece(version, label, ids, midi, duration, notes, asked, met))
+    if not found:
+        raise NoMusic(f"no notes in {tries} samples from {version}; train the model longer")
+    return max(found, key=_fit(seconds))
+
+
+def _fit(seconds: float | None) -> Callable[[Piece], tuple[float, float]]:
+    """How well a candidate meets what was asked: attributes met, then length."""
+
+    def score(p: Piece) -> tuple[float, float]:
+        met = sum(p.met.values()) / len(p.met) if p.met else 0.0
+        length = -abs(p.duration_s - seconds) if seconds else 0.0
+        return met, length
+
+    return score
 
 
 def _sample(
@@ -67,6 +99,7 @@ def _sample(
     seconds: float | None,
     temperature: float,
     tok: Any,
+    asked: at.Attributes,
     progress: Callable[[float], None] | None,
     stop: Callable[[], bool],
 ) -> list[int]:
@@ -95,8 +128,8 @@ def _sample(
             ended = eos in new
             out += new[: new.index(eos)] if ended else new
             made = len(out) / max_tokens
-            if seconds:
-                long = decode(tok, out)[1]
+            if seconds:  # at the asked tempo: that is how long it will play
+                long = decode(tok, out, asked)[1]
                 made = max(made, long / seconds)
             if progress:
                 progress(min(1.0, made))
@@ -105,14 +138,17 @@ def _sample(
     return out
 
 
-def decode(tok: Any, ids: list[int]) -> tuple[bytes, float, int]:
-    """(MIDI bytes, seconds, notes) of sampled tokens; notes 0 when nothing decodes."""
+def decode(tok: Any, ids: list[int], asked: at.Attributes | None = None) -> tuple[bytes, float, int]:
+    """(MIDI bytes, seconds, notes) of sampled tokens, with the asked attributes
+    written in; notes 0 when nothing decodes."""
     import pretty_midi
 
     if not ids:
         return b"", 0.0, 0
     try:
         score = tok.decode(ids)  # one stream for all programs: one dimension
+        if asked is not None:
+            score = at.enforce(score, asked)
         data = bytes(score.dumps_midi())
         pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception:  # a sample that miditok or pretty_midi cannot make sense of

@@ -14,7 +14,7 @@ from typing import Any
 from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, Generated, GenerateRequest, JobStatus
 
-from .. import sample
+from .. import attributes, sample
 from .common import CancellableStep, MusicSettings, Throttle, in_thread, quiet_after_cancel
 
 KIND = "music.generate"
@@ -50,6 +50,7 @@ class GenerateStep(CancellableStep):
                 seconds=req.seconds,
                 temperature=req.temperature,
                 seed=req.seed,
+                candidates=req.candidates,
                 progress=emit,
                 stop=lambda: self.cancelled(req.correlation_id),  # within a chunk of tokens
             )
@@ -71,6 +72,9 @@ class GenerateStep(CancellableStep):
             return
         if self.cancelled(req.correlation_id):
             return  # a piece cut short by the cancel is not handed out
+        asked = piece.asked or attributes.parse(req.prompt)
+        values = asked.as_scalars() | {k: v for k, v in (piece.met or {}).items()}
+        understood = asked.summary()[:1000]
         yield Generated(
             correlation_id=req.correlation_id,
             causation_id=req.id,
@@ -84,6 +88,8 @@ class GenerateStep(CancellableStep):
             note_count=piece.notes,
             piano_roll=png,
             path=str(s.generated / f"{req.id}.mid"),
+            understood=understood,
+            attributes=values,
         )
         yield ctx.job.status(
             "succeeded",
@@ -96,6 +102,8 @@ class GenerateStep(CancellableStep):
             tokens=len(piece.tokens),
             cluster=piece.cluster,
             model_version=piece.model_version,
+            understood=understood,
+            **values,
         )
 
 

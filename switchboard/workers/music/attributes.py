@@ -1,0 +1,285 @@
+"""Musical attributes named in a prompt, and how well a piece meets them.
+
+``parse`` reads the values a prompt states outright: a tempo (``90 bpm``, or a
+word music21 knows: largo, andante, allegro, slow, fast...), a key (``in D
+major``, ``G minor``, ``F# minor``, ``Bb major``), a time signature (``3/4``, or
+a dance that has one: waltz, march, jig...) and instruments (music21's names:
+piano, violin, cello, flute, choir...). What it cannot use is said in words
+(``900 bpm is not a tempo a piece can have``, ``H is not a key``), and the rest
+still applies. ``enforce`` writes the exact ones into a generated score (the
+tempo event, the key and time signatures, the programs); the notes stay the
+model's. ``adherence`` measures a piece against what was asked, as text2midi
+and MuseCoco do: tempo bin (TB, and TBT: the bin or a neighbour), key (CK, and
+CKD: up to the relative or parallel key), time signature (TSM) and
+instruments (IM)."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+MIN_BPM, MAX_BPM = 20.0, 300.0
+# tempo bins at the classical markings' borders: largo | adagio | andante |
+# moderato | allegro | presto | prestissimo
+TEMPO_EDGES = (60.0, 76.0, 108.0, 120.0, 168.0, 200.0)
+TEMPO_BINS = ("largo", "adagio", "andante", "moderato", "allegro", "presto", "prestissimo")
+DANCES = {
+    "waltz": "3/4",
+    "minuet": "3/4",
+    "mazurka": "3/4",
+    "polonaise": "3/4",
+    "sarabande": "3/4",
+    "march": "2/4",
+    "polka": "2/4",
+    "jig": "6/8",
+    "gigue": "6/8",
+    "tarantella": "6/8",
+    "siciliana": "6/8",
+    "reel": "4/4",
+    "hornpipe": "4/4",
+    "gavotte": "4/4",
+    "common time": "4/4",
+    "cut time": "2/2",
+}
+_BPM = re.compile(r"(\d{1,5}(?:\.\d+)?)\s*(?:bpm|beats? (?:per|a) minute)\b", re.I)
+_KEY = re.compile(
+    r"\b([A-Za-z])(#|♯|b|♭|-sharp|-flat| sharp| flat)?[ -]?(major|minor|maj|min|dur|moll)\b", re.I
+)
+_METRE = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b")
+_WORD = re.compile(r"[a-zà-ÿ]+(?: [a-zà-ÿ]+)?", re.I)
+
+
+@dataclass
+class Attributes:
+    """What a prompt asks for; None (or empty) where it says nothing."""
+
+    tempo_bpm: float | None = None
+    key: tuple[str, str] | None = None
+    """(tonic as music21 spells it: 'G', 'F#', 'B-'; 'major' | 'minor')"""
+    time_signature: str | None = None
+    programs: tuple[int, ...] = ()
+    instruments: tuple[str, ...] = ()
+    understood: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """What was understood and what was not, in words."""
+        said = (
+            "understood: " + "; ".join(self.understood)
+            if self.understood
+            else (
+                "no tempo, key, time signature or instrument understood: the piece follows the prompt's style only"
+            )
+        )
+        return said + ("; not understood: " + "; ".join(self.problems) if self.problems else "")
+
+    def as_scalars(self) -> dict[str, Any]:
+        """The understood values, flat (for a job's result and the generated event)."""
+        out: dict[str, Any] = {}
+        if self.tempo_bpm is not None:
+            out["tempo_bpm"] = self.tempo_bpm
+            out["tempo_bin"] = TEMPO_BINS[tempo_bin(self.tempo_bpm)]
+        if self.key:
+            out["key"] = f"{self.key[0].replace('-', 'b')} {self.key[1]}"
+        if self.time_signature:
+            out["time_signature"] = self.time_signature
+        if self.instruments:
+            out["instruments"] = ", ".join(self.instruments)
+        return out
+
+
+def tempo_bin(bpm: float) -> int:
+    """The bin (index into TEMPO_BINS) of a tempo."""
+    return bisect.bisect_right(TEMPO_EDGES, bpm)
+
+
+@functools.cache
+def _tempo_words() -> dict[str, float]:
+    from music21 import tempo
+
+    words = {k.lower(): float(v) for k, v in tempo.defaultTempoValues.items()}
+    words |= {"very slow": 40.0, "very fast": 176.0, "quick": 144.0, "lively": 140.0, "calm": 66.0}
+    return words
+
+
+def parse(prompt: str) -> Attributes:
+    """The attributes a prompt states, with what was understood and what was not."""
+    a = Attributes()
+    text = " ".join(prompt.split())
+    _tempo(text, a)
+    _key(text, a)
+    _metre(text, a)
+    _instruments(text, a)
+    return a
+
+
+def _tempo(text: str, a: Attributes) -> None:
+    m = _BPM.search(text)
+    if m:
+        bpm = float(m.group(1))
+        if MIN_BPM <= bpm <= MAX_BPM:
+            a.tempo_bpm = bpm
+            a.understood.append(f"tempo {bpm:g} bpm")
+        else:
+            a.problems.append(
+                f"{m.group(0)} is not a tempo a piece can have ({MIN_BPM:g} to {MAX_BPM:g} bpm)"
+            )
+        return
+    lower = text.lower()
+    words = _tempo_words()
+    found = [w for w in sorted(words, key=len, reverse=True) if re.search(rf"\b{re.escape(w)}\b", lower)]
+    if found:
+        a.tempo_bpm = words[found[0]]
+        a.understood.append(f"tempo {found[0]} ({a.tempo_bpm:g} bpm)")
+
+
+def _key(text: str, a: Attributes) -> None:
+    from music21 import key
+
+    for m in _KEY.finditer(text):
+        letter, accidental, mode = m.group(1), (m.group(2) or "").strip(" -").lower(), m.group(3).lower()
+        if letter == "a" and not accidental and not text[: m.start()].rstrip().lower().endswith(("in", "of")):
+            continue  # "a minor change": the article; "in a minor", "A minor": the key
+        mode = "minor" if mode in ("minor", "min", "moll") else "major"
+        sign = {"#": "#", "♯": "#", "sharp": "#", "b": "-", "♭": "-", "flat": "-"}.get(accidental, "")
+        if letter.upper() not in "ABCDEFG":
+            a.problems.append(f"{m.group(0).strip()}: {letter.upper()} is not a key (A to G)")
+            continue
+        k = key.Key(letter.upper() + sign, mode)
+        a.key = (k.tonic.name, k.mode)
+        a.understood.append(f"key {k.tonic.name.replace('-', 'b')} {k.mode}")
+        return
+
+
+def _metre(text: str, a: Attributes) -> None:
+    m = _METRE.search(text)
+    if m:
+        num, den = int(m.group(1)), int(m.group(2))
+        if 1 <= num <= 16 and den in (1, 2, 4, 8, 16):
+            a.time_signature = f"{num}/{den}"
+            a.understood.append(f"time {a.time_signature}")
+        else:
+            a.problems.append(f"{m.group(0)} is not a time signature")
+        return
+    lower = text.lower()
+    for dance, metre in DANCES.items():
+        if re.search(rf"\b{dance}e?s?\b", lower):
+            a.time_signature = metre
+            a.understood.append(f"time {metre} ({dance})")
+            return
+
+
+def _instruments(text: str, a: Attributes) -> None:
+    from music21 import instrument
+
+    names, programs = [], []
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if len(word) < 4 or word in _NOT_INSTRUMENTS:
+            continue
+        try:
+            found = instrument.fromString(word)
+        except Exception:  # music21 raises InstrumentException for a word it does not know
+            continue
+        program = found.midiProgram
+        if program is None or program in programs:
+            continue
+        names.append(str(found.instrumentName or word).lower())
+        programs.append(int(program))
+    if programs:
+        a.programs, a.instruments = tuple(programs), tuple(names)
+        a.understood.append("instruments " + ", ".join(names))
+
+
+# words music21 takes for instruments that in a prompt are not (a "bass line" is)
+_NOT_INSTRUMENTS = frozenset({"piece", "song", "tune", "music", "minor", "major", "slow", "fast", "with"})
+
+
+def enforce(score: Any, a: Attributes) -> Any:
+    """Write the exact attributes into a symusic score (ticks stay; the tempo event
+    sets how fast they play): tempo, key and time signature at the start, the
+    tracks' programs in turn."""
+    import symusic
+
+    if a.tempo_bpm is not None:
+        score.tempos = [symusic.Tempo(0, qpm=float(a.tempo_bpm))]
+    if a.time_signature:
+        num, den = map(int, a.time_signature.split("/"))
+        score.time_signatures = [symusic.TimeSignature(0, num, den)]
+    if a.key:
+        from music21 import key
+
+        k = key.Key(*a.key)
+        score.key_signatures = [symusic.KeySignature(0, int(k.sharps), 1 if k.mode == "minor" else 0)]
+    if a.programs:
+        for i, track in enumerate(t for t in score.tracks if not t.is_drum):
+            track.program = a.programs[i % len(a.programs)]
+    return score
+
+
+def measured(midi: bytes) -> dict[str, Any]:
+    """What a piece has: its tempo (first tempo event), its key (estimated from the
+    notes, Krumhansl-Schmuckler), its first time signature, its programs."""
+    import pretty_midi
+    from music21 import converter
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    _, tempi = pm.get_tempo_changes()
+    out: dict[str, Any] = {
+        "tempo_bpm": float(tempi[0]) if len(tempi) else 120.0,
+        "time_signature": (
+            f"{pm.time_signature_changes[0].numerator}/{pm.time_signature_changes[0].denominator}"
+            if pm.time_signature_changes
+            else "4/4"
+        ),
+        "programs": sorted({int(i.program) for i in pm.instruments if not i.is_drum and i.notes}),
+        "key": None,
+    }
+    if sum(len(i.notes) for i in pm.instruments) >= 4:
+        try:
+            k = converter.parseData(midi, format="midi").analyze("key")
+            out["key"] = (k.tonic.name, k.mode)
+        except Exception:  # too few pitches for music21 to tell
+            out["key"] = None
+    return out
+
+
+def adherence(asked: Attributes, got: dict[str, Any]) -> dict[str, bool]:
+    """TB, TBT, CK, CKD, TSM (time signature) and IM (instruments) for each
+    attribute that was asked."""
+    out: dict[str, bool] = {}
+    if asked.tempo_bpm is not None:
+        want, have = tempo_bin(asked.tempo_bpm), tempo_bin(got["tempo_bpm"])
+        out["TB"] = want == have
+        out["TBT"] = abs(want - have) <= 1
+    if asked.key:
+        have_key = got.get("key")
+        out["CK"] = have_key is not None and _same_key(asked.key, have_key)
+        out["CKD"] = have_key is not None and (out["CK"] or _related(asked.key, have_key))
+    if asked.time_signature:
+        out["TSM"] = got["time_signature"] == asked.time_signature
+    if asked.programs:
+        out["IM"] = set(asked.programs) <= set(got["programs"])
+    return out
+
+
+def _pitch_class(tonic: str) -> int:
+    from music21 import pitch
+
+    return int(pitch.Pitch(tonic).pitchClass)
+
+
+def _same_key(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return _pitch_class(a[0]) == _pitch_class(b[0]) and a[1] == b[1]
+
+
+def _related(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """The relative (same signature) or the parallel (same tonic) key."""
+    from music21 import key
+
+    k = key.Key(*a)
+    relative, parallel = k.relative, k.parallel
+    return any(_same_key((r.tonic.name, r.mode), b) for r in (relative, parallel))

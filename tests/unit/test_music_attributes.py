@@ -1,0 +1,80 @@
+"""Attributes a prompt names: understood, refused in words, written into the
+score, and measured back (TB, TBT, CK, CKD, TSM, IM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.workers.music import attributes as at
+
+
+@pytest.mark.parametrize(
+    ("prompt", "tempo", "key", "metre", "programs"),
+    [
+        ("a slow chorale in G minor", 56.0, ("G", "minor"), None, ()),
+        ("A lively waltz in D major for violin and cello", 140.0, ("D", "major"), "3/4", (40, 42)),
+        ("jig in 6/8 at 126 bpm, F# minor, flute", 126.0, ("F#", "minor"), "6/8", (73,)),
+        ("Bb major march, allegro", 132.0, ("B-", "major"), "2/4", ()),
+        ("an andante in a minor for piano", 72.0, ("A", "minor"), None, (0,)),
+        ("a minor change of plans, nothing else", None, None, None, ()),
+        ("Eb-flat? no: E flat major, 3/4", None, ("E-", "major"), "3/4", ()),
+    ],
+)
+def test_stated_values_are_understood(
+    prompt: str,
+    tempo: float | None,
+    key: tuple[str, str] | None,
+    metre: str | None,
+    programs: tuple[int, ...],
+) -> None:
+    a = at.parse(prompt)
+    assert (a.tempo_bpm, a.key, a.time_signature, a.programs) == (tempo, key, metre, programs), a
+    assert not a.problems
+
+
+@pytest.mark.parametrize(
+    ("prompt", "problem"),
+    [
+        ("a march at 900 bpm in C major", "900 bpm is not a tempo"),
+        ("a chorale in H major", "H is not a key"),
+        ("something in 7/3", "7/3 is not a time signature"),
+    ],
+)
+def test_impossible_values_are_named_and_the_rest_still_applies(prompt: str, problem: str) -> None:
+    a = at.parse(prompt)
+    assert any(problem in p for p in a.problems), a.problems
+    assert "not understood" in a.summary()
+    if "march" in prompt:
+        assert a.time_signature == "2/4" and a.key == ("C", "major") and a.tempo_bpm is None
+
+
+@pytest.mark.parametrize("prompt", ["", "une valse en ré", "gibberish xq zzv"])
+def test_nothing_understood_says_so(prompt: str) -> None:
+    a = at.parse(prompt)
+    assert not a.understood and a.summary().startswith("no tempo, key, time signature or instrument")
+
+
+def test_enforced_attributes_are_measured_back() -> None:
+    import symusic
+
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    # a G minor scale, twice: enough notes for a key estimate
+    for i, pitch in enumerate([67, 69, 70, 72, 74, 75, 78, 79, 74, 70, 67, 62, 67, 70, 74, 79] * 2):
+        track.notes.append(symusic.Note(i * 240, 240, pitch, 80))
+    score.tracks.append(track)
+    asked = at.parse("a slow piece for violin in G minor, 3/4")
+    got = at.measured(bytes(at.enforce(score, asked).dumps_midi()))
+    assert got["tempo_bpm"] == pytest.approx(56.0) and got["time_signature"] == "3/4"
+    assert got["programs"] == [40] and got["key"] == ("G", "minor")
+    assert at.adherence(asked, got) == {
+        "TB": True,
+        "TBT": True,
+        "CK": True,
+        "CKD": True,
+        "TSM": True,
+        "IM": True,
+    }
+    relative = at.adherence(at.parse("in B flat major at 100 bpm"), got)
+    assert relative["CK"] is False and relative["CKD"] is True  # Bb major is G minor's relative
+    assert relative["TB"] is False and relative["TBT"] is False  # 100 bpm (andante) vs 56 (largo)
