@@ -150,9 +150,13 @@ def music_generate(
     temperature: Annotated[float, typer.Option(min=0.05, max=2.0)] = 1.0,
     model: Annotated[str | None, typer.Option(help="Model version (default: the newest)")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    candidates: Annotated[
+        int, typer.Option(min=1, max=8, help="Sample this many, keep the one that meets the prompt best")
+    ] = 1,
     namespace: Namespace = None,
 ) -> None:
-    """Text prompt -> nearest semantic cluster -> sampled tokens -> a MIDI file."""
+    """Text prompt -> nearest semantic cluster -> sampled tokens -> a MIDI file
+    with the tempo, key, time signature and instruments the prompt states."""
     import shutil
 
     from switchboard.workers.music.store import Store
@@ -164,6 +168,7 @@ def music_generate(
         "temperature": temperature,
         "model_version": model,
         "seed": seed,
+        "candidates": candidates,
     }
     result = _job("music.generate", params, namespace)
     made = Store.from_settings().generated / Path(str(result["midi_url"])).name
