@@ -110,6 +110,11 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     assert 0 <= report["quality"] <= 1 and set(report["failing"]) <= set(report["features"])
     md = (stack / "reports" / model / "report.md").read_text()
     assert "| pitch_range |" in md and "Quality" in md and "| passes |" in md
+    # adherence to what the prompts (the held-out pieces' descriptions) state, beside the real pieces
+    adherence = report["adherence"]
+    assert adherence["real"]["TB"] == 1.0 and adherence["real"]["TSM"] == 1.0  # a piece meets its own
+    assert adherence["generated"]["TB"] == 1.0 and 0 <= adherence["generated"]["CK"] <= 1
+    assert "## Adherence to the prompt" in md and "| TB |" in md
     assert (stack / "reports" / model / "features.png").stat().st_size > 1000
 
 

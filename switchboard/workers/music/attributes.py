@@ -283,3 +283,18 @@ def _related(a: tuple[str, str], b: tuple[str, str]) -> bool:
     k = key.Key(*a)
     relative, parallel = k.relative, k.parallel
     return any(_same_key((r.tonic.name, r.mode), b) for r in (relative, parallel))
+
+
+MEASURES = ("TB", "TBT", "CK", "CKD", "TSM", "IM")
+
+
+def rates(results: list[dict[str, bool]]) -> dict[str, Any]:
+    """The share of pieces that meet each measure, over the pieces that asked for it
+    (and how many did)."""
+    out: dict[str, Any] = {}
+    for m in MEASURES:
+        asked = [r[m] for r in results if m in r]
+        if asked:
+            out[m] = round(sum(asked) / len(asked), 3)
+            out[f"{m}_n"] = len(asked)
+    return out

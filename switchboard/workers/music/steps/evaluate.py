@@ -13,7 +13,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import EvaluateRequest, Event, JobStatus, Report
 from switchboard.schemas.jobs import JobState
 
-from .. import features, metrics, sample
+from .. import attributes, features, metrics, sample
 from ..store import Store, read_json, write_json
 from .common import CancellableStep, MusicSettings, in_thread, quiet_after_cancel
 
@@ -35,6 +35,15 @@ def evaluate(
         return [metrics.features(s.midi_path(r["piece_id"]).read_bytes()) for r in rows]
 
     real_test, real_valid = real(test), real(valid)
+    # the ceiling: how well the held-out pieces meet what their own descriptions say
+    ceiling = [
+        attributes.adherence(
+            attributes.parse(s.piece(r["piece_id"])["description"]),
+            attributes.measured(s.midi_path(r["piece_id"]).read_bytes()),
+        )
+        for r in test
+    ]
+    met: list[dict[str, bool]] = []
     generated: list[dict[str, float]] = []
     for n in range(req.samples):
         if stop():
@@ -52,6 +61,7 @@ def evaluate(
         if stop():
             break  # a piece cut short by the cancel is not measured
         generated.append(metrics.features(piece.midi))
+        met.append(piece.met if piece.met is not None else {})
         emit((n + 1, f"{piece.notes} notes, {piece.duration_s:.1f} s"))
     if not generated:
         raise sample.NoMusic("no sample had notes: train the model longer")
@@ -59,8 +69,10 @@ def evaluate(
     out = s.reports / version
     out.mkdir(parents=True, exist_ok=True)
     metrics.plot({"generated": generated, "real (test)": real_test}, out / "features.png")
+    adherence = {"generated": attributes.rates(met), "real": attributes.rates(ceiling)}
     (out / "report.md").write_text(
         metrics.markdown(version, table, len(generated), len(real_test), req.tolerance)
+        + _adherence_markdown(adherence)
     )
     report = {
         "model_version": version,
@@ -69,9 +81,30 @@ def evaluate(
         "real": len(real_test),
         **metrics.summary(table, req.tolerance),
         "features": table,
+        "adherence": adherence,
     }
     write_json(out / "report.json", report)
     return report
+
+
+def _adherence_markdown(adherence: dict[str, dict[str, Any]]) -> str:
+    """How the pieces meet the attributes their prompts state, beside the real pieces."""
+    lines = [
+        "",
+        "## Adherence to the prompt",
+        "",
+        "Prompts are the held-out pieces' descriptions; the real pieces against their own are the ceiling.",
+        "",
+        "| measure | generated | real (ceiling) |",
+        "|---|---|---|",
+    ]
+    gen, real = adherence["generated"], adherence["real"]
+    for m in attributes.MEASURES:
+        if m in gen or m in real:
+            g = f"{gen[m]:.0%} (n={gen[f'{m}_n']})" if m in gen else "-"
+            r = f"{real[m]:.0%} (n={real[f'{m}_n']})" if m in real else "-"
+            lines.append(f"| {m} | {g} | {r} |")
+    return "\n".join(lines) + "\n"
 
 
 class EvaluateStep(CancellableStep):
@@ -103,6 +136,8 @@ class EvaluateStep(CancellableStep):
             "generated": report["generated"],
             "real": report["real"],
             **metrics.as_scalars(report["features"]),
+            **{f"adherence_{k}": v for k, v in report["adherence"]["generated"].items() if "_n" not in k},
+            **{f"ceiling_{k}": v for k, v in report["adherence"]["real"].items() if "_n" not in k},
         }
         yield Report(
             correlation_id=req.correlation_id,
