@@ -4,6 +4,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -30,6 +31,16 @@ def kafka_bootstrap() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in datasets in a DuckDB file, once per run (read only by the tests)."""
+    from switchboard.workers.analyst import datasets
+
+    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
+    datasets.load_duckdb(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,8 @@ import pytest
 from switchboard.bus import BusSettings
 from switchboard.bus.servers import free_port
 from switchboard.edge.settings import EdgeSettings
-from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
-from tests.e2e.test_voice_page import QUESTION, _wav
-from tests.voice_audio import speech_16k
+from tests.e2e.test_analyst_page import CHROMIUM, SHOTS
+from tests.e2e.test_voice_page import speaking_browser
 from tests.voice_stack import voice_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
@@ -56,14 +55,7 @@ async def test_a_page_of_another_origin_embeds_the_mic(
 
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (make test installs it)")
-    wav = _wav(tmp_path / "question.wav", speech_16k(QUESTION, 0.5, 30.0))
-    args = [
-        *BROWSER_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
+    args = speaking_browser(tmp_path)
     (tmp_path / "shop").mkdir()
     (tmp_path / "other").mkdir()
     with site(tmp_path / "shop") as shop, site(tmp_path / "other") as other:

@@ -36,20 +36,25 @@ def _wav(path: Path, pcm: bytes) -> Path:
     return path
 
 
-async def test_speak_into_the_page_and_hear_the_answer(page_url: str, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    if CHROMIUM is None:
-        pytest.skip("Debian chromium is not installed (make test installs it)")
-    # a long silent tail: Chromium loops the file, and one question is enough
+def speaking_browser(tmp_path: Path) -> list[str]:
+    """Chromium's arguments for a fake microphone that asks QUESTION (then a long
+    silent tail: Chromium loops the file, and one question is enough)."""
     wav = _wav(tmp_path / "question.wav", speech_16k(QUESTION, 0.5, 30.0))
-    args = [
+    return [
         *BROWSER_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={wav}",
         "--autoplay-policy=no-user-gesture-required",
     ]
+
+
+async def test_speak_into_the_page_and_hear_the_answer(page_url: str, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    args = speaking_browser(tmp_path)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=args)
         page = await browser.new_page()

@@ -19,13 +19,6 @@ STATUSES: list[JobStatus] = []
 INSIGHTS: list[Insight] = []
 
 
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
-    datasets.load_duckdb(path)
-    return path
-
-
 async def _run(
     duck: Path,
     llm: FakeLLM,

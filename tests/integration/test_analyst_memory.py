@@ -19,13 +19,6 @@ from tests.fakes import FakeEmbedder, FakeLLM
 from tests.memory_chain import on_memory
 
 
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
-    datasets.load_duckdb(path)
-    return path
-
-
 @pytest.fixture
 def memory(tmp_path: Path) -> Memory:
     return Memory(f"sqlite:///{tmp_path / 'memory.db'}", FakeEmbedder().embed)

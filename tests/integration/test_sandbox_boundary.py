@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.workers.analyst import datasets
 from switchboard.workers.analyst.sandbox import Limits, Sandbox, SandboxSettings
 
 pytestmark = pytest.mark.skipif(
@@ -37,13 +36,6 @@ BREAKOUT = (
 )
 ROOT = Path(__file__).parents[2]
 LIMITS = Limits(cpu_s=8, wall_s=20, memory_bytes=1 << 30)
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "analyst.duckdb"
-    datasets.load_duckdb(path)
-    return path
 
 
 @pytest.fixture

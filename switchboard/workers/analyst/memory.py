@@ -6,17 +6,17 @@ embedding) are shown to the model as worked examples for new questions."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, create_engine, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from switchboard.workers import sqldb
 
 Embed = Callable[[Sequence[str]], list[list[float]]]
 
@@ -58,15 +58,6 @@ class Example:
     similarity: float
 
 
-@functools.cache
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    eng = create_engine(url)
-    Base.metadata.create_all(eng)
-    return eng
-
-
 def _pack(vector: Sequence[float]) -> bytes:
     import array
 
@@ -94,7 +85,7 @@ class Memory:
 
     @property
     def engine(self) -> Engine:
-        return _engine(self.url)
+        return sqldb.engine(self.url, Base.metadata)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if self._embed is None:

@@ -5,14 +5,14 @@ the FAQ table and each session's chat history."""
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, select
+from sqlalchemy import DateTime, Integer, String, Text, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from switchboard.workers import sqldb
 
 
 class VoiceSettings(BaseSettings):
@@ -53,13 +53,8 @@ class Turn(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-@functools.cache
 def engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    eng = create_engine(url)
-    Base.metadata.create_all(eng)
-    return eng
+    return sqldb.engine(url, Base.metadata)
 
 
 def history(url: str, session: str, budget_tokens: int) -> list[tuple[str, str]]:
