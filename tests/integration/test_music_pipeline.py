@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import nats
@@ -166,33 +166,61 @@ async def test_bad_files_and_bad_requests_fail_clearly(
         assert done.state == "failed" and words in done.message, (kind, done)
 
 
-async def test_training_stops_on_cancel(nats_settings: BusSettings, stack: Path) -> None:
+async def _cancel_midway(
+    s: BusSettings, kind: str, params: dict[str, object], when: Callable[[JobStatus], bool]
+) -> JobStatus:
+    """Run a job and cancel it at the first status ``when`` holds for; its last status."""
     from switchboard.bus.nats.jetstream import JetStreamPublisher
     from switchboard.jobclient import run_job
     from switchboard.schemas import JobCancel
 
-    s = nats_settings
-    assert (await job(s, "music.ingest", collection="bach", limit=6))[0].state == "succeeded"
-    assert (await job(s, "music.embed", clusters=2))[0].state == "succeeded"
-    assert (await job(s, "music.tokenize"))[0].state == "succeeded"
     nc = await nats.connect(s.nats_url)
     publisher = JetStreamPublisher(nc, s, "test@1")
-    sent = False
+    sent: list[asyncio.Task[None]] = []
 
-    def cancel_when_running(st: JobStatus) -> None:
-        nonlocal sent
-        if "step" in st.message and not sent:
-            sent = True
-            asyncio.get_running_loop().create_task(
-                publisher.publish(JobCancel(correlation_id=st.correlation_id))
+    def cancel_when(st: JobStatus) -> None:
+        if when(st) and not sent:
+            sent.append(
+                asyncio.get_running_loop().create_task(
+                    publisher.publish(JobCancel(correlation_id=st.correlation_id))
+                )
             )
 
-    last = await run_job(
-        s, "music.train", {"max_steps": 100_000, "n_embd": 32, "context": 64}, cancel_when_running
+    try:
+        return await run_job(s, kind, params, cancel_when)
+    finally:
+        await asyncio.gather(*sent)
+        await nc.close()
+
+
+async def _nothing_after_cancel(s: BusSettings, job_id: str) -> None:
+    """No status for the job after its "cancelled" (given its workers a moment to misbehave)."""
+    await asyncio.sleep(2.0)
+    states = [e["state"] for e in await _events(s, "jobs.status") if e["correlation_id"] == job_id]
+    assert "cancelled" in states and states[states.index("cancelled") + 1 :] == [], states
+
+
+async def test_every_music_step_stops_on_cancel(nats_settings: BusSettings, stack: Path) -> None:
+    s = nats_settings
+    # ingest: cancelled after its first pieces, long before its limit
+    last = await _cancel_midway(
+        s, "music.ingest", {"collection": "bach", "limit": 400}, lambda st: st.progress > 0
     )
-    await nc.close()
     assert last.state == "cancelled"
-    for _ in range(100):  # the trainer stops at its next step and keeps what it learnt
+    await _nothing_after_cancel(s, last.correlation_id)
+    assert len(list((stack / "pieces").glob("*.mid"))) < 400
+    assert await job(
+        s, "music.ingest", collection="bach", limit=24
+    )  # enough for a test split[0].state == "succeeded"
+    assert (await job(s, "music.embed", clusters=2))[0].state == "succeeded"
+    assert (await job(s, "music.tokenize"))[0].state == "succeeded"
+
+    # training stops at its next step and keeps what it learnt
+    last = await _cancel_midway(
+        s, "music.train", {"max_steps": 100_000, "n_embd": 32, "context": 64}, lambda st: "step" in st.message
+    )
+    assert last.state == "cancelled"
+    for _ in range(100):
         final = [
             e
             for e in await _events(s, "music.model")
@@ -203,6 +231,27 @@ async def test_training_stops_on_cancel(nats_settings: BusSettings, stack: Path)
         await asyncio.sleep(0.2)
     assert final and final[0]["step"] < 1000
     assert (Path(final[0]["path"]) / "config.json").exists()
+    await _nothing_after_cancel(s, last.correlation_id)
+
+    # generation stops within a chunk of tokens and hands out no piece
+    last = await _cancel_midway(
+        s,
+        "music.generate",
+        {"prompt": "a chorale", "max_tokens": 8192, "seed": 3},
+        lambda st: st.progress > 0,
+    )
+    assert last.state == "cancelled"
+    await _nothing_after_cancel(s, last.correlation_id)
+    assert [
+        e for e in await _events(s, "music.generated") if e["correlation_id"] == last.correlation_id
+    ] == []
+
+    # evaluation stops within a sample and writes no report for the job
+    last = await _cancel_midway(
+        s, "music.evaluate", {"samples": 64, "max_tokens": 512}, lambda st: st.message.startswith("sample")
+    )
+    assert last.state == "cancelled", last
+    await _nothing_after_cancel(s, last.correlation_id)
 
 
 async def test_cli_steps_are_jobs(nats_settings: BusSettings, stack: Path) -> None:
