@@ -15,7 +15,7 @@ import pytest
 
 from switchboard.bus import BusSettings
 from switchboard.edge.app import NODE_MODULES
-from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS
+from tests.e2e.test_analyst_page import BROWSER_ARGS, CHROMIUM, SHOTS, _axe
 from tests.edge_server import edge_server
 from tests.music_stack import job, music_stack
 
@@ -69,8 +69,11 @@ async def test_generate_see_download_and_play_a_piece(page_url: str) -> None:
         await page.wait_for_function("window.musicStats.playing && window.musicStats.scheduled > 0")
         assert await page.evaluate("Tone.context.state") == "running"
         await page.screenshot(path=str(SHOTS / "music-page.png"), full_page=True)
+        assert "key G minor" in await page.text_content("#music-out .understood")  # what the prompt stated
         await page.click("#music-out button.play")  # stop
         assert not await page.evaluate("window.musicStats.playing")
+        serious = await _axe(page)
+        assert not serious, serious
         assert not errors, errors
         await browser.close()
 
