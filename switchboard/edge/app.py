@@ -186,7 +186,7 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     kinds = job_kinds()
-    app.include_router(chat_router(hub, authorize, limiter.take, _history))
+    app.include_router(chat_router(hub, authorize, limiter.take, _history, _Owners()))
     app.include_router(voice_router(hub, authorize, limiter.take))
 
     @app.get("/jobs/kinds")
@@ -320,6 +320,24 @@ def _jobs_openapi(kinds: dict[str, JobKind]) -> dict[str, Any]:
     ]
     body = {"oneOf": variants, "discriminator": {"propertyName": "kind"}}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+class _Owners:
+    """Conversation owners in the voice pipeline's history store."""
+
+    def __init__(self) -> None:
+        from switchboard.workers.voice import store
+
+        self.store, self.url = store, store.VoiceSettings().db_url
+
+    def claim(self, conversation: str, owner: str) -> bool:
+        return self.store.claim(self.url, conversation, owner)
+
+    def owner_of(self, conversation: str) -> str | None:
+        return self.store.owner_of(self.url, conversation)
+
+    def conversations_of(self, owner: str) -> list[str]:
+        return self.store.conversations_of(self.url, owner)
 
 
 def _history(conversation: str) -> list[tuple[str, str]]:

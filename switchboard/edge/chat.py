@@ -2,8 +2,9 @@
 ``POST /chat`` sends a message into a conversation and streams the assistant's
 reply as Server-Sent Events; ``GET /conversations`` and
 ``GET /conversations/{id}`` are the caller's own conversations, read from the
-voice pipeline's history store. A conversation is a session of the voice
-pipeline (typed chat): the same workers, limits and auth as the page."""
+voice pipeline's history store, which also keeps who owns each (so an edge
+restart, or another edge replica, knows). A conversation is a session of the
+voice pipeline (typed chat): the same workers, limits and auth as the page."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
@@ -35,18 +36,27 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+class Owners(Protocol):
+    """Who owns which conversation (the voice history store)."""
+
+    def claim(self, conversation: str, owner: str) -> bool: ...
+    def owner_of(self, conversation: str) -> str | None: ...
+    def conversations_of(self, owner: str) -> list[str]: ...
+
+
 def chat_router(
     hub: Callable[[], Sessions],
     authorize: Callable[..., str],
     take: Callable[[str], Awaitable[bool]],
     history: Callable[[str], list[tuple[str, str]]],
+    owners: Owners,
 ) -> APIRouter:
     """The chat endpoints; ``take(client)`` applies the edge's rate limit,
-    ``history(conversation)`` reads a conversation's turns."""
+    ``history(conversation)`` reads a conversation's turns, ``owners`` keeps whose they are."""
     router = APIRouter()
 
-    def owned(conversation_id: str, client: str) -> None:
-        if hub().conversations.get(conversation_id) != client:
+    async def owned(conversation_id: str, client: str) -> None:
+        if await asyncio.to_thread(owners.owner_of, conversation_id) != client:
             raise HTTPException(404, f"no conversation {conversation_id}")
 
     @router.post("/chat")
@@ -57,13 +67,14 @@ def chat_router(
         h = hub()
         conversation = req.conversation_id or secrets.token_hex(16)
         if req.conversation_id:
-            owned(conversation, client)
+            await owned(conversation, client)
         waiting = h.board.holding_up("voice.transcript")
         if waiting:
             raise HTTPException(503, f"the assistant is not ready yet ({waiting}); try again in a moment")
         if conversation in h.sessions:
             raise HTTPException(409, "a reply is still on its way in this conversation")
-        h.conversations[conversation] = client
+        if not await asyncio.to_thread(owners.claim, conversation, client):
+            raise HTTPException(404, f"no conversation {conversation}")
         queue = h.open_session(conversation)
         message = Transcript(
             correlation_id=conversation, segment_id=new_id(), text=req.message, is_final=True, source="text"
@@ -101,7 +112,7 @@ def chat_router(
     @router.get("/conversations")
     async def conversations(client: str = Depends(authorize)) -> list[dict[str, Any]]:
         """The caller's conversations: id, number of turns, the last message."""
-        mine = [c for c, owner in hub().conversations.items() if owner == client]
+        mine = await asyncio.to_thread(owners.conversations_of, client)
         out = []
         for c in mine:
             turns = await asyncio.to_thread(history, c)
@@ -113,7 +124,7 @@ def chat_router(
     @router.get("/conversations/{conversation_id}")
     async def conversation(conversation_id: str, client: str = Depends(authorize)) -> dict[str, Any]:
         """One of the caller's conversations, turn by turn."""
-        owned(conversation_id, client)
+        await owned(conversation_id, client)
         turns = await asyncio.to_thread(history, conversation_id)
         return {"conversation_id": conversation_id, "turns": [{"role": r, "content": c} for r, c in turns]}
 

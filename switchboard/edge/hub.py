@@ -52,7 +52,6 @@ class Sessions:
         self.sessions: dict[str, asyncio.Queue[tuple[str, bytes]]] = {}
         self.seen: dict[str, OrderedDict[str, None]] = {}
         self.jobs: dict[str, JobRecord] = {}
-        self.conversations: dict[str, str] = {}  # chat over HTTP: conversation -> the client it is
         self.board = Board()
         self.dropped = 0
         self.repeated = 0

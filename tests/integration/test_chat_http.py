@@ -13,6 +13,7 @@ import pytest
 
 from switchboard.bus import BusSettings
 from switchboard.edge.settings import EdgeSettings
+from tests.edge_server import edge_server
 from tests.fakes import FakeEmbedder, FakeLLM, FakeSTT, FakeTTS, FakeVAD, MemoryCollection
 from tests.voice_stack import VoiceStack, voice_settings, voice_stack
 
@@ -53,7 +54,7 @@ async def _say(client: httpx.AsyncClient, token: str, body: dict[str, object]) -
     return events
 
 
-async def test_a_conversation_over_http(chat: VoiceStack) -> None:
+async def test_a_conversation_over_http(chat: VoiceStack, nats_settings: BusSettings) -> None:
     base = f"http://127.0.0.1:{chat.port}"
     async with httpx.AsyncClient(base_url=base) as client:
         first = await _say(client, ALICE, {"message": "How do I scale a worker?"})
@@ -82,3 +83,13 @@ async def test_a_conversation_over_http(chat: VoiceStack) -> None:
         assert (await client.post("/chat", json={"message": ""}, headers=alice)).status_code == 422
         assert (await client.post("/chat", json={"message": "x" * 5000}, headers=alice)).status_code == 422
         assert (await client.post("/chat", json={"message": "hi"})).status_code == 401
+
+    # a new edge (a restart, another replica) still knows whose conversation it is
+    edge = EdgeSettings(tokens={ALICE: "alice", BOB: "bob"})
+    async with (
+        edge_server(nats_settings, edge) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as again,
+    ):
+        mine = (await again.get("/conversations", headers=alice)).json()
+        assert [c["conversation_id"] for c in mine] == [conversation]
+        assert (await again.get(f"/conversations/{conversation}", headers=bob)).status_code == 404

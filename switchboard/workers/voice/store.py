@@ -53,6 +53,15 @@ class Turn(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Conversation(Base):
+    """Who a conversation over HTTP (``POST /chat``) belongs to: only that client reads it."""
+
+    __tablename__ = "voice_conversation"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def engine(url: str) -> Engine:
     return sqldb.engine(url, Base.metadata)
 
@@ -96,3 +105,31 @@ def add_faq(url: str, items: list[tuple[str, str, str]]) -> list[int]:
         db.add_all(rows)
         db.flush()
         return [r.id for r in rows]
+
+
+def claim(url: str, conversation: str, owner: str) -> bool:
+    """Make ``owner`` the conversation's owner if it has none; whether it is theirs."""
+    with Session(engine(url)) as db, db.begin():
+        row = db.get(Conversation, conversation)
+        if row is None:
+            db.add(Conversation(id=conversation, owner=owner, at=datetime.now(UTC)))
+            return True
+        return row.owner == owner
+
+
+def owner_of(url: str, conversation: str) -> str | None:
+    with Session(engine(url)) as db:
+        row = db.get(Conversation, conversation)
+        return row.owner if row else None
+
+
+def conversations_of(url: str, owner: str, limit: int = 100) -> list[str]:
+    """The owner's conversations, newest first."""
+    with Session(engine(url)) as db:
+        rows = db.scalars(
+            select(Conversation.id)
+            .where(Conversation.owner == owner)
+            .order_by(Conversation.at.desc())
+            .limit(limit)
+        )
+        return list(rows)
