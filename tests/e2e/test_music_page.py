@@ -31,7 +31,7 @@ async def page_url(
             ("music.ingest", {"collection": "bach", "limit": 12}),
             ("music.embed", {"clusters": 2}),
             ("music.tokenize", {}),
-            ("music.train", {"max_steps": 40, "checkpoint_every": 40, "n_embd": 64, "context": 128}),
+            ("music.train", {"max_steps": 150, "checkpoint_every": 150, "n_embd": 64, "context": 128}),
         ]:
             done, _ = await job(nats_settings, kind, **params)
             assert done.state == "succeeded", done
@@ -54,7 +54,7 @@ async def test_generate_see_download_and_play_a_piece(page_url: str) -> None:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         await page.goto(page_url)
-        await page.fill("#music-prompt", "a slow chorale by Bach in G minor")
+        await page.fill("#music-prompt", "a chorale by Bach in G minor")
         await page.fill("#music-seconds", "8")
         await page.click("#compose button")
         await page.wait_for_selector("#music-out img", timeout=90_000)

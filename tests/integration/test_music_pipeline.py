@@ -101,6 +101,13 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     assert round(pm.get_tempo_changes()[1][0], 3) == 90.0 and pm.time_signature_changes[0].numerator == 3
     assert {i.program for i in pm.instruments} == {40}
 
+    # a length asked for: the piece has it (within 10 %), or the job says the model cannot make it yet
+    done, _ = await job(s, "music.generate", prompt="a hymn", max_tokens=256, seed=4, seconds=6)
+    if done.state == "succeeded":
+        assert 5.4 <= float(done.result["duration_s"]) <= 6.6, done
+    else:
+        assert "train it longer, or ask for less" in done.message, done
+
     done, _ = await job(s, "music.evaluate", samples=2, max_tokens=128)
     assert done.state == "succeeded", done
     report = json.loads((stack / "reports" / model / "report.json").read_text())

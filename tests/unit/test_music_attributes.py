@@ -78,3 +78,23 @@ def test_enforced_attributes_are_measured_back() -> None:
     relative = at.adherence(at.parse("in B flat major at 100 bpm"), got)
     assert relative["CK"] is False and relative["CKD"] is True  # Bb major is G minor's relative
     assert relative["TB"] is False and relative["TBT"] is False  # 100 bpm (andante) vs 56 (largo)
+
+
+def test_a_piece_cut_to_length_keeps_its_tempo_and_signatures() -> None:
+    import io
+
+    import pretty_midi
+    import symusic
+
+    from switchboard.workers.music.sample import _cut
+
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    for i in range(40):
+        track.notes.append(symusic.Note(i * 480, 480, 60 + i % 12, 80))
+    score.tracks.append(track)
+    score = at.enforce(score, at.parse("a slow chorale in G minor, 3/4, for violin"))
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(_cut(score, 8.0).dumps_midi())))
+    assert pm.get_end_time() == pytest.approx(8.0, abs=0.01)
+    assert pm.get_tempo_changes()[1][0] == pytest.approx(56.0, abs=0.01)
+    assert pm.time_signature_changes[0].numerator == 3 and pm.instruments[0].program == 40

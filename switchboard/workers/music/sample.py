@@ -6,7 +6,9 @@ one whose notes meet them best (the key, estimated from the notes) is kept.
 
 Sampling goes on past the model's context in windows (the cluster token, then
 the last half context of what was made) until EOS, the token budget, or the
-asked length in seconds. The MIDI is read back with pretty_midi: what leaves
+asked length in seconds (then the piece is cut at exactly that length; one
+shorter than 90 % of it is sampled again, then a clear error). The MIDI is
+read back with pretty_midi: what leaves
 here is a valid, playable file with notes, or an error."""
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .model import load
 from .store import Store
 
 TRIES = 3
+TOKENS_PER_SECOND = 160  # a budget, with a length asked for: dense music takes ~20-40 a second
+MAX_TOKENS = 8_192
 
 
 @dataclass
@@ -61,7 +65,7 @@ def generate(
     if seed is not None:
         torch.manual_seed(seed)
     found: list[Piece] = []
-    tries = 0
+    tries, short = 0, 0.0
     while len(found) < candidates and tries < TRIES * candidates and not stop():
         tries += 1
         done = len(found) / candidates
@@ -70,11 +74,20 @@ def generate(
             if progress:
                 progress(done + x / candidates)
 
-        ids = _sample(model, base + label, base, max_tokens, seconds, temperature, tok, asked, part, stop)
-        midi, duration, notes = decode(tok, ids, asked)
+        budget = max(max_tokens, min(MAX_TOKENS, int((seconds or 0) * TOKENS_PER_SECOND)))
+        ids = _sample(model, base + label, base, budget, seconds, temperature, tok, asked, part, stop)
+        midi, duration, notes = decode(tok, ids, asked, until=seconds)
+        if seconds and duration < 0.9 * seconds and not stop():
+            short = max(short, duration)
+            continue  # a piece shorter than asked: sample again
         if notes:
             met = at.adherence(asked, at.measured(midi)) if candidates > 1 or asked.understood else {}
             found.append(Piece(version, label, ids, midi, duration, notes, asked, met))
+    if not found and short and not stop():
+        raise NoMusic(
+            f"the model made at most {short:.1f} s of the {seconds:g} s asked in {tries} samples "
+            f"from {version}: train it longer, or ask for less"
+        )
     if not found:
         raise NoMusic(f"no notes in {tries} samples from {version}; train the model longer")
     return max(found, key=_fit(seconds))
@@ -138,9 +151,11 @@ def _sample(
     return out
 
 
-def decode(tok: Any, ids: list[int], asked: at.Attributes | None = None) -> tuple[bytes, float, int]:
+def decode(
+    tok: Any, ids: list[int], asked: at.Attributes | None = None, until: float | None = None
+) -> tuple[bytes, float, int]:
     """(MIDI bytes, seconds, notes) of sampled tokens, with the asked attributes
-    written in; notes 0 when nothing decodes."""
+    written in and, with ``until``, cut at that many seconds; notes 0 when nothing decodes."""
     import pretty_midi
 
     if not ids:
@@ -149,12 +164,27 @@ def decode(tok: Any, ids: list[int], asked: at.Attributes | None = None) -> tupl
         score = tok.decode(ids)  # one stream for all programs: one dimension
         if asked is not None:
             score = at.enforce(score, asked)
+        if until and score.to("second").end() > until:
+            score = _cut(score, until)
         data = bytes(score.dumps_midi())
         pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception:  # a sample that miditok or pretty_midi cannot make sense of
         return b"", 0.0, 0
     notes = sum(len(i.notes) for i in pm.instruments)
     return data, float(pm.get_end_time()), notes
+
+
+def _cut(score: Any, seconds: float) -> Any:
+    """The score up to ``seconds``: notes that start later dropped, the last ones
+    shortened to end there; tempo, key and time signatures kept (symusic's
+    Score.clip would drop them)."""
+    timed = score.to("second")
+    for i, track in enumerate(timed.tracks):
+        cut = track.clip(0, seconds)
+        for note in cut.notes:
+            note.duration = min(note.duration, seconds - note.time)
+        timed.tracks[i] = cut
+    return timed.to("tick")
 
 
 def piano_roll(midi: bytes, title: str = "") -> bytes:
