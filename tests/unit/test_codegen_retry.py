@@ -41,7 +41,11 @@ async def test_the_same_failed_code_is_not_retried_as_it_is() -> None:
     assert llm.prompts[0][-2] == {"role": "assistant", "content": "```sql\nSELECT y FROM t\n```"}
     fresh = llm.prompts[1]
     assert all(m["role"] != "assistant" or "SELECT y" not in m["content"] for m in fresh)
-    assert fresh[-1]["content"].startswith("q?") and "Do not write this" in fresh[-1]["content"]
+    assert (
+        fresh[-1]["content"].startswith("q?")
+        and "an earlier try failed with: no column y" in fresh[-1]["content"]
+    )
+    assert "SELECT y" not in fresh[-1]["content"]
 
 
 async def test_new_code_and_first_attempts_are_taken_at_once() -> None:

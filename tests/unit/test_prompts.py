@@ -78,3 +78,8 @@ def test_a_key_used_on_the_wrong_side_gets_the_join() -> None:
     hints = prompts.fix_hints(error, code, TABLES)
     assert "customer.support_rep_id refers to employee.employee_id" in hints
     assert "JOIN ON customer.support_rep_id = employee.employee_id" in hints
+
+
+def test_nested_aggregates_get_the_subquery_shape() -> None:
+    error = "Binder Error: aggregate function calls cannot be nested"
+    assert "in a subquery first" in prompts.fix_hints(error, "SELECT avg(count(*)) FROM invoice_line", TABLES)

@@ -112,6 +112,11 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         if near:
             real = ", ".join(by_lower[n].name for n in near)
             lines.append(f"There is no table {name}; the nearest are: {real}")
+    if "cannot be nested" in error or "aggregate function calls cannot contain" in error:
+        lines.append(
+            "Aggregates do not nest: aggregate in a subquery first, "
+            "SELECT avg(n) FROM (SELECT count(*) AS n FROM t GROUP BY k) AS per_k"
+        )
     if "duplicate alias" in error or "specified more than once" in error:
         lines.append("Give every table in FROM and JOIN its own alias (album al JOIN artist ar)")
     aliases = _aliases(code, by_lower)
@@ -242,7 +247,8 @@ def messages(
     for this dataset (then the confirmed pairs nearest the question, nearest
     last), the question, and on a retry the failed code, its error and the
     facts that fix it: as the model's own answer and a reply to it, or
-    (``fresh``) as a note under the question, for a model that would copy it."""
+    (``fresh``) only the error and the facts under the question, for a model
+    that would copy its failed code."""
     if language == "sql":
         system = (
             f"You write one {dialect} SQL SELECT query that answers the user's question "
@@ -266,12 +272,13 @@ def messages(
         out.append({"role": "user", "content": ex.question})
         out.append({"role": "assistant", "content": f"```{language}\n{ex.code}\n```"})
     if previous_code is not None and fresh:
+        # the failed code is left out: shown it, small models write it again
         hints = fix_hints(error or "", previous_code, tables or TABLES)
         out.append(
             {
                 "role": "user",
-                "content": f"{question}\n\nDo not write this, it failed:\n{previous_code}\n"
-                f"Error: {last_lines(error or '', 1)}" + (f"\n{hints}" if hints else ""),
+                "content": f"{question}\n\nMind: an earlier try failed with: {last_lines(error or '', 1)}"
+                + (f"\n{hints}" if hints else ""),
             }
         )
         return out
