@@ -96,5 +96,10 @@ def test_a_piece_cut_to_length_keeps_its_tempo_and_signatures() -> None:
     score = at.enforce(score, at.parse("a slow chorale in G minor, 3/4, for violin"))
     pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(_cut(score, 8.0).dumps_midi())))
     assert pm.get_end_time() == pytest.approx(8.0, abs=0.01)
+    # the model's own tempo changes and controls later in the piece go too
+    score.tempos.append(symusic.Tempo(30 * 480, qpm=100.0))
+    score.tracks[0].controls.append(symusic.ControlChange(30 * 480, 64, 127))
+    later = pretty_midi.PrettyMIDI(io.BytesIO(bytes(_cut(score, 8.0).dumps_midi())))
+    assert later.get_end_time() == pytest.approx(8.0, abs=0.01)
     assert pm.get_tempo_changes()[1][0] == pytest.approx(56.0, abs=0.01)
     assert pm.time_signature_changes[0].numerator == 3 and pm.instruments[0].program == 40

@@ -180,10 +180,15 @@ def _cut(score: Any, seconds: float) -> Any:
     Score.clip would drop them)."""
     timed = score.to("second")
     for i, track in enumerate(timed.tracks):
-        cut = track.clip(0, seconds)
+        cut = track.clip(0, seconds)  # notes, controls, pedals, pitch bends
         for note in cut.notes:
             note.duration = min(note.duration, seconds - note.time)
         timed.tracks[i] = cut
+    # events of the score itself after the cut would make it longer (pretty_midi counts them)
+    timed.tempos = [t for t in timed.tempos if t.time < seconds]
+    timed.time_signatures = [t for t in timed.time_signatures if t.time < seconds]
+    timed.key_signatures = [k for k in timed.key_signatures if k.time < seconds]
+    timed.markers = [m for m in timed.markers if m.time < seconds]
     return timed.to("tick")
 
 
