@@ -6,6 +6,7 @@ embedding) are shown to the model as worked examples for new questions."""
 
 from __future__ import annotations
 
+import array
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,14 +60,10 @@ class Example:
 
 
 def _pack(vector: Sequence[float]) -> bytes:
-    import array
-
     return array.array("f", vector).tobytes()
 
 
 def _unpack(blob: bytes) -> list[float]:
-    import array
-
     out = array.array("f")
     out.frombytes(blob)
     return out.tolist()

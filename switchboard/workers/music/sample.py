@@ -36,8 +36,8 @@ class Piece:
     midi: bytes
     duration_s: float
     notes: int
-    asked: at.Attributes | None = None
-    met: dict[str, bool] | None = None
+    asked: at.Attributes
+    met: dict[str, bool]
 
 
 class NoMusic(RuntimeError):

@@ -61,7 +61,7 @@ def evaluate(
         if stop():
             break  # a piece cut short by the cancel is not measured
         generated.append(metrics.features(piece.midi))
-        met.append(piece.met if piece.met is not None else {})
+        met.append(piece.met)
         emit((n + 1, f"{piece.notes} notes, {piece.duration_s:.1f} s"))
     if not generated:
         raise sample.NoMusic("no sample had notes: train the model longer")

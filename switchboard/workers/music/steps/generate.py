@@ -14,7 +14,7 @@ from typing import Any
 from switchboard.bus import Context, Worker, handles
 from switchboard.schemas import Event, Generated, GenerateRequest, JobStatus
 
-from .. import attributes, sample
+from .. import sample
 from .common import CancellableStep, MusicSettings, Throttle, in_thread, quiet_after_cancel
 
 KIND = "music.generate"
@@ -72,9 +72,8 @@ class GenerateStep(CancellableStep):
             return
         if self.cancelled(req.correlation_id):
             return  # a piece cut short by the cancel is not handed out
-        asked = piece.asked or attributes.parse(req.prompt)
-        values = asked.as_scalars() | {k: v for k, v in (piece.met or {}).items()}
-        understood = asked.summary()[:1000]
+        values = piece.asked.as_scalars() | piece.met
+        understood = piece.asked.summary()[:1000]
         yield Generated(
             correlation_id=req.correlation_id,
             causation_id=req.id,
