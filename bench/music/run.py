@@ -1,13 +1,21 @@
 """Music benchmark: the pipeline's jobs through real NATS, each worker kind its
 own process, on a fresh store.
 
-    python bench/music/run.py [--pieces 200] [--minutes 10] [--samples 16]
+    python bench/music/run.py [--collections bach:400,essenFolksong:600,...]
+                              [--minutes 15] [--samples 48]
 
-Prints ingest (read + store + embed) and tokenize throughput in pieces/s,
-each beside the bare engine functions on the same pieces in the same run;
-training tokens/s on this CPU for a fixed time budget; the time to generate a
-30-second piece; and the evaluation report of the model trained for that
-budget against the real held-out pieces. Figures only; nothing is asserted.
+Prints:
+- corpus conversion in pieces/s: one process without a cache (the way it was
+  done before), one process per core, and again from the cache, on the same
+  pieces in the same run;
+- ingest (read + store + embed) and tokenize throughput through the workers;
+- training tokens/s (padding left out) on this CPU for a fixed time budget;
+- the time to generate a 30-second piece;
+- the evaluation report of the model trained for that budget: adherence (TB,
+  TBT, CK, CKD, TSM, IM) on prompts written from the metadata of held-out
+  pieces, beside the real pieces against their own (the ceiling), and the
+  feature distances to the real pieces.
+Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -59,30 +67,37 @@ async def job(settings: BusSettings, kind: str, **params: Any) -> tuple[dict[str
     return dict(done.result), time.perf_counter() - t0
 
 
-def bare(collection: str, pieces: int) -> tuple[float, float]:
-    """Seconds to read + embed, and to tokenize, the same pieces without the bus."""
-    from switchboard.workers.music import features, ingest
+def conversion(collection: str, pieces: int) -> dict[str, float]:
+    """Pieces/s of corpus conversion + metadata: one process uncached, every core
+    uncached, then from the cache that pass wrote."""
+    from switchboard.workers.music import ingest
 
-    features.embed(["warm up"])  # the workers load their models at start too
-    tok = features.tokenizer()
-    t0 = time.perf_counter()
-    made = []
-    for item in ingest.pieces(collection, None, pieces):
-        if isinstance(item, ingest.Skipped):
-            continue
-        data, p = item
-        features.embed([p.description])
-        made.append(data)
-    read_s = time.perf_counter() - t0
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, data in enumerate(made):
-            paths.append(Path(tmp) / f"{i}.mid")
-            paths[-1].write_bytes(data)
-        t0 = time.perf_counter()
-        for path in paths:
-            features.tokenize(tok, path)
-        return read_s, time.perf_counter() - t0
+        for name, cache, workers in (
+            ("one_process", None, 1),
+            ("all_cores", Path(tmp), None),
+            ("cached", Path(tmp), None),
+        ):
+            t0 = time.perf_counter()
+            n = sum(
+                not isinstance(x, ingest.Skipped)
+                for x in ingest.pieces(collection, None, pieces, cache, workers)
+            )
+            out[name] = n / (time.perf_counter() - t0)
+    return out
+
+
+def bare_tokenize(store: Path, pieces: int) -> float:
+    """Pieces/s of miditok alone on stored pieces."""
+    from switchboard.workers.music import features
+
+    tok = features.tokenizer()
+    paths = sorted((store / "pieces").glob("*.mid"))[:pieces]
+    t0 = time.perf_counter()
+    for path in paths:
+        features.tokenize(tok, path)
+    return len(paths) / (time.perf_counter() - t0)
 
 
 def spawn(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -107,26 +122,28 @@ async def main(args: argparse.Namespace) -> None:
         "SWITCHBOARD_MUSIC_DIR": str(store),
     }
     procs = spawn(env)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"collections": args.collections}
     try:
-        await asyncio.sleep(8)  # imports; models load on first use and count below
-        res, secs = await job(settings, "music.ingest", collection=args.collection, limit=args.pieces)
-        n = int(res["pieces"])
+        first, limit = args.collections.split(",")[0].split(":")
+        figures["conversion"] = await asyncio.to_thread(conversion, first, min(int(limit), 200))
+        await asyncio.sleep(2)
+        n, secs = 0, 0.0
+        for part in args.collections.split(","):
+            name, limit = part.split(":")
+            res, took = await job(settings, "music.ingest", collection=name, limit=int(limit))
+            n, secs = n + int(res["pieces"]), secs + took
         figures["ingest_pieces_per_s"] = n / secs
-        _, secs_embed = await job(settings, "music.embed", clusters=args.clusters)
+        _, figures["cluster_s"] = await job(settings, "music.embed", clusters=args.clusters)
         res, secs_tok = await job(settings, "music.tokenize")
         figures["tokenize_pieces_per_s"] = int(res["pieces"]) / secs_tok
         figures["dataset"] = res
-        read_s, tok_s = await asyncio.to_thread(bare, args.collection, args.pieces)
-        figures["bare_ingest_pieces_per_s"] = n / read_s
-        figures["bare_tokenize_pieces_per_s"] = n / tok_s
-        figures["cluster_s"] = secs_embed
+        figures["bare_tokenize_pieces_per_s"] = await asyncio.to_thread(bare_tokenize, store, 300)
         res, secs = await job(
             settings,
             "music.train",
-            max_steps=1_000_000,
+            max_steps=200_000,
             max_minutes=args.minutes,
-            checkpoint_every=200,
+            checkpoint_every=500,
         )
         figures["train"] = res
         times, lengths = [], []
@@ -140,6 +157,7 @@ async def main(args: argparse.Namespace) -> None:
         figures["generated_lengths_s"] = lengths
         res, secs = await job(settings, "music.evaluate", samples=args.samples, max_tokens=1024)
         figures["evaluate"] = res
+        figures["evaluate_s"] = secs
         figures["report"] = (store / "reports" / str(res["model_version"]) / "report.md").read_text()
     finally:
         for p in procs:
@@ -154,27 +172,32 @@ async def main(args: argparse.Namespace) -> None:
 def print_figures(f: dict[str, Any], args: argparse.Namespace) -> None:
     t = f["train"]
     d = f["dataset"]
-    print(f"\nmusic bench: {args.collection}, {d['pieces']} pieces, dataset {d['dataset_version']}")
+    c = f["conversion"]
+    print(f"\nmusic bench: {f['collections']}; {d['pieces']} pieces, dataset {d['dataset_version']}")
     print(
-        f"ingest (read+store+embed) {f['ingest_pieces_per_s']:.2f} pieces/s through workers "
-        f"vs {f['bare_ingest_pieces_per_s']:.2f} bare (ratio {f['ingest_pieces_per_s'] / f['bare_ingest_pieces_per_s']:.2f})"
+        f"corpus conversion: {c['one_process']:.1f} pieces/s in one process without a cache, "
+        f"{c['all_cores']:.1f} on every core (ratio {c['all_cores'] / c['one_process']:.2f}), "
+        f"{c['cached']:.1f} from the cache (ratio {c['cached'] / c['one_process']:.2f})"
+    )
+    print(f"ingest (convert+read+store+embed) {f['ingest_pieces_per_s']:.2f} pieces/s through the workers")
+    print(
+        f"tokenize (attributes of new pieces + tokens + dataset write + music.tokens events) "
+        f"{f['tokenize_pieces_per_s']:.1f} pieces/s through the worker; miditok alone "
+        f"{f['bare_tokenize_pieces_per_s']:.1f}; clustering {f['cluster_s']:.1f} s"
     )
     print(
-        f"tokenize {f['tokenize_pieces_per_s']:.1f} pieces/s through the worker (dataset write and "
-        f"music.tokens events included) vs {f['bare_tokenize_pieces_per_s']:.1f} bare "
-        f"(ratio {f['tokenize_pieces_per_s'] / f['bare_tokenize_pieces_per_s']:.2f}); clustering {f['cluster_s']:.1f} s"
-    )
-    print(
-        f"train {args.minutes:g} min: {t['steps']} steps, {t['tokens_per_s']:.0f} tokens/s, "
-        f"{t['parameters']} parameters, loss {t['train_loss']}, valid loss {t['valid_loss']}"
+        f"train {args.minutes:g} min on {t.get('threads')} threads: {t['steps']} steps, "
+        f"{t['tokens_per_s']:.0f} tokens/s (padding left out), {t['parameters']} parameters, "
+        f"loss {t['train_loss']}, valid loss {t['valid_loss']}"
     )
     g = f["generate_30s_s"]
     print(
-        f"generate a 30 s piece: median {statistics.median(g):.1f} s (runs {', '.join(f'{x:.1f}' for x in g)}; "
-        f"lengths {', '.join(f'{x:.0f}' for x in f['generated_lengths_s'])} s)"
+        f"generate a 30 s piece (job round trip): median {statistics.median(g):.1f} s "
+        f"(runs {', '.join(f'{x:.1f}' for x in g)}; lengths {', '.join(f'{x:.0f}' for x in f['generated_lengths_s'])} s)"
     )
     e = f["evaluate"]
-    print(f"evaluation: mean distance {e['mean_distance']} vs real-vs-real baseline {e['baseline_distance']}")
+    print(f"evaluation ({e['generated']} prompts, {f['evaluate_s']:.0f} s):")
+    print(f"  mean feature distance {e['mean_distance']} vs real-vs-real baseline {e['baseline_distance']}")
     print(
         f"  quality: {e['quality']:.0%} of the features within 2x the baseline + 0.1; failing {e['failing']}"
     )
@@ -184,11 +207,14 @@ def print_figures(f: dict[str, Any], args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--collection", default="bach")
-    ap.add_argument("--pieces", type=int, default=200)
+    ap.add_argument(
+        "--collections",
+        default="bach:400,essenFolksong:600,oneills1850:400,palestrina:200",
+        help="music21 corpus collections with how many pieces of each",
+    )
     ap.add_argument("--clusters", type=int, default=8)
-    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--generations", type=int, default=3)
-    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=48, help="prompts (one held-out piece's metadata each)")
     ap.add_argument("--prompt", default="a chorale by J.S. Bach in a minor key")
     asyncio.run(main(ap.parse_args()))

@@ -220,6 +220,30 @@ def enforce(score: Any, a: Attributes) -> Any:
     return score
 
 
+def key_shift(asked: Attributes, got: dict[str, Any]) -> int:
+    """Semitones (-5 to 6) that move a piece's key onto the asked one when the
+    mode is right and the tonic is not; 0 otherwise."""
+    if not asked.key or not got.get("key") or got["key"][1] != asked.key[1]:
+        return 0
+    d = (_pitch_class(asked.key[0]) - _pitch_class(got["key"][0])) % 12
+    return d - 12 if d > 6 else d
+
+
+def transpose(midi: bytes, semitones: int) -> bytes:
+    """The piece moved by ``semitones`` (drums stay; an octave the other way when
+    a note would leave the MIDI range); its key signature is already the asked one."""
+    import symusic
+
+    score: Any = symusic.Score.from_midi(midi)
+    pitches = [n.pitch for t in score.tracks if not t.is_drum for n in t.notes] or [60]
+    if not 0 <= max(pitches) + semitones <= 127 or not 0 <= min(pitches) + semitones <= 127:
+        semitones += -12 if semitones > 0 else 12
+    for track in score.tracks:
+        if not track.is_drum:
+            track.shift_pitch(semitones, inplace=True)
+    return bytes(score.dumps_midi())
+
+
 def measured(midi: bytes) -> dict[str, Any]:
     """What a piece has: its tempo (first tempo event), its key (estimated from the
     notes, Krumhansl-Schmuckler), its first time signature, its programs."""

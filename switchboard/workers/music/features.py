@@ -1,7 +1,9 @@
-"""From pieces to training data: semantic clusters of the text descriptions
-(MiniLM embeddings + k-means, as in seed 004) and REMI event tokens (miditok),
-joined as [cluster token] + MIDI tokens + EOS, split train/valid/test by piece
-id, written as a dataset version named by the data and the tokenizer."""
+"""From pieces to training data: attribute tokens read from each piece
+(conditioning.py), semantic clusters of the text descriptions (MiniLM
+embeddings + k-means, as in seed 004) and REMI event tokens (miditok), joined
+as [attribute tokens] + [cluster token] + MIDI tokens + EOS, split
+train/valid/test by piece id, written as a dataset version named by the data
+and the tokenizer."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from . import conditioning
+from .pool import imap
 from .store import Store, write_json
+
+SLOTS_VERSION = 1  # bump when conditioning.of_midi changes: pieces are read again
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
@@ -95,10 +101,31 @@ def split_of(piece_id: str) -> str:
 Progress = Callable[[int, int], None]
 
 
+def piece_slots(store: Store, ids: list[str], progress: Progress | None = None) -> dict[str, dict[str, int]]:
+    """Each piece's attribute values, read once (on every core) and kept in its record."""
+    records = {pid: store.piece(pid) for pid in ids}
+    stale = [pid for pid, r in records.items() if r.get("slots_version") != SLOTS_VERSION]
+    paths = [str(store.midi_path(pid)) for pid in stale]
+    for n, (pid, values) in enumerate(zip(stale, imap(_slots_of, paths), strict=True)):
+        store.update_piece(pid, slots=values, slots_version=SLOTS_VERSION)
+        records[pid]["slots"] = values
+        if progress:
+            progress(n + 1, len(stale))
+    return {pid: r["slots"] for pid, r in records.items()}
+
+
+def _slots_of(path: str) -> dict[str, int]:
+    try:
+        return conditioning.of_midi(Path(path).read_bytes())
+    except Exception:  # a file pretty_midi or music21 cannot read: all slots unspecified
+        return {}
+
+
 def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, Any]:
     """Tokenize every clustered piece into datasets/<version>/: tokenizer.json,
-    clusters.npz (centroids and the id of cluster 0's token), dataset.jsonl (one
-    sequence per piece with its split) and dataset.json (the summary)."""
+    clusters.npz (centroids, the id of cluster 0's token and of the first
+    attribute token), dataset.jsonl (one sequence per piece with its split and
+    head length) and dataset.json (the summary)."""
     if not (store.root / "clusters.npz").exists():
         raise LookupError("no clusters yet: run `switchboard music embed` first")
     centroids = np.load(store.root / "clusters.npz")["centroids"]
@@ -108,17 +135,20 @@ def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, A
         raise LookupError("no clustered pieces: run `switchboard music embed` first")
     tok = tokenizer()
     base = int(tok.vocab_size)  # cluster token ids come after the MIDI vocabulary
+    layout = conditioning.Layout(base + int(centroids.shape[0]))  # then the attribute tokens
     eos = int(tok["EOS_None"])
+    slots = piece_slots(store, ids, (lambda d, t: progress(d, 2 * t)) if progress else None)
     store.datasets.mkdir(parents=True, exist_ok=True)
     work = store.datasets / f".building-{hashlib.sha256(str(ids).encode()).hexdigest()[:8]}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     tok.save(work / "tokenizer.json")
-    np.savez(work / "clusters.npz", centroids=centroids, base=base)
+    np.savez(work / "clusters.npz", centroids=centroids, base=base, attributes=layout.start)
     counts = {"train": 0, "valid": 0, "test": 0}
     tokens = {"train": 0, "valid": 0, "test": 0}
     skipped: list[str] = []
     digest = hashlib.sha256((work / "tokenizer.json").read_bytes())
+    digest.update(f"slots {SLOTS_VERSION} {sorted(conditioning.SLOTS.items())};".encode())
     with (work / "dataset.jsonl").open("w", encoding="utf-8") as out:
         for n, pid in enumerate(ids):
             label = int(labels[pid])  # type: ignore[arg-type]
@@ -131,20 +161,29 @@ def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, A
                 skipped.append(f"{pid}: no tokens")
                 continue
             split = split_of(pid)
+            head = [*layout.ids(slots[pid]), base + label]
             counts[split] += 1
-            tokens[split] += len(seq) + 2
-            digest.update(f"{pid}:{label};".encode())
-            row = {"piece_id": pid, "split": split, "cluster": label, "ids": [base + label, *seq, eos]}
+            tokens[split] += len(head) + len(seq) + 1
+            digest.update(f"{pid}:{head};".encode())
+            row = {
+                "piece_id": pid,
+                "split": split,
+                "cluster": label,
+                "head": len(head),
+                "ids": [*head, *seq, eos],
+            }
             out.write(json.dumps(row) + "\n")
             if progress:
-                progress(n + 1, len(ids))
+                progress(len(ids) + n + 1, 2 * len(ids))
     version = digest.hexdigest()[:12]
     summary = {
         "version": version,
         "pieces": sum(counts.values()),
         "clusters": int(centroids.shape[0]),
-        "vocab": base + int(centroids.shape[0]),
+        "vocab": layout.start + layout.size,
         "base": base,
+        "attributes": layout.start,
+        "pitch_ids": conditioning.pitch_ids(tok),
         "eos": eos,
         "splits": counts,
         "tokens": tokens,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 MAX_BYTES = 512_000  # schemas.music.MAX_MIDI_BYTES: one piece fits one event
 MAX_SECONDS = 30 * 60
 TEMPO_RANGE = (10.0, 400.0)
+CONVERTER = 2  # bump when _convert changes: the cached conversions are made again
 KEYS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 
@@ -143,9 +145,15 @@ def ingest_folder(folder: Path, limit: int | None = None) -> Iterator[tuple[byte
 
 
 def pieces(
-    collection: str | None = None, folder: Path | None = None, limit: int = 200
+    collection: str | None = None,
+    folder: Path | None = None,
+    limit: int = 200,
+    cache: Path | None = None,
+    workers: int | None = None,
 ) -> Iterator[tuple[bytes, Piece] | Skipped]:
-    """Pieces of a music21 collection or of a folder, with the files skipped and why."""
+    """Pieces of a music21 collection or of a folder, with the files skipped and
+    why; corpus works are converted by ``workers`` processes (one per core by
+    default), and those converted once are read back from ``cache``."""
     if (collection is None) == (folder is None):
         raise ValueError("give one of collection or folder")
     if folder is not None:
@@ -155,7 +163,7 @@ def pieces(
         return
     assert collection is not None
     found = False
-    for item in corpus_midi(collection, limit):
+    for item in corpus_midi(collection, limit, cache, workers):
         found = True
         if isinstance(item, Skipped):
             yield item
@@ -169,39 +177,122 @@ def pieces(
         raise ValueError(f"no music21 corpus collection {collection!r} (try bach, palestrina, essenFolksong)")
 
 
-def corpus_midi(collection: str, limit: int) -> Iterator[tuple[bytes, dict[str, Any]] | Skipped]:
+def corpus_paths(collection: str) -> list[str]:
+    from music21 import corpus
+
+    return [str(p) for p in corpus.getComposer(collection) or corpus.getPaths(name=collection)]
+
+
+def corpus_midi(
+    collection: str, limit: int, cache: Path | None = None, workers: int | None = None
+) -> Iterator[tuple[bytes, dict[str, Any]] | Skipped]:
     """Works of one music21 corpus collection (a folder: bach, palestrina,
-    essenFolksong...) as MIDI, with what the corpus knows about each."""
+    essenFolksong...) as MIDI, with what the corpus knows about each; files are
+    converted on every core, and each file's result is cached."""
+    from functools import partial
+
+    from .pool import imap
+
+    done = 0
+    convert = partial(convert_work, collection=collection, most=limit, cache=cache)
+    for items in imap(convert, corpus_paths(collection), workers):
+        for item in items:
+            if done >= limit:
+                return
+            if isinstance(item, Skipped):
+                yield item
+                continue
+            data, known = item
+            done += 1
+            yield data, known
+
+
+Converted = list[tuple[bytes, dict[str, Any]] | Skipped]
+
+
+def convert_work(path: str, collection: str, most: int, cache: Path | None = None) -> Converted:
+    """The first ``most`` scores of one corpus file as MIDI (an ABC file holds
+    many tunes); from the cache when this music21 converted as many before."""
+    import base64
+    import json
+
+    import music21
+
+    stat = Path(path).stat()
+    key = hashlib.sha256(
+        f"{path}|{stat.st_mtime_ns}|{stat.st_size}|{music21.__version__}|{collection}".encode()
+    )
+    cached = cache / f"{key.hexdigest()[:24]}.json" if cache else None
+    if cached and cached.exists():
+        try:
+            entry = json.loads(cached.read_text())
+            if entry["complete"] or len(entry["rows"]) >= most:
+                return [
+                    (base64.b64decode(r["midi"]), r["known"])
+                    if "midi" in r
+                    else Skipped(r["source"], r["reason"])
+                    for r in entry["rows"][:most]
+                ]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry: convert again
+    out, complete = _convert(path, collection, most)
+    if cached:
+        rows = [
+            {"source": x.source, "reason": x.reason}
+            if isinstance(x, Skipped)
+            else {"midi": base64.b64encode(x[0]).decode(), "known": x[1]}
+            for x in out
+        ]
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"complete": complete, "rows": rows}))
+        tmp.replace(cached)
+    return out
+
+
+def _convert(path: str, collection: str, most: int) -> tuple[Converted, bool]:
+    """(up to ``most`` scores of the file as MIDI, whether that is all of them)"""
     from music21 import corpus, midi
 
     from switchboard.workers.analyst.scores import FOLDER_COMPOSERS
 
-    done = 0
-    for path in corpus.getComposer(collection) or corpus.getPaths(name=collection):
-        if done >= limit:
-            return
+    try:
+        parsed = corpus.parse(path)
+        scores = list(getattr(parsed, "scores", None) or [parsed])  # ABC files hold many tunes
+    except Exception as exc:  # music21 raises many types on odd files
+        return [Skipped(path, f"music21 could not parse it: {type(exc).__name__}: {str(exc)[:200]}")], True
+    out: Converted = []
+    for score in scores[:most]:
+        md = score.metadata
+        known = {
+            "title": (md.title if md else None) or Path(path).stem,
+            "composer": (md.composer if md else None) or FOLDER_COMPOSERS.get(collection),
+            "collection": collection,
+        }
         try:
-            parsed = corpus.parse(path)
-            scores = list(getattr(parsed, "scores", None) or [parsed])  # ABC files hold many tunes
-        except Exception as exc:  # music21 raises many types on odd files
-            yield Skipped(str(path), f"music21 could not parse it: {type(exc).__name__}: {str(exc)[:200]}")
-            continue
-        for score in scores:
-            if done >= limit:
-                return
-            md = score.metadata
-            known = {
-                "title": (md.title if md else None) or Path(path).stem,
-                "composer": (md.composer if md else None) or FOLDER_COMPOSERS.get(collection),
-                "collection": collection,
-            }
-            try:
-                data = midi.translate.streamToMidiFile(score).writestr()
-            except Exception as exc:
-                yield Skipped(
+            out.append((midi.translate.streamToMidiFile(_unshared(score)).writestr(), known))
+        except Exception as exc:
+            out.append(
+                Skipped(
                     f"{path}#{known['title']}",
                     f"no MIDI from music21: {type(exc).__name__}: {str(exc)[:200]}",
                 )
-                continue
-            done += 1
-            yield data, known
+            )
+    return out, len(scores) <= most
+
+
+def _unshared(score: Any) -> Any:
+    """The score with no time/key signature, tempo or clef object in two measures
+    at once (music21's ABC reader shares them; its MIDI writer then refuses)."""
+    import copy
+
+    seen: set[int] = set()
+    for part in score.parts:
+        for measure in part.getElementsByClass("Measure"):
+            for el in list(
+                measure.getElementsByClass(("TimeSignature", "KeySignature", "MetronomeMark", "Clef"))
+            ):
+                if id(el) in seen:
+                    measure.replace(el, copy.deepcopy(el))
+                seen.add(id(el))
+    return score

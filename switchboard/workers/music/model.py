@@ -3,7 +3,10 @@ on CPU with the transformers Trainer: checkpoints every N steps, resumable,
 a time budget, loss curves saved as a plot, progress through a callback.
 
 Training windows: every piece's sequence cut into ``context``-long windows,
-each starting with the piece's semantic (cluster) token."""
+each starting with the piece's head (its attribute tokens and its semantic
+cluster token); a training window is transposed and has attributes dropped at
+random (conditioning.Augment). Training runs on every core and reports the
+tokens it really read (padding left out) per second."""
 
 from __future__ import annotations
 
@@ -19,29 +22,37 @@ import numpy as np
 
 from switchboard.schemas import TrainRequest
 
+from . import conditioning
 from .features import sequences
+from .pool import cores
 from .store import Store, read_json, write_json
 
 PAD = 0  # miditok's PAD_None
 MAX_EVAL_WINDOWS = 64
 
 
-def windows(rows: list[dict[str, Any]], context: int) -> list[list[int]]:
+Window = tuple[list[int], list[int]]  # (head, body)
+
+
+def windows(rows: list[dict[str, Any]], context: int) -> list[Window]:
     out = []
     for r in rows:
-        head, body = r["ids"][0], r["ids"][1:]
-        step = context - 1
+        n = int(r.get("head", 1))  # datasets before attribute tokens: the cluster token only
+        head, body = r["ids"][:n], r["ids"][n:]
+        step = context - n
         for i in range(0, max(1, len(body) - step // 4), step):
-            out.append([head, *body[i : i + step]])
+            out.append((head, body[i : i + step]))
     return out
 
 
 class WindowSet:
-    """A torch-style dataset of padded windows with labels (-100 on padding)."""
+    """A torch-style dataset of padded windows with labels (-100 on padding),
+    each augmented when ``augment`` is given (training, not evaluation)."""
 
-    def __init__(self, rows: list[list[int]], context: int) -> None:
+    def __init__(self, rows: list[Window], context: int, augment: conditioning.Augment | None = None) -> None:
         self.rows = rows
         self.context = context
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,7 +60,11 @@ class WindowSet:
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
 
-        ids = self.rows[i]
+        head, body = self.rows[i]
+        if self.augment is not None and len(head) > 1:
+            prefix, body = self.augment(head[:-1], body)
+            head = [*prefix, head[-1]]
+        ids = [*head, *body]
         pad = self.context - len(ids)
         input_ids = torch.tensor(ids + [PAD] * pad)
         mask = torch.tensor([1] * len(ids) + [0] * pad)
@@ -115,6 +130,12 @@ def train(
     if not train_w:
         raise LookupError(f"dataset {dataset.name} has no training pieces")
     torch.manual_seed(req.seed)
+    torch.set_num_threads(cores())
+    augment = None
+    if "attributes" in summary:
+        layout = conditioning.Layout(int(summary["attributes"]))
+        pitches = {int(p): int(i) for p, i in summary["pitch_ids"].items()}
+        augment = conditioning.Augment(layout, pitches, req.seed)
     config = GPT2Config(
         vocab_size=int(summary["vocab"]),
         n_positions=req.context,
@@ -132,22 +153,21 @@ def train(
         "request": req.model_dump(mode="json", exclude={"id", "correlation_id", "causation_id", "created_at"})
     }
     write_json(out / "train.json", {**base, "dataset_version": dataset.name, "done": False})
-    tokens_per_step = req.batch_size * float(np.mean([len(w) for w in train_w]))
     started = time.monotonic()
     budget_s = req.max_minutes * 60
 
     class Report(TrainerCallback):
         def __init__(self) -> None:
-            self.first_step: int | None = None
+            self.first_seen: int | None = None
             self.t0 = time.monotonic()
             self.rate = 0.0
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self.first_step is None:  # timed from the end of the first step: warm-up excluded
-                self.first_step, self.t0 = state.global_step, time.monotonic()
-            done = state.global_step - self.first_step
-            if done:
-                self.rate = done * tokens_per_step / max(1e-6, time.monotonic() - self.t0)
+            if self.first_seen is None:  # timed from the end of the first step: warm-up excluded
+                self.first_seen, self.t0 = state.num_input_tokens_seen, time.monotonic()
+            seen = state.num_input_tokens_seen - self.first_seen
+            if seen:
+                self.rate = seen / max(1e-6, time.monotonic() - self.t0)
             report(Progress(state.global_step, state.max_steps, tokens_per_s=self.rate))
             if stop() or time.monotonic() - started > budget_s:
                 control.should_training_stop = True
@@ -192,19 +212,20 @@ def train(
         report_to=[],
         disable_tqdm=True,
         dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
         seed=req.seed,
     )
     model = GPT2LMHeadModel(config)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=WindowSet(train_w, req.context),
+        train_dataset=WindowSet(train_w, req.context, augment),
         eval_dataset=WindowSet(valid_w, req.context) if valid_w else None,
         callbacks=[Report()],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to jobs.status, not stdout
     resume = bool(req.resume) and any(out.glob("checkpoint-*"))
-    first_step = _last_checkpoint_step(out) if resume else 0
+    seen_before = _seen_at_checkpoint(out) if resume else 0
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     valid_loss = trainer.evaluate()["eval_loss"] if valid_w else None
     trainer.save_model(str(out / "final"))
@@ -212,10 +233,10 @@ def train(
     write_json(out / "loss.json", history)
     plot_loss(history, out / "loss.png")
     elapsed = time.monotonic() - started
-    steps_run = trainer.state.global_step - first_step
+    seen = trainer.state.num_input_tokens_seen - seen_before
     # the last logged loss; a run shorter than the logging interval has only the mean
     train_loss = next((h["loss"] for h in reversed(history) if "loss" in h), None)
-    if train_loss is None and steps_run:
+    if train_loss is None and seen:
         train_loss = result.training_loss
     done = {
         **base,
@@ -228,15 +249,20 @@ def train(
         "train_windows": len(train_w),
         "parameters": sum(int(p.numel()) for p in model.parameters()),
         "seconds": round(elapsed, 1),
-        "tokens_per_s": round(steps_run * tokens_per_step / max(1e-6, result.metrics["train_runtime"]), 1),
+        "tokens": int(trainer.state.num_input_tokens_seen),
+        "tokens_per_s": round(seen / max(1e-6, result.metrics["train_runtime"]), 1),
+        "threads": torch.get_num_threads(),
+        "conditioned": augment is not None,
         "stopped_early": trainer.state.global_step < req.max_steps,
     }
     write_json(out / "train.json", done)
     return done
 
 
-def _last_checkpoint_step(out: Path) -> int:
-    return max((int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")), default=0)
+def _seen_at_checkpoint(out: Path) -> int:
+    """Tokens the last checkpoint had read (a resumed run counts only its own)."""
+    last = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return int(read_json(last / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
 def _overrides(req: TrainRequest) -> dict[str, Any]:
@@ -267,15 +293,27 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     tmp.replace(path)
 
 
-def load(store: Store, version: str | None) -> tuple[str, Any, Any, np.ndarray, int]:
-    """(version, GPT-2 model, REMI tokenizer, centroids, cluster-0 token id); the
-    last one loaded is kept until its files change."""
+@dataclass(frozen=True)
+class Loaded:
+    version: str
+    model: Any
+    tokenizer: Any
+    centroids: np.ndarray
+    base: int
+    """the id of cluster 0's token"""
+    layout: conditioning.Layout | None
+    """where the attribute tokens are; None for a model trained before them"""
+
+
+def load(store: Store, version: str | None) -> Loaded:
+    """A trained model with what sampling needs; the last one loaded is kept until
+    its files change."""
     path = store.model_dir(version)
     return _load(path, (path / "final/config.json").stat().st_mtime)
 
 
 @functools.lru_cache(maxsize=1)
-def _load(path: Path, mtime: float) -> tuple[str, Any, Any, np.ndarray, int]:
+def _load(path: Path, mtime: float) -> Loaded:
     from transformers import GPT2LMHeadModel
 
     from .features import load_tokenizer
@@ -283,4 +321,5 @@ def _load(path: Path, mtime: float) -> tuple[str, Any, Any, np.ndarray, int]:
     model = GPT2LMHeadModel.from_pretrained(path / "final").eval()
     clusters = np.load(path / "clusters.npz")
     tok = load_tokenizer(path / "tokenizer.json")
-    return path.name, model, tok, clusters["centroids"], int(clusters["base"])
+    layout = conditioning.Layout(int(clusters["attributes"])) if "attributes" in clusters else None
+    return Loaded(path.name, model, tok, clusters["centroids"], int(clusters["base"]), layout)

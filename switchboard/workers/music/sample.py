@@ -1,11 +1,16 @@
-"""Text prompt -> nearest semantic cluster -> sampled tokens -> MIDI.
+"""Text prompt -> attribute tokens and the nearest semantic cluster -> sampled
+tokens -> MIDI.
 
-The tempo, key, time signature and instruments the prompt states are written
-into the piece exactly (``attributes.enforce``); with several candidates, the
-one whose notes meet them best (the key, estimated from the notes) is kept.
+The tempo, key, time signature, instruments and length the prompt states
+become the attribute tokens the model was trained to follow
+(conditioning.py); the unstated ones stay unspecified. Those that can be are
+then written into the piece exactly (``attributes.enforce``); notes whose key
+(estimated from them) has the asked mode but another tonic are transposed to
+the asked one. With several candidates, the one whose notes meet the asked
+attributes best is kept.
 
-Sampling goes on past the model's context in windows (the cluster token, then
-the last half context of what was made) until EOS, the token budget, or the
+Sampling goes on past the model's context in windows (the head, then the last
+half context of what was made) until EOS, the token budget, or the
 asked length in seconds (then the piece is cut at exactly that length; one
 shorter than 90 % of it is sampled again, then a clear error). The MIDI is
 read back with pretty_midi: what leaves
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import attributes as at
+from . import conditioning
 from .features import nearest_cluster
 from .model import load
 from .store import Store
@@ -38,6 +44,10 @@ class Piece:
     notes: int
     asked: at.Attributes
     met: dict[str, bool]
+    model_met: dict[str, bool]
+    """how the model's own notes met the asked attributes, before the key was moved"""
+    transposed: int = 0
+    """semitones the notes were moved to reach the asked key"""
 
 
 class NoMusic(RuntimeError):
@@ -59,9 +69,13 @@ def generate(
 ) -> Piece:
     import torch
 
-    version, model, tok, centroids, base = load(store, model_version)
-    label = nearest_cluster(prompt, centroids) if prompt.strip() else 0
+    m = load(store, model_version)
+    version, model, tok, base = m.version, m.model, m.tokenizer, m.base
+    label = nearest_cluster(prompt, m.centroids) if prompt.strip() else 0
     asked = at.parse(prompt)
+    head = [base + label]
+    if m.layout is not None:
+        head = [*m.layout.ids(conditioning.of_request(asked, seconds)), *head]
     if seed is not None:
         torch.manual_seed(seed)
     found: list[Piece] = []
@@ -75,14 +89,15 @@ def generate(
                 progress(done + x / candidates)
 
         budget = max(max_tokens, min(MAX_TOKENS, int((seconds or 0) * TOKENS_PER_SECOND)))
-        ids = _sample(model, base + label, base, budget, seconds, temperature, tok, asked, part, stop)
+        ids = _sample(model, head, base, budget, seconds, temperature, tok, asked, part, stop)
         midi, duration, notes = decode(tok, ids, asked, until=seconds)
         if seconds and duration < 0.9 * seconds and not stop():
             short = max(short, duration)
             continue  # a piece shorter than asked: sample again
         if notes:
-            met = at.adherence(asked, at.measured(midi)) if candidates > 1 or asked.understood else {}
-            found.append(Piece(version, label, ids, midi, duration, notes, asked, met))
+            found.append(
+                _judged(Piece(version, label, ids, midi, duration, notes, asked, {}, {}), candidates)
+            )
     if not found and short and not stop():
         raise NoMusic(
             f"the model made at most {short:.1f} s of the {seconds:g} s asked in {tries} samples "
@@ -91,6 +106,20 @@ def generate(
     if not found:
         raise NoMusic(f"no notes in {tries} samples from {version}; train the model longer")
     return max(found, key=_fit(seconds))
+
+
+def _judged(p: Piece, candidates: int) -> Piece:
+    """The piece measured against what was asked, moved to the asked key when
+    only its tonic is wrong."""
+    if not (candidates > 1 or p.asked.understood):
+        return p
+    got = at.measured(p.midi)
+    p.met = p.model_met = at.adherence(p.asked, got)
+    shift = at.key_shift(p.asked, got)
+    if shift:
+        p.midi, p.transposed = at.transpose(p.midi, shift), shift
+        p.met = at.adherence(p.asked, at.measured(p.midi))
+    return p
 
 
 def _fit(seconds: float | None) -> Callable[[Piece], tuple[float, float]]:
@@ -106,7 +135,7 @@ def _fit(seconds: float | None) -> Callable[[Piece], tuple[float, float]]:
 
 def _sample(
     model: Any,
-    head: int,
+    head: list[int],
     base: int,
     max_tokens: int,
     seconds: float | None,
@@ -120,13 +149,13 @@ def _sample(
 
     context = int(model.config.n_positions)
     eos = int(model.config.eos_token_id)
-    # only MIDI tokens come out; with a length asked for, no early end either
+    # only MIDI tokens come out (no cluster or attribute tokens); with a length asked for, no early end either
     banned = list(range(base, int(model.config.vocab_size))) + ([eos] if seconds else [])
     chunk = max(16, context // 2)
     out: list[int] = []
     with torch.inference_mode():
         while len(out) < max_tokens and not stop():
-            window = [head, *out[-(context - chunk - 1) :]] if out else [head]
+            window = [*head, *out[-(context - chunk - len(head)) :]] if out else head
             new = model.generate(
                 torch.tensor([window]),
                 attention_mask=torch.ones(1, len(window), dtype=torch.long),

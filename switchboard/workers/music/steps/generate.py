@@ -73,6 +73,8 @@ class GenerateStep(CancellableStep):
         if self.cancelled(req.correlation_id):
             return  # a piece cut short by the cancel is not handed out
         values = piece.asked.as_scalars() | piece.met
+        if piece.transposed:
+            values["transposed"] = piece.transposed
         understood = piece.asked.summary()[:1000]
         yield Generated(
             correlation_id=req.correlation_id,

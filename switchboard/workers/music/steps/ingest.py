@@ -59,7 +59,8 @@ class IngestStep(CancellableStep):
             return
 
         def read(emit: Callable[[Any], None]) -> None:
-            for item in ingest.pieces(req.collection, folder, req.limit):
+            cache = self.store().root / "cache" / "corpus"
+            for item in ingest.pieces(req.collection, folder, req.limit, cache):
                 if self.cancelled(req.correlation_id):
                     return
                 emit(item)
