@@ -148,6 +148,7 @@ def music_generate(
     seconds: Annotated[float | None, typer.Option(min=1, max=600, help="Stop once this long")] = None,
     max_tokens: Annotated[int, typer.Option(min=16, max=8192)] = 1024,
     temperature: Annotated[float, typer.Option(min=0.05, max=2.0)] = 1.0,
+    top_p: Annotated[float, typer.Option(min=0.05, max=1.0, help="Nucleus sampling (1: none)")] = 0.95,
     model: Annotated[str | None, typer.Option(help="Model version (default: the newest)")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     candidates: Annotated[
@@ -166,6 +167,7 @@ def music_generate(
         "seconds": seconds,
         "max_tokens": max_tokens,
         "temperature": temperature,
+        "top_p": top_p,
         "model_version": model,
         "seed": seed,
         "candidates": candidates,

@@ -151,6 +151,8 @@ class GenerateRequest(Event):
     model_version: Name | None = None
     max_tokens: int = Field(default=1_024, ge=16, le=8_192)
     temperature: float = Field(default=1.0, gt=0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0, le=1.0)
+    """Nucleus sampling: each token from the smallest set of this much probability."""
     seed: int | None = None
     seconds: float | None = Field(default=None, gt=0, le=600)
     """Stop once the piece is this long (else at EOS or max_tokens)."""

@@ -18,6 +18,9 @@ from switchboard.workers.music import attributes as at
         ("an andante in a minor for piano", 72.0, ("A", "minor"), None, (0,)),
         ("a minor change of plans, nothing else", None, None, None, ()),
         ("Eb-flat? no: E flat major, 3/4", None, ("E-", "major"), "3/4", ()),
+        ("tempo: 100, in the key of C sharp minor", 100.0, ("C#", "minor"), None, ()),
+        ("D-flat major, ♩ = 66, moderately fast? no", 66.0, ("D-", "major"), None, ()),
+        ("a moderately fast tune at a tempo of 128 in 6/8", 128.0, None, "6/8", ()),
     ],
 )
 def test_stated_values_are_understood(
@@ -48,7 +51,25 @@ def test_impossible_values_are_named_and_the_rest_still_applies(prompt: str, pro
         assert a.time_signature == "2/4" and a.key == ("C", "major") and a.tempo_bpm is None
 
 
-@pytest.mark.parametrize("prompt", ["", "une valse en ré", "gibberish xq zzv"])
+@pytest.mark.parametrize(
+    ("prompt", "tempo", "key", "metre"),
+    [
+        ("une valse lente en ré mineur", 52.0, ("D", "minor"), "3/4"),
+        ("ein schneller Walzer in d-Moll", 144.0, ("D", "minor"), "3/4"),
+        ("una marcha en si bemol mayor", None, ("B-", "major"), "2/4"),
+        ("un valzer in fa diesis minore, veloce", 144.0, ("F#", "minor"), "3/4"),
+        ("la mélodie en sol majeur", None, ("G", "major"), None),
+    ],
+)
+def test_other_languages_name_keys_dances_and_tempi(
+    prompt: str, tempo: float | None, key: tuple[str, str], metre: str | None
+) -> None:
+    a = at.parse(prompt)
+    assert (a.tempo_bpm, a.key, a.time_signature) == (tempo, key, metre), a
+    assert not a.problems
+
+
+@pytest.mark.parametrize("prompt", ["", "une chanson douce", "一首安静的歌", "gibberish xq zzv"])
 def test_nothing_understood_says_so(prompt: str) -> None:
     a = at.parse(prompt)
     assert not a.understood and a.summary().startswith("no tempo, key, time signature or instrument")

@@ -44,8 +44,43 @@ DANCES = {
     "gavotte": "4/4",
     "common time": "4/4",
     "cut time": "2/2",
+    # the same dances in French, German, Spanish, Italian
+    "valse": "3/4",
+    "walzer": "3/4",
+    "vals": "3/4",
+    "valzer": "3/4",
+    "menuet": "3/4",
+    "menuett": "3/4",
+    "minuetto": "3/4",
+    "marche": "2/4",
+    "marsch": "2/4",
+    "marcha": "2/4",
+    "marcia": "2/4",
+    "giga": "6/8",
 }
-_BPM = re.compile(r"(\d{1,5}(?:\.\d+)?)\s*(?:bpm|beats? (?:per|a) minute)\b", re.I)
+# a key named in solfège (French, Spanish, Italian, Portuguese): "ré mineur", "la mayor", "si bemolle maggiore"
+_SOLFEGE = re.compile(
+    r"\b(do|ut|r[ée]|mi|fa|sol|la|si)[ -]?(#|♯|b|♭|di[èe]se|sostenido|diesis|sustenido|b[ée]mol|bemolle)?[ -]?"
+    r"(majeur|mineur|mayor|menor|maggiore|minore|maior)\b",
+    re.I,
+)
+_SYLLABLES = {
+    "do": "C",
+    "ut": "C",
+    "re": "D",
+    "ré": "D",
+    "mi": "E",
+    "fa": "F",
+    "sol": "G",
+    "la": "A",
+    "si": "B",
+}
+_BPM = re.compile(
+    r"(\d{1,5}(?:\.\d+)?)\s*(?:bpm|beats? (?:per|a|each) minute)\b"  # 90 bpm, 90 beats per minute
+    r"|\btempo\s*(?:of|at|:|=|is)?\s*(\d{1,5}(?:\.\d+)?)\b(?!\s*/)"  # tempo 90, tempo: 90
+    r"|(?:♩|\bq)\s*=\s*(\d{1,5}(?:\.\d+)?)",  # ♩ = 90
+    re.I,
+)
 _KEY = re.compile(
     r"\b([A-Za-z])(#|♯|b|♭|-sharp|-flat| sharp| flat)?[ -]?(major|minor|maj|min|dur|moll)\b", re.I
 )
@@ -103,6 +138,26 @@ def _tempo_words() -> dict[str, float]:
 
     words = {k.lower(): float(v) for k, v in tempo.defaultTempoValues.items()}
     words |= {"very slow": 40.0, "very fast": 176.0, "quick": 144.0, "lively": 140.0, "calm": 66.0}
+    words |= {"moderately slow": 80.0, "moderately fast": 126.0, "upbeat": 126.0, "relaxed": 70.0}
+    # slow and fast in French, German, Spanish, Italian (music21 knows the Italian markings)
+    words |= {
+        "lent": 52.0,
+        "lente": 52.0,
+        "langsam": 52.0,
+        "langsamer": 52.0,
+        "langsame": 52.0,
+        "lenta": 52.0,
+    }
+    words |= {
+        "vif": 144.0,
+        "rapide": 144.0,
+        "schnell": 144.0,
+        "schneller": 144.0,
+        "schnelle": 144.0,
+        "rápido": 144.0,
+        "rapido": 144.0,
+        "veloce": 144.0,
+    }
     return words
 
 
@@ -120,7 +175,7 @@ def parse(prompt: str) -> Attributes:
 def _tempo(text: str, a: Attributes) -> None:
     m = _BPM.search(text)
     if m:
-        bpm = float(m.group(1))
+        bpm = float(next(g for g in m.groups() if g))
         if MIN_BPM <= bpm <= MAX_BPM:
             a.tempo_bpm = bpm
             a.understood.append(f"tempo {bpm:g} bpm")
@@ -140,6 +195,17 @@ def _tempo(text: str, a: Attributes) -> None:
 def _key(text: str, a: Attributes) -> None:
     from music21 import key
 
+    m = _SOLFEGE.search(text)
+    if m:
+        letter = _SYLLABLES[m.group(1).lower()]
+        accidental = (m.group(2) or "").lower()
+        sign = "#" if accidental in ("#", "♯", "dièse", "diese", "sostenido", "diesis", "sustenido") else ""
+        sign = "-" if accidental in ("b", "♭", "bémol", "bemol", "bemolle") else sign
+        minor = m.group(3).lower() in ("mineur", "menor", "minore")
+        k = key.Key(letter + sign, "minor" if minor else "major")
+        a.key = (k.tonic.name, k.mode)
+        a.understood.append(f"key {k.tonic.name.replace('-', 'b')} {k.mode} ({m.group(0).strip()})")
+        return
     for m in _KEY.finditer(text):
         letter, accidental, mode = m.group(1), (m.group(2) or "").strip(" -").lower(), m.group(3).lower()
         if letter == "a" and not accidental and not text[: m.start()].rstrip().lower().endswith(("in", "of")):

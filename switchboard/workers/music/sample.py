@@ -62,6 +62,7 @@ def generate(
     max_tokens: int = 1_024,
     seconds: float | None = None,
     temperature: float = 1.0,
+    top_p: float = 0.95,
     seed: int | None = None,
     candidates: int = 1,
     progress: Callable[[float], None] | None = None,
@@ -89,7 +90,7 @@ def generate(
                 progress(done + x / candidates)
 
         budget = max(max_tokens, min(MAX_TOKENS, int((seconds or 0) * TOKENS_PER_SECOND)))
-        ids = _sample(model, head, base, budget, seconds, temperature, tok, asked, part, stop)
+        ids = _sample(model, head, base, budget, seconds, (temperature, top_p), tok, asked, part, stop)
         midi, duration, notes = decode(tok, ids, asked, until=seconds)
         if seconds and duration < 0.9 * seconds and not stop():
             short = max(short, duration)
@@ -139,7 +140,7 @@ def _sample(
     base: int,
     max_tokens: int,
     seconds: float | None,
-    temperature: float,
+    sampling: tuple[float, float],
     tok: Any,
     asked: at.Attributes,
     progress: Callable[[float], None] | None,
@@ -160,7 +161,8 @@ def _sample(
                 torch.tensor([window]),
                 attention_mask=torch.ones(1, len(window), dtype=torch.long),
                 do_sample=True,
-                temperature=temperature,
+                temperature=sampling[0],
+                top_p=sampling[1],
                 top_k=0,
                 max_new_tokens=min(chunk, max_tokens - len(out)),
                 suppress_tokens=banned,

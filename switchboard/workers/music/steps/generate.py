@@ -49,6 +49,7 @@ class GenerateStep(CancellableStep):
                 max_tokens=req.max_tokens,
                 seconds=req.seconds,
                 temperature=req.temperature,
+                top_p=req.top_p,
                 seed=req.seed,
                 candidates=req.candidates,
                 progress=emit,
