@@ -124,3 +124,17 @@ def test_a_piece_cut_to_length_keeps_its_tempo_and_signatures() -> None:
     assert later.get_end_time() == pytest.approx(8.0, abs=0.01)
     assert pm.get_tempo_changes()[1][0] == pytest.approx(56.0, abs=0.01)
     assert pm.time_signature_changes[0].numerator == 3 and pm.instruments[0].program == 40
+
+
+def test_the_fast_key_estimate_agrees_with_music21s_own_analysis() -> None:
+    from music21 import converter
+
+    from switchboard.workers.music import ingest
+
+    pieces = [x for p in ingest.corpus_paths("bach")[:8] for x in ingest.convert_work(p, "bach", 1)]
+    midis = [x[0] for x in pieces if isinstance(x, tuple)]
+    agree = 0
+    for midi in midis:
+        k = converter.parseData(midi, format="midi").analyze("key")
+        agree += at.key_of(midi) in {(k.tonic.name, k.mode), (k.tonic.getEnharmonic().name, k.mode)}
+    assert len(midis) == 8 and agree >= 7, agree

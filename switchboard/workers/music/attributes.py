@@ -310,11 +310,46 @@ def transpose(midi: bytes, semitones: int) -> bytes:
     return bytes(score.dumps_midi())
 
 
+def key_of(midi: bytes) -> tuple[str, str] | None:
+    """The key music21's default analysis (Krumhansl-Schmuckler with the
+    Aarden-Essen weights) finds: the major or minor key whose profile correlates
+    best with the notes' pitch classes weighted by their length in quarter notes;
+    read from the MIDI ticks (symusic), not through a music21 stream, which is
+    forty times slower. None without pitched notes."""
+    import numpy as np
+    import symusic
+    from music21 import analysis
+
+    score: Any = symusic.Score.from_midi(midi)
+    hist = np.zeros(12)
+    for track in score.tracks:
+        if not track.is_drum:
+            notes = track.notes.numpy()
+            np.add.at(hist, notes["pitch"] % 12, notes["duration"] / score.ticks_per_quarter)
+    if hist.std() == 0:  # no pitched notes, or all twelve alike
+        return None
+    best: tuple[float, int, str] | None = None
+    weights = analysis.discrete.AardenEssen()
+    for mode in ("major", "minor"):
+        profile = np.asarray(weights.getWeights(mode), dtype=float)
+        for tonic in range(12):
+            r = float(np.corrcoef(np.roll(profile, tonic), hist)[0, 1])
+            if best is None or r > best[0]:
+                best = (r, tonic, mode)
+    assert best is not None
+    from music21 import key
+
+    k = key.Key(TONICS[best[1]], best[2])
+    return k.tonic.name, k.mode
+
+
+TONICS = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
+
+
 def measured(midi: bytes) -> dict[str, Any]:
     """What a piece has: its tempo (first tempo event), its key (estimated from the
-    notes, Krumhansl-Schmuckler), its first time signature, its programs."""
+    notes: ``key_of``), its first time signature, its programs."""
     import pretty_midi
-    from music21 import converter
 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
     _, tempi = pm.get_tempo_changes()
@@ -328,12 +363,8 @@ def measured(midi: bytes) -> dict[str, Any]:
         "programs": sorted({int(i.program) for i in pm.instruments if not i.is_drum and i.notes}),
         "key": None,
     }
-    if sum(len(i.notes) for i in pm.instruments) >= 4:
-        try:
-            k = converter.parseData(midi, format="midi").analyze("key")
-            out["key"] = (k.tonic.name, k.mode)
-        except Exception:  # too few pitches for music21 to tell
-            out["key"] = None
+    if sum(len(i.notes) for i in pm.instruments if not i.is_drum) >= 4:
+        out["key"] = key_of(midi)
     return out
 
 

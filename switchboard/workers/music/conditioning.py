@@ -17,8 +17,7 @@ from typing import Any
 
 from . import attributes as at
 
-TONICS = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
-KEYS = tuple(f"{t} {m}" for m in ("major", "minor") for t in TONICS)
+KEYS = tuple(f"{t} {m}" for m in ("major", "minor") for t in at.TONICS)
 METRES = ("2/4", "3/4", "4/4", "6/8", "2/2", "3/8", "other")
 # General MIDI families (program // 8), and drums
 FAMILIES = (
