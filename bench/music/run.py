@@ -145,7 +145,9 @@ async def main(args: argparse.Namespace) -> None:
             max_minutes=args.minutes,
             checkpoint_every=500,
         )
-        figures["train"] = res
+        figures["train"] = json.loads(
+            (store / "models" / str(res["model_version"]) / "train.json").read_text()
+        )
         times, lengths = [], []
         for seed in range(args.generations):
             res, secs = await job(
@@ -155,10 +157,13 @@ async def main(args: argparse.Namespace) -> None:
             lengths.append(float(res["duration_s"]))
         figures["generate_30s_s"] = times
         figures["generated_lengths_s"] = lengths
-        res, secs = await job(settings, "music.evaluate", samples=args.samples, max_tokens=1024)
-        figures["evaluate"] = res
+        res, secs = await job(
+            settings, "music.evaluate", samples=args.samples, max_tokens=1024, baseline=True
+        )
+        report = store / "reports" / str(res["model_version"])
+        figures["evaluate"] = json.loads((report / "report.json").read_text())
         figures["evaluate_s"] = secs
-        figures["report"] = (store / "reports" / str(res["model_version"]) / "report.md").read_text()
+        figures["report"] = (report / "report.md").read_text()
     finally:
         for p in procs:
             p.terminate()
@@ -201,6 +206,13 @@ def print_figures(f: dict[str, Any], args: argparse.Namespace) -> None:
     print(
         f"  quality: {e['quality']:.0%} of the features within 2x the baseline + 0.1; failing {e['failing']}"
     )
+    ad = e["adherence"]
+    for m in ("CK", "CKD"):
+        own, plain = ad["model"].get(m), ad["unconditioned"].get(m)
+        if own is not None and plain:
+            print(
+                f"  {m} of the model's own notes: {own:.0%} with the attribute tokens vs {plain:.0%} without (ratio {own / plain:.2f})"
+            )
     print(f["report"])
     print(json.dumps({k: v for k, v in f.items() if k != "report"}, default=str))
 

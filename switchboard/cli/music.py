@@ -193,10 +193,21 @@ def music_evaluate(
             min=1.0, max=100.0, help="A feature passes within this many x the real-vs-real distance"
         ),
     ] = 2.0,
+    baseline: Annotated[
+        bool,
+        typer.Option(help="Also sample each prompt with the attribute tokens unspecified (the baseline)"),
+    ] = False,
     namespace: Namespace = None,
 ) -> None:
-    """Generate from held-out descriptions and compare with the real pieces; writes a report."""
-    params = {"model_version": model, "samples": samples, "max_tokens": max_tokens, "tolerance": tolerance}
+    """Generate from prompts written from held-out pieces' metadata, measure how
+    they meet them and compare with the real pieces; writes a report."""
+    params = {
+        "model_version": model,
+        "samples": samples,
+        "max_tokens": max_tokens,
+        "tolerance": tolerance,
+        "baseline": baseline,
+    }
     typer.echo(json.dumps(_job("music.evaluate", params, namespace)))
 
 

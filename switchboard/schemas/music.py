@@ -101,6 +101,9 @@ class EvaluateRequest(Event):
     samples: int = Field(default=8, ge=1, le=256)
     max_tokens: int = Field(default=512, ge=16, le=8_192)
     seed: int = 0
+    baseline: bool = False
+    """Also sample every prompt with its attribute tokens unspecified (the same
+    model, unconditioned): what the tokens themselves do."""
     tolerance: float = Field(default=2.0, ge=1.0, le=100.0)
     """A feature passes when its distance to the real pieces is at most this
     many times the real-vs-real baseline (plus FLOOR, for tiny baselines)."""

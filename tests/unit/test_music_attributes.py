@@ -17,6 +17,8 @@ from switchboard.workers.music import attributes as at
         ("Bb major march, allegro", 132.0, ("B-", "major"), "2/4", ()),
         ("an andante in a minor for piano", 72.0, ("A", "minor"), None, (0,)),
         ("a minor change of plans, nothing else", None, None, None, ()),
+        ("a chorale in a minor key", None, None, None, ()),
+        ("a chorale in A minor key", None, ("A", "minor"), None, ()),
         ("Eb-flat? no: E flat major, 3/4", None, ("E-", "major"), "3/4", ()),
         ("tempo: 100, in the key of C sharp minor", 100.0, ("C#", "minor"), None, ()),
         ("D-flat major, ♩ = 66, moderately fast? no", 66.0, ("D-", "major"), None, ()),
@@ -138,3 +140,21 @@ def test_the_fast_key_estimate_agrees_with_music21s_own_analysis() -> None:
         k = converter.parseData(midi, format="midi").analyze("key")
         agree += at.key_of(midi) in {(k.tonic.name, k.mode), (k.tonic.getEnharmonic().name, k.mode)}
     assert len(midis) == 8 and agree >= 7, agree
+
+
+@pytest.mark.parametrize(
+    ("prompt", "tempo_bin", "programs"),
+    [
+        ("a tranquil nocturne", "adagio", ()),
+        ("a frantic chase scene", "presto", ()),
+        ("an energetic tune for string quartet", "allegro", (48,)),
+        ("a fanfare for brass band", None, (61,)),
+        ("a sad song about rain", None, ()),
+    ],
+)
+def test_words_music21_does_not_know_are_matched_by_meaning(
+    prompt: str, tempo_bin: str | None, programs: tuple[int, ...]
+) -> None:
+    a = at.parse(prompt)
+    assert a.as_scalars().get("tempo_bin") == tempo_bin and a.programs == programs, a
+    assert all("read as" in u for u in a.understood)

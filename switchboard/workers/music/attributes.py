@@ -169,6 +169,7 @@ def parse(prompt: str) -> Attributes:
     _key(text, a)
     _metre(text, a)
     _instruments(text, a)
+    _described(text, a)
     return a
 
 
@@ -208,8 +209,10 @@ def _key(text: str, a: Attributes) -> None:
         return
     for m in _KEY.finditer(text):
         letter, accidental, mode = m.group(1), (m.group(2) or "").strip(" -").lower(), m.group(3).lower()
-        if letter == "a" and not accidental and not text[: m.start()].rstrip().lower().endswith(("in", "of")):
-            continue  # "a minor change": the article; "in a minor", "A minor": the key
+        if letter == "a" and not accidental:
+            before, after = text[: m.start()].rstrip().lower(), text[m.end() :].lstrip().lower()
+            if not before.endswith(("in", "of")) or after.startswith(("key", "tonality", "mode")):
+                continue  # "a minor change", "in a minor key": the article; "in a minor", "A minor": the key
         mode = "minor" if mode in ("minor", "min", "moll") else "major"
         sign = {"#": "#", "♯": "#", "sharp": "#", "b": "-", "♭": "-", "flat": "-"}.get(accidental, "")
         if letter.upper() not in "ABCDEFG":
@@ -258,6 +261,76 @@ def _instruments(text: str, a: Attributes) -> None:
     if programs:
         a.programs, a.instruments = tuple(programs), tuple(names)
         a.understood.append("instruments " + ", ".join(names))
+
+
+# what the words above miss, matched by meaning (MiniLM): a tempo by its mood, an
+# ensemble by its name; one word or two of the prompt against these
+DESCRIBED_TEMPI = {
+    44.0: ("very slow", "solemn", "funereal", "dirge", "mournful"),
+    66.0: ("slow", "tranquil", "peaceful", "gentle", "sleepy", "lullaby", "serene", "dreamy"),
+    92.0: ("leisurely", "flowing", "strolling", "easygoing", "unhurried"),
+    112.0: ("steady", "medium tempo", "moderate pace"),
+    140.0: ("energetic", "cheerful", "bouncy", "brisk", "spirited", "upbeat"),
+    184.0: ("frantic", "breakneck", "racing", "hurried", "furious"),
+}
+DESCRIBED_ENSEMBLES = {
+    (48,): ("string quartet", "string orchestra", "string section"),
+    (61,): ("brass band", "brass section", "fanfare"),
+    (73, 71, 70): ("woodwind", "woodwinds", "wind quintet"),
+    (52,): ("choir", "chorus", "singers", "voices", "vocal"),
+    (81,): ("synthesizer", "synth", "electronic"),
+    (0,): ("keyboard",),
+}
+SIMILAR = 0.72  # cosine of a prompt's words and a description's above which they mean it
+
+
+def _described(text: str, a: Attributes) -> None:
+    want_tempo = a.tempo_bpm is None and not any("bpm" in p for p in a.problems)
+    if not (want_tempo or not a.programs) or not text.strip():
+        return
+    words = [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4 and w not in _NOT_INSTRUMENTS]
+    grams = sorted({*words, *(f"{x} {y}" for x, y in zip(words, words[1:], strict=False))})
+    if not grams:
+        return
+    tempo = [(bpm, w) for bpm, ws in DESCRIBED_TEMPI.items() for w in ws] if want_tempo else []
+    ensembles = [(p, w) for p, ws in DESCRIBED_ENSEMBLES.items() for w in ws] if not a.programs else []
+    best = _closest(grams, [w for _, w in tempo] + [w for _, w in ensembles])
+    if tempo:
+        hits = [
+            (score, gram, tempo[i][0])
+            for i, (score, gram) in enumerate(best[: len(tempo)])
+            if score >= SIMILAR
+        ]
+        if hits:
+            _, gram, bpm = max(hits)
+            a.tempo_bpm = bpm
+            a.understood.append(f"tempo {gram!r} read as {TEMPO_BINS[tempo_bin(bpm)]} ({bpm:g} bpm)")
+    if ensembles:
+        rest = best[len(tempo) :]
+        found = [(score, gram, ensembles[i][0]) for i, (score, gram) in enumerate(rest) if score >= SIMILAR]
+        if found:
+            _, gram, programs = max(found)
+            a.programs = programs
+            a.instruments = tuple(pretty_name(p) for p in programs)
+            a.understood.append(f"instruments {gram!r} read as " + ", ".join(a.instruments))
+
+
+def pretty_name(program: int) -> str:
+    import pretty_midi
+
+    return str(pretty_midi.program_to_instrument_name(program)).lower()
+
+
+def _closest(grams: list[str], labels: list[str]) -> list[tuple[float, str]]:
+    """For each label: the best cosine with any of the grams, and that gram."""
+    import numpy as np
+
+    from switchboard.workers.engines.embed import load_embedder
+
+    vectors = np.asarray(load_embedder().embed([*labels, *grams]), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+    sims = vectors[: len(labels)] @ vectors[len(labels) :].T
+    return [(float(row.max()), grams[int(row.argmax())]) for row in sims]
 
 
 # words music21 takes for instruments that in a prompt are not (a "bass line" is)

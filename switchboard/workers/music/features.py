@@ -20,7 +20,7 @@ from . import conditioning
 from .pool import imap
 from .store import Store, write_json
 
-SLOTS_VERSION = 1  # bump when conditioning.of_midi changes: pieces are read again
+SLOTS_VERSION = 2  # bump when conditioning.of_midi changes: pieces are read again
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

@@ -65,6 +65,7 @@ def generate(
     top_p: float = 0.95,
     seed: int | None = None,
     candidates: int = 1,
+    conditioned: bool = True,
     progress: Callable[[float], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> Piece:
@@ -75,8 +76,9 @@ def generate(
     label = nearest_cluster(prompt, m.centroids) if prompt.strip() else 0
     asked = at.parse(prompt)
     head = [base + label]
-    if m.layout is not None:
-        head = [*m.layout.ids(conditioning.of_request(asked, seconds)), *head]
+    if m.layout is not None:  # unconditioned: every slot unspecified (an evaluation's baseline)
+        slots = conditioning.of_request(asked, seconds) if conditioned else {}
+        head = [*m.layout.ids(slots), *head]
     if seed is not None:
         torch.manual_seed(seed)
     found: list[Piece] = []
