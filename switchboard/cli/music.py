@@ -73,10 +73,13 @@ def _follow(kind: str, params: dict[str, Any], namespace: str | None = None) -> 
 @music_app.command("ingest")
 def music_ingest(
     collection: Annotated[
-        str | None, typer.Option(help="A music21 corpus collection: bach, palestrina, essenFolksong, ...")
+        str | None,
+        typer.Option(
+            help="music21 corpus collections, comma-separated: bach,essenFolksong,oneills1850,palestrina"
+        ),
     ] = None,
     folder: Annotated[Path | None, typer.Option(help="A folder of your .mid files")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many pieces")] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many pieces (of each collection)")] = 200,
     namespace: Namespace = None,
 ) -> None:
     """Read pieces (MIDI + metadata + description) onto the bus; the embed worker stores them."""
@@ -220,9 +223,11 @@ def music_run(
         list[str] | None,
         typer.Argument(help="Steps to run, in pipeline order (default: all; generate only with --prompt)"),
     ] = None,
-    collection: Annotated[str, typer.Option(help="music21 corpus collection for ingest")] = "bach",
+    collection: Annotated[
+        str, typer.Option(help="music21 corpus collections for ingest (comma-separated)")
+    ] = "bach",
     folder: Annotated[Path | None, typer.Option(help="Ingest this folder of .mid files instead")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Pieces to ingest")] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="Pieces to ingest (of each collection)")] = 200,
     clusters: Annotated[int, typer.Option(min=1, max=256, help="k-means clusters")] = 8,
     minutes: Annotated[float, typer.Option(min=0.05, help="Training time budget")] = 10.0,
     train_steps: Annotated[int, typer.Option(min=1, help="Training optimizer steps")] = 500,

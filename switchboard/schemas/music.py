@@ -53,10 +53,11 @@ class IngestRequest(Event):
 
     type: Literal["music.ingest.request"] = "music.ingest.request"
     collection: Name | None = None
-    """A music21 corpus collection: bach, palestrina, essenFolksong, ..."""
+    """music21 corpus collections, comma-separated: bach, palestrina, essenFolksong, ..."""
     folder: ShortText | None = None
     """A folder of .mid files the workers can read."""
     limit: int = Field(default=200, ge=1, le=20_000)
+    """Pieces at most (of each collection)."""
 
 
 class EmbedRequest(Event):

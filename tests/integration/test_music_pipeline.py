@@ -108,7 +108,7 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     else:
         assert "train it longer, or ask for less" in done.message, done
 
-    done, _ = await job(s, "music.evaluate", samples=2, max_tokens=128)
+    done, _ = await job(s, "music.evaluate", samples=2, max_tokens=128, baseline=True)
     assert done.state == "succeeded", done
     report = json.loads((stack / "reports" / model / "report.json").read_text())
     assert report["generated"] == 2 and report["real"] >= 1
@@ -121,6 +121,8 @@ async def test_corpus_to_model_to_midi_and_report(nats_settings: BusSettings, st
     adherence = report["adherence"]
     assert adherence["real"]["TB"] == 1.0 and adherence["real"]["TSM"] == 1.0  # a piece meets its own
     assert adherence["generated"]["TB"] == 1.0 and 0 <= adherence["generated"]["CK"] <= 1
+    assert 0 <= adherence["model"]["CK"] <= adherence["generated"]["CK"]  # the key move only helps
+    assert adherence["unconditioned"]["CK_n"] >= 1  # the same prompts with every attribute unspecified
     assert "## Adherence to the prompt" in md and "| TB |" in md
     assert (stack / "reports" / model / "features.png").stat().st_size > 1000
 

@@ -147,3 +147,10 @@ def test_folk_tunes_in_abc_convert_to_midi(collection: str) -> None:
     # music21's ABC reader shares signature objects between measures; its MIDI writer refused a third of them
     got = ingest.convert_work(ingest.corpus_paths(collection)[0], collection, 40)
     assert len(got) == 40 and not [x for x in got if isinstance(x, ingest.Skipped)]
+
+
+def test_several_collections_in_one_ingest_and_an_unknown_one_named() -> None:
+    got = [x for x in ingest.pieces("bach, essenFolksong", None, 3) if not isinstance(x, ingest.Skipped)]
+    assert [p.collection for _, p in got] == ["bach"] * 3 + ["essenFolksong"] * 3
+    with pytest.raises(ValueError, match="'nosuch'"):
+        list(ingest.pieces("bach,nosuch", None, 3))

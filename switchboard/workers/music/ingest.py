@@ -151,8 +151,8 @@ def pieces(
     cache: Path | None = None,
     workers: int | None = None,
 ) -> Iterator[tuple[bytes, Piece] | Skipped]:
-    """Pieces of a music21 collection or of a folder, with the files skipped and
-    why; corpus works are converted by ``workers`` processes (one per core by
+    """Pieces of music21 collections (comma-separated: ``limit`` of each) or of a
+    folder, with the files skipped and why; corpus works are converted by ``workers`` processes (one per core by
     default), and those converted once are read back from ``cache``."""
     if (collection is None) == (folder is None):
         raise ValueError("give one of collection or folder")
@@ -162,19 +162,23 @@ def pieces(
         yield from ingest_folder(folder, limit)
         return
     assert collection is not None
-    found = False
-    for item in corpus_midi(collection, limit, cache, workers):
-        found = True
-        if isinstance(item, Skipped):
-            yield item
-            continue
-        data, known = item
-        try:
-            yield data, read_midi(data, f"music21:{collection}/{known['title']}", **known)
-        except BadMidi as exc:
-            yield Skipped(str(known["title"]), str(exc))
-    if not found:
-        raise ValueError(f"no music21 corpus collection {collection!r} (try bach, palestrina, essenFolksong)")
+    names = [n.strip() for n in collection.split(",") if n.strip()]
+    unknown = [n for n in names if not corpus_paths(n)]
+    if unknown or not names:
+        raise ValueError(
+            f"no music21 corpus collection {', '.join(map(repr, unknown or [collection]))} "
+            "(try bach, palestrina, essenFolksong, oneills1850, ryansMammoth, monteverdi)"
+        )
+    for name in names:
+        for item in corpus_midi(name, limit, cache, workers):
+            if isinstance(item, Skipped):
+                yield item
+                continue
+            data, known = item
+            try:
+                yield data, read_midi(data, f"music21:{name}/{known['title']}", **known)
+            except BadMidi as exc:
+                yield Skipped(str(known["title"]), str(exc))
 
 
 def corpus_paths(collection: str) -> list[str]:

@@ -122,7 +122,7 @@ def prompt_of(record: dict[str, Any]) -> str:
         parts.append(f"in {record['key']}")
     if record.get("time_signature"):
         parts.append(f"in {record['time_signature']} time")
-    parts.append(f"at {record['tempo_bpm']:.0f} bpm")
+    parts.append(f"at {record['tempo_bpm']:g} bpm")
     return ", ".join(parts)
 
 

@@ -65,6 +65,7 @@ class IngestStep(CancellableStep):
                     return
                 emit(item)
 
+        total = req.limit * (len(req.collection.split(",")) if req.collection else 1)
         yield ctx.job.status("running", 0.0, f"reading {req.collection or req.folder}")
         held: tuple[bytes, ingest.Piece] | None = None  # one piece behind, to mark the last
         seq = skipped = 0
@@ -74,13 +75,13 @@ class IngestStep(CancellableStep):
                     break
                 if isinstance(item, ingest.Skipped):
                     skipped += 1
-                    yield ctx.job.status("running", seq / req.limit, f"skipped {item.source}: {item.reason}")
+                    yield ctx.job.status("running", seq / total, f"skipped {item.source}: {item.reason}")
                     continue
                 if held is not None:
                     yield _raw(req, *held, seq, skipped, last=False)
                     seq += 1
                     if seq % 10 == 0:
-                        yield ctx.job.status("running", 0.95 * seq / req.limit, f"read {seq} pieces")
+                        yield ctx.job.status("running", 0.95 * seq / total, f"read {seq} pieces")
                 held = item
         except ValueError as exc:
             yield ctx.job.status("failed", message=str(exc))
