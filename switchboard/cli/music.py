@@ -232,7 +232,9 @@ def music_run(
     minutes: Annotated[float, typer.Option(min=0.05, help="Training time budget")] = 10.0,
     train_steps: Annotated[int, typer.Option(min=1, help="Training optimizer steps")] = 500,
     prompt: Annotated[str | None, typer.Option(help="Generate a piece from this prompt")] = None,
-    seconds: Annotated[float | None, typer.Option(min=1, max=600, help="Length of the generated piece")] = None,
+    seconds: Annotated[
+        float | None, typer.Option(min=1, max=600, help="Length of the generated piece")
+    ] = None,
     samples: Annotated[int, typer.Option(min=1, max=256, help="Pieces generated to evaluate")] = 8,
     namespace: Namespace = None,
 ) -> None:

@@ -70,7 +70,9 @@ async def test_generate_see_download_and_play_a_piece(page_url: str) -> None:
         assert await page.evaluate("Tone.context.state") == "running"
         await page.screenshot(path=str(SHOTS / "music-page.png"), full_page=True)
         assert "key G minor" in await page.text_content("#music-out .understood")  # what the prompt stated
-        assert "key (from the notes)" in await page.text_content("#music-out .met")  # and how the piece meets it
+        assert "key (from the notes)" in await page.text_content(
+            "#music-out .met"
+        )  # and how the piece meets it
         await page.click("#music-out button.play")  # stop
         assert not await page.evaluate("window.musicStats.playing")
         serious = await _axe(page)

@@ -154,3 +154,22 @@ def test_several_collections_in_one_ingest_and_an_unknown_one_named() -> None:
     assert [p.collection for _, p in got] == ["bach"] * 3 + ["essenFolksong"] * 3
     with pytest.raises(ValueError, match="'nosuch'"):
         list(ingest.pieces("bach,nosuch", None, 3))
+
+
+def test_a_window_is_labelled_with_the_key_of_its_own_notes(tmp_path: Path) -> None:
+    from switchboard.workers.music import features
+
+    tok = features.tokenizer()
+    key = cd.WindowKey(cd.pitch_ids(tok), cd.duration_beats(tok))
+    assert cd.duration_beats(tok)[int(tok["Duration_1.2.8"])] == 1.25
+    for tonic, minor, name in ((0, False, "C major"), (7, False, "G major"), (2, True, "D minor")):
+        (tmp_path / "p.mid").write_bytes(_scale(tonic, minor))
+        ids = features.tokenize(tok, tmp_path / "p.mid")
+        assert cd.describe({"key": key(ids)})["key"] == name
+    layout = cd.Layout(1000)
+    piece = layout.ids({"key": cd.key_index("C", "major"), "tempo": 2})
+    (tmp_path / "p.mid").write_bytes(_scale(2, True))
+    body = features.tokenize(tok, tmp_path / "p.mid")
+    ((head, same),) = cd.relabel([([*piece, 900], body)], layout, key)
+    assert same == body and head[-1] == 900
+    assert cd.describe(layout.values(head[:-1])) == {"key": "D minor", "tempo": "andante"}

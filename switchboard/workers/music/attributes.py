@@ -391,7 +391,6 @@ def key_of(midi: bytes) -> tuple[str, str] | None:
     forty times slower. None without pitched notes."""
     import numpy as np
     import symusic
-    from music21 import analysis
 
     score: Any = symusic.Score.from_midi(midi)
     hist = np.zeros(12)
@@ -399,6 +398,22 @@ def key_of(midi: bytes) -> tuple[str, str] | None:
         if not track.is_drum:
             notes = track.notes.numpy()
             np.add.at(hist, notes["pitch"] % 12, notes["duration"] / score.ticks_per_quarter)
+    found = key_of_histogram(hist)
+    if found is None:
+        return None
+    from music21 import key
+
+    k = key.Key(TONICS[found[0]], found[1])
+    return k.tonic.name, k.mode
+
+
+def key_of_histogram(hist: Any) -> tuple[int, str] | None:
+    """(tonic pitch class, mode) whose Aarden-Essen profile correlates best with a
+    12-bin pitch-class histogram; None when the histogram is flat."""
+    import numpy as np
+    from music21 import analysis
+
+    hist = np.asarray(hist, dtype=float)
     if hist.std() == 0:  # no pitched notes, or all twelve alike
         return None
     best: tuple[float, int, str] | None = None
@@ -410,10 +425,7 @@ def key_of(midi: bytes) -> tuple[str, str] | None:
             if best is None or r > best[0]:
                 best = (r, tonic, mode)
     assert best is not None
-    from music21 import key
-
-    k = key.Key(TONICS[best[1]], best[2])
-    return k.tonic.name, k.mode
+    return best[1], best[2]
 
 
 TONICS = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")

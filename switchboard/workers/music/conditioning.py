@@ -1,6 +1,7 @@
 """Attribute tokens read from the piece itself (self-supervised, as in
 MuseCoco) that start every training sequence, before the semantic cluster
-token: tempo bin, key (tonic and mode, estimated from the notes), time
+token: tempo bin, key (tonic and mode, estimated from the notes; in
+training, from each window's own notes), time
 signature, instrument family, note density, pitch range and length.
 
 Every slot has an "unspecified" value; training drops slots at random (and
@@ -51,8 +52,8 @@ SLOTS: dict[str, int] = {
     "range": len(RANGE_EDGES) + 1,
     "length": len(LENGTH_EDGES) + 1,
 }
-DROP = 0.35  # the chance a slot is left unspecified in a training window
-DROP_ALL = 0.1  # ... and that all are (the prompt names none)
+DROP = 0.25  # the chance a slot is left unspecified in a training window
+DROP_ALL = 0.05  # ... and that all are (the prompt names none)
 SHIFTS = range(-5, 7)  # transpositions a training window may get
 
 
@@ -174,9 +175,55 @@ class Augment:
         return self.layout.ids(values), body
 
 
+class WindowKey:
+    """The key of a window's own notes, read from its tokens: each Pitch token's
+    pitch class weighted by the beats of the Duration token after it. A long
+    piece modulates; its window is labelled with the key it is in."""
+
+    def __init__(self, pitch_ids: dict[int, int], beats: dict[int, float]) -> None:
+        self.pitch_of = {i: p for p, i in pitch_ids.items()}
+        self.beats = beats
+
+    def __call__(self, body: Sequence[int]) -> int | None:
+        hist = [0.0] * 12
+        last: int | None = None
+        for i in body:
+            if i in self.pitch_of:
+                last = self.pitch_of[i]
+            elif last is not None and i in self.beats:
+                hist[last % 12] += self.beats[i]
+                last = None
+        found = at.key_of_histogram(hist)
+        return None if found is None else (12 if found[1] == "minor" else 0) + found[0]
+
+
+def relabel(
+    windows: list[tuple[list[int], list[int]]], layout: Layout, key: WindowKey
+) -> list[tuple[list[int], list[int]]]:
+    """Windows whose key token is the key of their own notes (the piece's where they have too few)."""
+    out = []
+    for head, body in windows:
+        values = layout.values(head[:-1])
+        found = key(body)
+        if found is not None:
+            values["key"] = found
+        out.append(([*layout.ids(values), head[-1]], body))
+    return out
+
+
 def pitch_ids(tok: Any) -> dict[int, int]:
     """MIDI pitch -> token id of the tokenizer's Pitch tokens."""
     return {int(name.split("_")[1]): int(i) for name, i in tok.vocab.items() if name.startswith("Pitch_")}
+
+
+def duration_beats(tok: Any) -> dict[int, float]:
+    """Token id -> beats of the tokenizer's Duration tokens (``Duration_1.2.8``: 1 + 2/8)."""
+    out = {}
+    for name, i in tok.vocab.items():
+        if name.startswith("Duration_"):
+            whole, part, res = (int(x) for x in name.split("_")[1].split("."))
+            out[int(i)] = whole + part / res
+    return out
 
 
 def describe(values: dict[str, int]) -> dict[str, str]:

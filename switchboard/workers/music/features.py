@@ -184,6 +184,7 @@ def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, A
         "base": base,
         "attributes": layout.start,
         "pitch_ids": conditioning.pitch_ids(tok),
+        "durations": conditioning.duration_beats(tok),
         "eos": eos,
         "splits": counts,
         "tokens": tokens,

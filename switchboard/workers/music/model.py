@@ -136,6 +136,11 @@ def train(
         layout = conditioning.Layout(int(summary["attributes"]))
         pitches = {int(p): int(i) for p, i in summary["pitch_ids"].items()}
         augment = conditioning.Augment(layout, pitches, req.seed)
+        if "durations" in summary:  # each window's key token: the key of its own notes
+            beats = {int(i): float(b) for i, b in summary["durations"].items()}
+            local = conditioning.WindowKey(pitches, beats)
+            train_w = conditioning.relabel(train_w, layout, local)
+            valid_w = conditioning.relabel(valid_w, layout, local)
     config = GPT2Config(
         vocab_size=int(summary["vocab"]),
         n_positions=req.context,
