@@ -323,14 +323,18 @@ def pretty_name(program: int) -> str:
 
 def _closest(grams: list[str], labels: list[str]) -> list[tuple[float, str]]:
     """For each label: the best cosine with any of the grams, and that gram."""
+    sims = _unit(tuple(labels)) @ _unit(tuple(grams)).T
+    return [(float(row.max()), grams[int(row.argmax())]) for row in sims]
+
+
+@functools.lru_cache(maxsize=64)  # the descriptions' vectors are made once
+def _unit(texts: tuple[str, ...]) -> Any:
     import numpy as np
 
     from switchboard.workers.engines.embed import load_embedder
 
-    vectors = np.asarray(load_embedder().embed([*labels, *grams]), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
-    sims = vectors[: len(labels)] @ vectors[len(labels) :].T
-    return [(float(row.max()), grams[int(row.argmax())]) for row in sims]
+    vectors = np.asarray(load_embedder().embed(list(texts)), dtype=np.float32)
+    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9)
 
 
 # words music21 takes for instruments that in a prompt are not (a "bass line" is)
