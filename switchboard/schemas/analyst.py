@@ -74,10 +74,13 @@ class Table(Part):
 
 
 class Chart(Part):
-    """A PNG chart the Python code drew."""
+    """A result's chart: the PNG the Python code drew, or the Vega-Lite spec for
+    the table and that spec rendered as a PNG (for a client that cannot run it)."""
 
     png: Annotated[bytes, Field(max_length=MAX_CHART_BYTES)] | None = None
     vega_lite: LongText | None = None
+    png_from_spec: bool = False
+    """The PNG is the spec rendered, not a drawing of the code."""
 
 
 class Result(Event):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from switchboard.schemas import Table
 from switchboard.workers.analyst.charts import chart, vega_lite
 
@@ -29,3 +31,29 @@ def test_tables_that_do_not_fit_a_chart_get_none() -> None:
     many = Table(columns=["k", "n"], rows=[[str(i), i] for i in range(500)])
     assert vega_lite(many) is None
     assert chart(None) is None and chart(Table(columns=["n"], rows=[[1]]), png=b"png").png == b"png"  # type: ignore[union-attr]
+
+
+def test_a_spec_chart_also_comes_as_a_png_and_the_codes_drawing_wins() -> None:
+    import io
+
+    from PIL import Image
+
+    table = Table(columns=["artist", "tracks"], rows=[["Iron Maiden", 213], ["U2", 135], ["Metallica", 112]])
+    got = chart(table, "Which artists have the most tracks?")
+    assert got is not None and got.vega_lite and got.png_from_spec and got.png
+    image = Image.open(io.BytesIO(got.png))
+    assert image.format == "PNG" and image.width > 300 and image.height > 60
+    drawn = chart(table, "q", png=b"\x89PNG drawn by the code")
+    assert drawn is not None and drawn.png == b"\x89PNG drawn by the code" and not drawn.png_from_spec
+    assert drawn.vega_lite  # the spec still goes with it
+
+
+def test_a_spec_that_cannot_be_drawn_leaves_the_spec_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vl_convert
+
+    def broken(**kw: object) -> bytes:
+        raise ValueError("no renderer")
+
+    monkeypatch.setattr(vl_convert, "vegalite_to_png", broken)
+    got = chart(Table(columns=["genre", "n"], rows=[["Rock", 9], ["Jazz", 3]]))
+    assert got is not None and got.vega_lite and got.png is None and not got.png_from_spec

@@ -1,14 +1,20 @@
 """A chart for a result table where one fits (seed 003's visualization step),
 as a Vega-Lite spec the page renders: a label column (text, a date or a year)
-and a number column, 2 to 100 rows; a line over time, bars otherwise."""
+and a number column, 2 to 100 rows; a line over time, bars otherwise. The
+same spec rendered as a PNG (vl-convert: Vega in its own runtime, offline)
+goes with it for clients that cannot run Vega."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 
 from switchboard.schemas import Chart, Table
+from switchboard.schemas.analyst import MAX_CHART_BYTES
+
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 100
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2})?)?")
@@ -66,11 +72,27 @@ def vega_lite(table: Table, title: str = "") -> str | None:
 
 
 def chart(table: Table | None, title: str = "", png: bytes | None = None) -> Chart | None:
-    """The result's chart: the PNG the code drew (if any) and a spec where one fits."""
+    """The result's chart: the PNG the code drew (if any), a spec where one fits,
+    and, when the code drew none, that spec as a PNG. Blocking: run it in a thread."""
     spec = vega_lite(table, title) if table else None
     if spec is not None and len(spec) > 200_000:
         spec = None  # long labels: the table says it better
+    if png is None and spec is not None:
+        drawn = rendered(spec)
+        return Chart(png=drawn, vega_lite=spec, png_from_spec=drawn is not None)
     return Chart(png=png, vega_lite=spec) if png or spec else None
+
+
+def rendered(spec: str) -> bytes | None:
+    """A Vega-Lite spec as a PNG; None when it cannot be drawn (the spec still goes)."""
+    try:
+        import vl_convert
+
+        png = bytes(vl_convert.vegalite_to_png(vl_spec=spec, scale=1))
+    except Exception as exc:  # vl-convert raises ValueError and its own errors on a spec it cannot draw
+        log.warning("chart not rendered: %s", str(exc)[:200])
+        return None
+    return png if len(png) <= MAX_CHART_BYTES else None
 
 
 def _years(rows: Sequence[Sequence[object]], i: int) -> bool:

@@ -9,6 +9,8 @@ generator to read.
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import ValidationError
 
 from switchboard.bus import Context, Worker, handles
@@ -54,11 +56,12 @@ async def run(code: Code, settings: AnalystSettings, sandbox: Sandbox) -> Result
         )
     png = out.chart_png if out.chart_png and len(out.chart_png) <= MAX_CHART_BYTES else None
     note = "stdout truncated" if out.extra.get("stdout_truncated") else ""
+    drawn = await asyncio.to_thread(chart, table, code.question, png)
     return Result(
         **base,
         ok=True,
         table=table,
-        chart=chart(table, code.question, png),
+        chart=drawn,
         stdout=out.stdout[:20_000],
         note=note,
     )

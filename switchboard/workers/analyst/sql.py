@@ -74,9 +74,8 @@ async def run(code: Code, settings: AnalystSettings) -> Result:
         return Result(**base, ok=False, error=str(exc)[:20_000], error_kind="runtime")
     table = _table(res)
     note = "row limit reached; showing the first rows" if res.truncated else ""
-    return Result(
-        **base, ok=True, table=table, chart=chart(table, code.question), elapsed_ms=res.elapsed_ms, note=note
-    )
+    drawn = await asyncio.to_thread(chart, table, code.question)
+    return Result(**base, ok=True, table=table, chart=drawn, elapsed_ms=res.elapsed_ms, note=note)
 
 
 class SQLWorker:
