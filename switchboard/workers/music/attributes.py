@@ -368,7 +368,7 @@ def key_shift(asked: Attributes, got: dict[str, Any]) -> int:
     mode is right and the tonic is not; 0 otherwise."""
     if not asked.key or not got.get("key") or got["key"][1] != asked.key[1]:
         return 0
-    d = (_pitch_class(asked.key[0]) - _pitch_class(got["key"][0])) % 12
+    d = (pitch_class(asked.key[0]) - pitch_class(got["key"][0])) % 12
     return d - 12 if d > 6 else d
 
 
@@ -476,14 +476,14 @@ def adherence(asked: Attributes, got: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
-def _pitch_class(tonic: str) -> int:
+def pitch_class(tonic: str) -> int:
     from music21 import pitch
 
     return int(pitch.Pitch(tonic).pitchClass)
 
 
 def _same_key(a: tuple[str, str], b: tuple[str, str]) -> bool:
-    return _pitch_class(a[0]) == _pitch_class(b[0]) and a[1] == b[1]
+    return pitch_class(a[0]) == pitch_class(b[0]) and a[1] == b[1]
 
 
 def _related(a: tuple[str, str], b: tuple[str, str]) -> bool:

@@ -61,10 +61,10 @@ def _bin(edges: Sequence[float], x: float) -> int:
     return sum(x >= e for e in edges)
 
 
-def key_index(tonic: str, mode: str) -> int:
-    from music21 import pitch
-
-    return (12 if mode == "minor" else 0) + int(pitch.Pitch(tonic).pitchClass)
+def key_index(tonic: str | int, mode: str) -> int:
+    """The key slot's value of a tonic (a name, or a pitch class) and a mode."""
+    pc = tonic if isinstance(tonic, int) else at.pitch_class(tonic)
+    return (12 if mode == "minor" else 0) + pc
 
 
 def metre_index(signature: str | None) -> int:
@@ -194,7 +194,7 @@ class WindowKey:
                 hist[last % 12] += self.beats[i]
                 last = None
         found = at.key_of_histogram(hist)
-        return None if found is None else (12 if found[1] == "minor" else 0) + found[0]
+        return None if found is None else key_index(*found)
 
 
 def relabel(

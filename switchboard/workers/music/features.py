@@ -101,9 +101,11 @@ def split_of(piece_id: str) -> str:
 Progress = Callable[[int, int], None]
 
 
-def piece_slots(store: Store, ids: list[str], progress: Progress | None = None) -> dict[str, dict[str, int]]:
-    """Each piece's attribute values, read once (on every core) and kept in its record."""
-    records = {pid: store.piece(pid) for pid in ids}
+def piece_slots(
+    store: Store, records: dict[str, dict[str, Any]], progress: Progress | None = None
+) -> dict[str, dict[str, int]]:
+    """Each piece's attribute values (``records``: piece id -> its record), read
+    once (on every core) and kept in its record."""
     stale = [pid for pid, r in records.items() if r.get("slots_version") != SLOTS_VERSION]
     paths = [str(store.midi_path(pid)) for pid in stale]
     for n, (pid, values) in enumerate(zip(stale, imap(_slots_of, paths), strict=True)):
@@ -129,7 +131,8 @@ def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, A
     if not (store.root / "clusters.npz").exists():
         raise LookupError("no clusters yet: run `switchboard music embed` first")
     centroids = np.load(store.root / "clusters.npz")["centroids"]
-    labels = {i: store.piece(i).get("cluster") for i in store.piece_ids()}
+    records = {i: store.piece(i) for i in store.piece_ids()}
+    labels = {i: r.get("cluster") for i, r in records.items()}
     ids = [i for i, label in labels.items() if label is not None]
     if not ids:
         raise LookupError("no clustered pieces: run `switchboard music embed` first")
@@ -137,7 +140,8 @@ def build_dataset(store: Store, progress: Progress | None = None) -> dict[str, A
     base = int(tok.vocab_size)  # cluster token ids come after the MIDI vocabulary
     layout = conditioning.Layout(base + int(centroids.shape[0]))  # then the attribute tokens
     eos = int(tok["EOS_None"])
-    slots = piece_slots(store, ids, (lambda d, t: progress(d, 2 * t)) if progress else None)
+    clustered = {i: records[i] for i in ids}
+    slots = piece_slots(store, clustered, (lambda d, t: progress(d, 2 * t)) if progress else None)
     store.datasets.mkdir(parents=True, exist_ok=True)
     work = store.datasets / f".building-{hashlib.sha256(str(ids).encode()).hexdigest()[:8]}"
     shutil.rmtree(work, ignore_errors=True)
