@@ -1,6 +1,7 @@
 """The analyst panel in real headless Chromium: the page asks over the WebSocket,
 the edge and the workers run on real NATS, the page shows code, table and chart.
-The LLM is scripted (tests/fakes/llm.py); everything else is real."""
+The first test scripts the LLM (tests/fakes/llm.py) to walk through retries, jobs
+and feedback; the second asks the real model server."""
 
 from __future__ import annotations
 
@@ -68,6 +69,26 @@ async def stack(
 
 
 TOKEN = "page-test-token-0123456789"
+
+
+@pytest.fixture
+async def real_stack(nats_settings: BusSettings, tmp_path: Path, model_server_url: str) -> AsyncIterator[str]:
+    """The analyst's workers with the real model server (the LLM found by env)."""
+    datasets.load_duckdb(tmp_path / "analyst.duckdb")
+    settings = datasets.AnalystSettings(data_dir=tmp_path)
+    nc = await nats.connect(nats_settings.nats_url)
+    workers = (codegen.build(settings=settings), sql.build(settings), jobs.build())
+    for w in workers:
+        if w.on_start:
+            await w.on_start()  # codegen connects to the model server
+    runners = [NatsRunner(nc, w, nats_settings) for w in workers]
+    for r in runners:
+        await r.start()
+    async with edge_server(nats_settings, EdgeSettings(token=TOKEN)) as port:
+        yield f"http://127.0.0.1:{port}/?token={TOKEN}"
+    for r in runners:
+        await r.stop()
+    await nc.close()
 
 
 async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) -> None:
@@ -157,6 +178,38 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
         await page.screenshot(path=str(SHOTS / "analyst-phone.png"), full_page=True)
         await browser.close()
         assert not errors, errors
+
+
+@pytest.mark.timeout(900)  # a loaded 2-core box reads the long prompt slowly
+async def test_real_model_answers_on_the_page(real_stack: str) -> None:
+    """A question asked on the page is answered by the real model: its SQL, the
+    table with the right count and the answer in words."""
+    from playwright.async_api import async_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await page.goto(real_stack)
+        await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+        await page.fill("#question", "How many tracks are there?")
+        await page.click("#ask button")
+        await page.wait_for_selector("#analyst-out .result.ok table", timeout=300_000)
+        code = (await page.locator("#analyst-out pre.code").last.all_text_contents())[0].lower()
+        assert "select" in code and "track" in code, code
+        assert "3503" in await page.locator("#analyst-out .result.ok").inner_text()
+        await page.wait_for_selector("#analyst-out .words", timeout=300_000)
+        await page.wait_for_function(
+            "document.querySelector('#analyst-out .words').textContent.replace(/[,\\s]/g, '').includes('3503')",
+            timeout=300_000,
+        )
+        await page.screenshot(path=str(SHOTS / "analyst-real-model.png"), full_page=True)
+        await browser.close()
+    assert not errors, errors
 
 
 AXE = (
