@@ -7,6 +7,9 @@ pipelined and confirmed by the broker, then one commit for the batch.
 
 A rebalance waits for the batch in hand to be committed before partitions
 move; a replica that dies leaves its uncommitted batch to the next owner.
+
+While a batch is in hand (a long answer, a training run), the replica keeps
+reading its cancel topics: a cancel reaches the work it is meant to stop.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..worker import Worker
 from .client import ReplicaRangeAssignor, headers_of, kafka_history
 
 log = logging.getLogger(__name__)
+CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is in hand
 
 
 class KafkaPublisher:
@@ -104,6 +108,7 @@ class KafkaRunner:
         self.settings = settings
         self.processor = Processor(worker, settings, self.history)
         self.in_hand = asyncio.Lock()
+        self.cancel_topics = {address(settings.namespace, s) for s in worker.subjects if s in CANCELS}
         self._producer = producer(settings)
         self.publisher = KafkaPublisher(self._producer, settings, worker.producer)
         self.consumer = AIOKafkaConsumer(
@@ -155,13 +160,36 @@ class KafkaRunner:
                     continue
                 if batches:
                     async with self.in_hand:
-                        await self._handle(batches)
+                        await self._handle_reading_cancels(batches)
             stopping.cancel()
         finally:
             READY.labels(self.worker.name).set(0)
             with contextlib.suppress(KafkaError):
                 await self.consumer.stop()  # leaves the group: partitions move at once
             await self._producer.stop()
+
+    async def _handle_reading_cancels(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Handle the batch's cancels, then its work; while the work is in hand,
+        fetch and handle the cancel topics' records (only theirs) as they come."""
+        cancels = {tp: r for tp, r in batches.items() if tp.topic in self.cancel_topics}
+        work = {tp: r for tp, r in batches.items() if tp.topic not in self.cancel_topics}
+        if cancels:
+            await self._handle(cancels)
+        if not work:
+            return
+        working = asyncio.create_task(self._handle(work))
+        while not working.done():
+            mine = [tp for tp in self.consumer.assignment() if tp.topic in self.cancel_topics]
+            if not mine:
+                await working
+                break
+            getting = asyncio.ensure_future(self.consumer.getmany(*mine, timeout_ms=500))
+            await asyncio.wait([working, getting], return_when=asyncio.FIRST_COMPLETED)
+            getting.cancel()  # records are taken from the buffer only when returned
+            await asyncio.wait([getting])
+            if not getting.cancelled() and getting.exception() is None and getting.result():
+                await self._handle(getting.result())
+        await working
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Each partition's records in order (partitions side by side), every
