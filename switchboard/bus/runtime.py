@@ -1,5 +1,6 @@
 """Run workers on the configured broker until stopped, saying on the bus what
-each replica is doing (``ops.worker.state``): loading its models, ready
+each replica is doing (``ops.worker.state``): loading its models (with what
+its start reports through ``loading.report``, and every heartbeat), ready
 (every ``HEARTBEAT_S`` after), stopping."""
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 
 from switchboard.schemas import WorkerState
 from switchboard.schemas.ops import WorkerStateName
 
+from . import loading
 from .config import BusSettings
 from .transport import Publish, transport
 from .worker import Worker
@@ -37,7 +40,9 @@ class Announcer:
         self.heartbeat_s = heartbeat_s
         self.detail = ""
 
-    async def say(self, state: WorkerStateName, detail: str | None = None) -> None:
+    async def say(
+        self, state: WorkerStateName, detail: str | None = None, progress: float | None = None
+    ) -> None:
         """Publish this replica's state (with the last detail said, unless a new one is given)."""
         if detail is not None:
             self.detail = detail
@@ -48,12 +53,28 @@ class Announcer:
             replica=self.replica,
             state=state,
             detail=detail[:1000],
+            progress=progress,
             heartbeat_s=self.heartbeat_s,
         )
         try:
             await self.publish(event)
         except Exception as exc:  # the bus is away: the heartbeat after it says it again
             log.debug("state not said: %s", exc, extra={"worker": self.kind})
+
+    async def loading(self, state: loading.Loading, done: asyncio.Event, first: str) -> None:
+        """Say "loading" with what the start reports, when it changes (at most
+        twice a second) and every heartbeat, until ``done``."""
+        await self.say("loading", first)
+        said = time.monotonic()
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.5)
+            if done.is_set():
+                return
+            if state.changed.is_set() or time.monotonic() - said >= self.heartbeat_s:
+                state.changed.clear()
+                await self.say("loading", state.detail or None, state.done)
+                said = time.monotonic()
 
     async def beat(self, stop: asyncio.Event, bus_connected: Callable[[], bool]) -> None:
         """Say "ready" (or "degraded" while the bus is unreachable) until ``stop``."""
@@ -83,8 +104,17 @@ async def run_worker(
         try:
             what = _describe(worker)
             if worker.on_start:
-                await board.say("loading", f"loading {what}" if what else "loading its models")
-                await worker.on_start()
+                state, token = loading.begin()
+                started = asyncio.Event()
+                saying = asyncio.create_task(
+                    board.loading(state, started, f"loading {what}" if what else "loading its models")
+                )
+                try:
+                    await worker.on_start()
+                finally:
+                    loading.end(token)
+                    started.set()
+                    await saying
             serving = asyncio.create_task(bus.serve(worker, stop))
             await board.say("ready", f"{worker.producer}, {what}" if what else worker.producer)
             beating = asyncio.create_task(board.beat(stop, lambda: bus.connected))

@@ -219,4 +219,5 @@ def status(
     for kind, row in kinds.items():
         typer.echo(f"{kind:16} {row['state']:9} {len(row['replicas'])} replica(s)")
         for name, r in row["replicas"].items():
-            typer.echo(f"  {name:40} {r['state']:9} {r['seen_s_ago']:6.1f} s ago  {r['detail']}")
+            done = f" {r['progress']:.0%}" if "progress" in r else ""
+            typer.echo(f"  {name:40} {r['state'] + done:9} {r['seen_s_ago']:6.1f} s ago  {r['detail']}")

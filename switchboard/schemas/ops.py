@@ -23,6 +23,8 @@ class WorkerState(Event):
     replica: Name
     state: WorkerStateName
     detail: ShortText = ""
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)
+    """While loading: how much of what it loads now is done, when that is known."""
     heartbeat_s: float = Field(default=10.0, gt=0)
     """The next word from this replica comes within this (three missed: it is gone)."""
 

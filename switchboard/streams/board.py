@@ -26,6 +26,7 @@ class Replica:
     detail: str
     at: float  # when it said so (epoch seconds)
     heartbeat_s: float
+    progress: float | None = None  # while loading, when known
 
 
 class Board:
@@ -47,7 +48,7 @@ class Board:
         seen = replicas.get(ev.replica)
         at = ev.created_at.timestamp()
         if seen is None or at >= seen.at:
-            replicas[ev.replica] = Replica(ev.state, ev.detail, at, ev.heartbeat_s)
+            replicas[ev.replica] = Replica(ev.state, ev.detail, at, ev.heartbeat_s, ev.progress)
 
     def kinds(self, now: float | None = None) -> dict[str, dict[str, Any]]:
         """Per worker kind heard from: its state (that of its best live replica)
@@ -63,7 +64,12 @@ class Board:
             out[kind] = {
                 "state": state,
                 "replicas": {
-                    name: {"state": r.state, "detail": r.detail, "seen_s_ago": round(max(0.0, now - r.at), 1)}
+                    name: {
+                        "state": r.state,
+                        "detail": r.detail,
+                        "seen_s_ago": round(max(0.0, now - r.at), 1),
+                        **({"progress": round(r.progress, 3)} if r.progress is not None else {}),
+                    }
                     for name, r in live.items()
                 },
             }

@@ -4,8 +4,9 @@ kind still loading its model from one that serves, and from one gone."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from switchboard.bus import BusSettings, Context, Worker, handles, transport
+from switchboard.bus import BusSettings, Context, Worker, handles, loading, transport
 from switchboard.bus.runtime import run_worker
 from switchboard.edge.hub import Hub
 from switchboard.schemas import JobStatus, JobSubmitted
@@ -63,6 +64,58 @@ async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> No
         stop.set()
         await asyncio.gather(running, return_exceptions=True)
         await hub.stop()
+
+
+class Reporting:
+    """A worker whose start reports its progress from a loading thread."""
+
+    def __init__(self) -> None:
+        self.halfway = threading.Event()
+        self.finish = threading.Event()
+
+    def _load(self) -> None:
+        loading.report("reading weights", 0.5)
+        self.halfway.set()
+        self.finish.wait(60)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    @handles(JobSubmitted)
+    async def on_job(self, job: JobSubmitted, ctx: Context) -> JobStatus:
+        return ctx.job.status("running", kind=job.kind)
+
+
+async def test_a_long_load_says_its_progress_and_stays_alive() -> None:
+    settings = BusSettings(broker="memory", namespace=fresh_namespace(), partitions=2)
+    service = Reporting()
+    worker = Worker.of(service, "big-model", emits=(JobStatus,))
+    hub = Hub(transport(settings))
+    await hub.start()
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(worker, settings, stop, heartbeat_s=0.2))
+    try:
+
+        def replica() -> dict[str, object]:
+            return next(iter(hub.board.kinds().get("big-model", {}).get("replicas", {}).values()), {})
+
+        await until(lambda: replica().get("progress") == 0.5)
+        assert replica()["state"] == "loading" and replica()["detail"] == "reading weights"
+        said = next(iter(hub.board.replicas["big-model"].values())).at
+        await until(lambda: next(iter(hub.board.replicas["big-model"].values())).at > said + 1.0)
+        assert hub.board.kinds()["big-model"]["state"] == "loading"  # five heartbeats on: not gone
+        service.finish.set()
+        await until(lambda: hub.board.kinds()["big-model"]["state"] == "ready")
+        assert "progress" not in replica()
+    finally:
+        service.finish.set()
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+        await hub.stop()
+
+
+def test_loading_reports_outside_a_start_do_nothing() -> None:
+    loading.report("nobody listens", 0.3)  # an engine loaded by a script, not a worker
 
 
 def test_a_replica_that_stops_saying_anything_is_gone() -> None:

@@ -27,6 +27,8 @@ from prometheus_client import Histogram
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard.bus import loading
+
 from .models import resolve
 
 log = logging.getLogger(__name__)
@@ -282,6 +284,7 @@ class ServerLLM(LLM):
                 break
             if state != logged:
                 log.info("waiting for the model server", extra={"url": self.url, "state": state})
+                loading.report(f"waiting for the model server at {self.url} ({state})")
                 logged = state
             if time.monotonic() > deadline:
                 raise LLMUnavailable(f"the model server at {self.url} is {state} after {wait_s:g} s")

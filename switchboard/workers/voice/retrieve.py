@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard.bus import Context, Worker, handles
+from switchboard.bus import Context, Worker, handles, loading
 from switchboard.schemas import ChatTurn, Passage, Transcript
 from switchboard.schemas import Context as VoiceContext
 from switchboard.workers.engines.embed import Embedder, load_embedder
@@ -33,10 +33,14 @@ class RetrieveWorker:
     async def start(self) -> None:
         """Load the embedder, open the store, and fill an empty knowledge base with the starter one."""
         if self.embedder is None:
+            loading.report("loading the embedder", 0.0)
             self.embedder = await asyncio.to_thread(load_embedder)
         if self.collection is None:
+            loading.report("opening the knowledge base", 0.5)
             self.collection = await asyncio.to_thread(collection, self.settings.kb_collection)
+        loading.report("opening the history store", 0.7)
         await asyncio.to_thread(store.engine, self.settings.db_url)
+        loading.report("checking the knowledge base", 0.8)
         await asyncio.to_thread(kb.ensure_starter, self.settings, self.embedder, self.collection)
 
     def passages(self, question: str) -> list[Passage]:
