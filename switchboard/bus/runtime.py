@@ -77,12 +77,16 @@ class Announcer:
                 said = time.monotonic()
 
     async def beat(self, stop: asyncio.Event, bus_connected: Callable[[], bool]) -> None:
-        """Say "ready" (or "degraded" while the bus is unreachable) until ``stop``."""
+        """Say "ready" (or "degraded" while the bus is unreachable) every heartbeat,
+        and at once when the bus comes back, until ``stop``."""
+        said, was = time.monotonic(), bus_connected()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.heartbeat_s)
-            if not stop.is_set():
-                await self.say("ready" if bus_connected() else "degraded")
+                await asyncio.wait_for(stop.wait(), min(1.0, self.heartbeat_s))
+            now, connected = time.monotonic(), bus_connected()
+            if not stop.is_set() and (now - said >= self.heartbeat_s or connected != was):
+                await self.say("ready" if connected else "degraded")
+                said, was = now, connected
 
 
 def _describe(worker: Worker) -> str:

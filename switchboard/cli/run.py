@@ -168,7 +168,9 @@ def _model_server(kinds: list[str]) -> list[str] | None:
 def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    only: Annotated[list[str] | None, typer.Option(help="Run only these worker kinds")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these worker kinds (repeat, or comma-separated)")
+    ] = None,
     data_dir: Annotated[
         str, typer.Option(help="Where an embedded NATS keeps its streams")
     ] = ".switchboard/nats",
@@ -194,7 +196,7 @@ def up(
         fail(str(exc))
     where = f"{settings.broker}: {broker(settings).address}"
     typer.echo(f"{where} ({f'started here: {broker.local_server}' if server else 'already running'})")
-    kinds = only or sorted(REGISTRY)
+    kinds = [k.strip() for k in ",".join(only).split(",") if k.strip()] if only else sorted(REGISTRY)
     unknown = sorted(set(kinds) - set(REGISTRY))
     if unknown:
         fail(f"unknown worker kinds {unknown}; known: {sorted(REGISTRY)}")

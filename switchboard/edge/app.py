@@ -166,7 +166,9 @@ def create_app(bus: BusSettings | None = None, edge: EdgeSettings | None = None)
         kinds = {kind: w["state"] for kind, w in workers.items()}
         if model:  # an LLM kind answers only once the model server does
             for kind in LLM_KINDS:
-                kinds[kind] = model["state"] if model["state"] != "ready" else kinds.get(kind, "ready")
+                # a server down whose users do not run here holds nothing up
+                if kind in kinds or model["state"] != "down":
+                    kinds[kind] = model["state"] if model["state"] != "ready" else kinds.get(kind, "ready")
         ready = bus_ok and all(v == "ready" for v in kinds.values())
         waiting = sorted({v for v in kinds.values() if v != "ready"})
         overall = (

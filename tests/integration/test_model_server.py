@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from switchboard.bus import BusSettings
+from switchboard.bus import BusSettings, transport
 from switchboard.bus.servers import free_port
+from switchboard.schemas import WorkerState
 from switchboard.workers.engines.llm import (
     LLMPromptTooLong,
     LLMSettings,
@@ -153,6 +154,11 @@ def _health_answering(status: int) -> tuple[str, ThreadingHTTPServer]:
     return f"http://127.0.0.1:{httpd.server_port}", httpd
 
 
+async def _say(settings: BusSettings, event: WorkerState) -> None:
+    async with transport(settings) as bus:
+        await bus.publisher("test@1")(event)
+
+
 @pytest.mark.nats
 def test_readyz_tells_loading_from_ready(
     server: str, nats_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
@@ -174,6 +180,13 @@ def test_readyz_tells_loading_from_ready(
                 assert body["kinds"] == {"llm": state, "codegen": state}
         monkeypatch.setenv("SWITCHBOARD_LLM_SERVER_URL", f"http://127.0.0.1:{free_port()}")
         with TestClient(create_app(nats_settings, EdgeSettings(open=True))) as client:
-            assert client.get("/readyz").json()["kinds"]["codegen"] == "down"
+            # no model server, and no LLM worker runs: the rest of the system is ready
+            assert "codegen" not in client.get("/readyz").json()["kinds"]
+            said = WorkerState(correlation_id="codegen", kind="codegen", replica="r1", state="loading")
+            asyncio.run(_say(nats_settings, said))
+            deadline = time.monotonic() + 60
+            while client.get("/readyz").json()["kinds"].get("codegen") != "down":  # it runs; no server
+                assert time.monotonic() < deadline, client.get("/readyz").text
+                time.sleep(0.2)
     finally:
         httpd.shutdown()

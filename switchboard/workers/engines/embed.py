@@ -61,7 +61,9 @@ class SentenceEmbedder(Embedder):
 
     def _embed_impl(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
-            vectors = self.model.encode(texts, normalize_embeddings=True, batch_size=32)
+            vectors = self.model.encode(
+                texts, normalize_embeddings=True, batch_size=32, show_progress_bar=False
+            )
         return [list(map(float, v)) for v in vectors]
 
 
