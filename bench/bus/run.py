@@ -50,7 +50,15 @@ def _child(variant: str, settings_json: str) -> None:
         else:
             await chain.run_raw(settings.nats_url, stop, settings.batch)
 
-    asyncio.run(run())
+    profile = os.environ.get("BENCH_PROFILE")  # a file: the chain's cProfile stats go there
+    if not profile:
+        asyncio.run(run())
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.runcall(asyncio.run, run())
+    prof.dump_stats(f"{profile}.{variant}")
 
 
 class Sink:
