@@ -10,8 +10,10 @@ import nats
 import pytest
 
 from switchboard.bus import BusSettings
+from switchboard.bus.kafka import provision_kafka
 from switchboard.bus.servers import ensure_nats, free_port, start_tansu
 from switchboard.bus.subjects import STREAMS
+from switchboard.schemas import EVENT_TYPES
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,14 @@ def kafka_bootstrap() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+async def kafka_settings(kafka_bootstrap: str) -> BusSettings:
+    """A fresh namespace on the session's Tansu, its topics made."""
+    settings = fast_settings(broker="kafka", kafka_bootstrap=kafka_bootstrap, partitions=3)
+    await provision_kafka(settings, list(EVENT_TYPES))
+    return settings
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,18 @@ async def stack(
 TOKEN = "page-test-token-0123456789"
 
 
+async def open_page(p: Any, url: str) -> tuple[Any, Any, list[str]]:
+    """Chromium on the page, once its session is open; the errors it logs are gathered."""
+    browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(url)
+    await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+    return browser, page, errors
+
+
 @pytest.fixture
 async def real_stack(nats_settings: BusSettings, tmp_path: Path, model_server_url: str) -> AsyncIterator[str]:
     """The analyst's workers with the real model server (the LLM found by env)."""
@@ -112,13 +124,7 @@ async def test_ask_shows_code_table_and_chart(stack: tuple[str, FakeLLM, Path]) 
         "MPEG audio files are the most common.",
     ]
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = await browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        await page.goto(url)
-        await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+        browser, page, errors = await open_page(p, url)
 
         await page.fill("#question", "How many tracks are there?")
         await page.click("#ask button")
@@ -189,13 +195,7 @@ async def test_real_model_answers_on_the_page(real_stack: str) -> None:
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (make test installs it)")
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = await browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        await page.goto(real_stack)
-        await page.wait_for_function("document.getElementById('session').textContent.length > 20")
+        browser, page, errors = await open_page(p, real_stack)
         await page.fill("#question", "How many tracks are there?")
         await page.click("#ask button")
         await page.wait_for_selector("#analyst-out .result.ok table", timeout=300_000)

@@ -14,29 +14,20 @@ import pytest
 from starlette.testclient import TestClient
 
 from switchboard.bus import BusSettings, transport
-from switchboard.bus.kafka import provision_kafka
 from switchboard.edge.app import create_app
 from switchboard.edge.settings import EdgeSettings
-from switchboard.schemas import EVENT_TYPES, JobStatus
+from switchboard.schemas import JobStatus
 from switchboard.workers import jobs
 from switchboard.workers.analyst import codegen, datasets, sql
 from switchboard.workers.analyst import python as python_worker
 from switchboard.workers.analyst.cache import CacheSettings
 from switchboard.workers.analyst.sandbox import Limits, Sandbox
 from switchboard.workers.engines.llm import LLM
-from tests.conftest import fast_settings
 from tests.fakes import FakeLLM, SlowLLM
 from tests.helpers import job_state, running
 from tests.memory_chain import until
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def kafka_settings(kafka_bootstrap: str) -> BusSettings:
-    settings = fast_settings(broker="kafka", kafka_bootstrap=kafka_bootstrap, partitions=3)
-    await provision_kafka(settings, list(EVENT_TYPES))
-    return settings
 
 
 @contextlib.asynccontextmanager

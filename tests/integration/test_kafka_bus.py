@@ -16,18 +16,10 @@ from switchboard.bus.kafka import provision_kafka
 from switchboard.bus.kafka.runner import KafkaPublisher
 from switchboard.bus.subjects import address
 from switchboard.schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
-from tests.conftest import fast_settings
 from tests.helpers import jobs, running
 from tests.relay import relay
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def kafka_settings(kafka_bootstrap: str) -> BusSettings:
-    settings = fast_settings(broker="kafka", kafka_bootstrap=kafka_bootstrap, partitions=3)
-    await provision_kafka(settings, list(EVENT_TYPES))
-    return settings
 
 
 async def _consume(settings: BusSettings, subject: str, n: int, wait_s: float = 40.0) -> list:  # type: ignore[type-arg]

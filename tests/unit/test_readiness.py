@@ -4,7 +4,9 @@ kind still loading its model from one that serves, and from one gone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 
 from switchboard.bus import BusSettings, Context, Worker, handles, loading, transport
 from switchboard.bus.runtime import run_worker
@@ -31,15 +33,26 @@ class SlowToLoad:
         return ctx.job.status("running", kind=job.kind)
 
 
-async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> None:
+@contextlib.asynccontextmanager
+async def watched(service: object, kind: str) -> AsyncIterator[tuple[Hub, asyncio.Event, asyncio.Task[None]]]:
+    """One replica of the service (heartbeat 0.2 s) and an edge hub reading the board, on the memory bus."""
     settings = BusSettings(broker="memory", namespace=fresh_namespace(), partitions=2)
-    service = SlowToLoad()
-    worker = Worker.of(service, "slow-model", emits=(JobStatus,))
+    worker = Worker.of(service, kind, emits=(JobStatus,))
     hub = Hub(transport(settings))
     await hub.start()
     stop = asyncio.Event()
     running = asyncio.create_task(run_worker(worker, settings, stop, heartbeat_s=0.2))
     try:
+        yield hub, stop, running
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+        await hub.stop()
+
+
+async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> None:
+    service = SlowToLoad()
+    async with watched(service, "slow-model") as (hub, stop, running):
         await until(lambda: hub.board.kinds().get("slow-model", {}).get("state") == "loading")
         [loading] = hub.board.kinds()["slow-model"]["replicas"].values()
         assert loading["detail"] == "loading model tiny-test"  # what it is loading
@@ -60,10 +73,6 @@ async def test_the_board_follows_a_replica_from_loading_to_ready_to_gone() -> No
         await running
         await until(lambda: hub.board.kinds()["slow-model"]["state"] == "gone")  # said it stopped
         assert hub.board.not_ready(("slow-model",)) == {"slow-model": "gone"}
-    finally:
-        stop.set()
-        await asyncio.gather(running, return_exceptions=True)
-        await hub.stop()
 
 
 class Reporting:
@@ -87,14 +96,8 @@ class Reporting:
 
 
 async def test_a_long_load_says_its_progress_and_stays_alive() -> None:
-    settings = BusSettings(broker="memory", namespace=fresh_namespace(), partitions=2)
     service = Reporting()
-    worker = Worker.of(service, "big-model", emits=(JobStatus,))
-    hub = Hub(transport(settings))
-    await hub.start()
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_worker(worker, settings, stop, heartbeat_s=0.2))
-    try:
+    async with watched(service, "big-model") as (hub, _, _):
 
         def replica() -> dict[str, object]:
             return next(iter(hub.board.kinds().get("big-model", {}).get("replicas", {}).values()), {})
@@ -107,11 +110,6 @@ async def test_a_long_load_says_its_progress_and_stays_alive() -> None:
         service.finish.set()
         await until(lambda: hub.board.kinds()["big-model"]["state"] == "ready")
         assert "progress" not in replica()
-    finally:
-        service.finish.set()
-        stop.set()
-        await asyncio.gather(running, return_exceptions=True)
-        await hub.stop()
 
 
 def test_loading_reports_outside_a_start_do_nothing() -> None:
