@@ -51,7 +51,8 @@ def model_server(
 @contextlib.contextmanager
 def serving(slots: int | None = None) -> Iterator[str]:
     """For benches: the configured model server when it serves, else one with the
-    default model started for the duration; sets SWITCHBOARD_LLM_SERVER_URL."""
+    configured model (default: the server default) started for the duration;
+    sets SWITCHBOARD_LLM_SERVER_URL."""
     from switchboard.workers.engines.llm import SERVER_MODEL, LLMSettings
 
     settings = LLMSettings()
@@ -59,8 +60,9 @@ def serving(slots: int | None = None) -> Iterator[str]:
         yield settings.server_url
         return
     slots = slots or settings.slots
-    print(f"no model server on {settings.server_url}: starting one ({SERVER_MODEL}, {slots} slots)")
-    with model_server(SERVER_MODEL, slots=slots, context_tokens=settings.context_tokens) as (url, _):
+    model = settings.model or SERVER_MODEL  # SWITCHBOARD_LLM_MODEL picks another
+    print(f"no model server on {settings.server_url}: starting one ({model}, {slots} slots)")
+    with model_server(model, slots=slots, context_tokens=settings.context_tokens) as (url, _):
         old = os.environ.get("SWITCHBOARD_LLM_SERVER_URL")
         os.environ["SWITCHBOARD_LLM_SERVER_URL"] = url
         try:
