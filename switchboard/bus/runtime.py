@@ -61,7 +61,7 @@ class Announcer:
         except Exception as exc:  # the bus is away: the heartbeat after it says it again
             log.debug("state not said: %s", exc, extra={"worker": self.kind})
 
-    async def loading(self, state: loading.Loading, done: asyncio.Event, first: str) -> None:
+    async def say_loading(self, state: loading.Loading, done: asyncio.Event, first: str) -> None:
         """Say "loading" with what the start reports, when it changes (at most
         twice a second) and every heartbeat, until ``done``."""
         await self.say("loading", first)
@@ -111,7 +111,7 @@ async def run_worker(
                 state, token = loading.begin()
                 started = asyncio.Event()
                 saying = asyncio.create_task(
-                    board.loading(state, started, f"loading {what}" if what else "loading its models")
+                    board.say_loading(state, started, f"loading {what}" if what else "loading its models")
                 )
                 try:
                     await worker.on_start()
