@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 from dataclasses import dataclass, field
 
 
@@ -20,7 +19,6 @@ class Loading:
     detail: str = ""
     done: float | None = None
     changed: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.monotonic)
 
     def report(self, detail: str, done: float | None = None) -> None:
         """Say what is loading now and how much of it is done."""
