@@ -99,7 +99,6 @@ def run(
         "SWITCHBOARD_NAMESPACE": "flap" + uuid.uuid4().hex[:8],
         "SWITCHBOARD_MUSIC_DIR": str(workdir / "music"),
         "SWITCHBOARD_EDGE_OPEN": "1",
-        "SWITCHBOARD_EDGE_RATE_PER_S": "50",
         "PYTHONUNBUFFERED": "1",
     }
     nats = start_nats(port, str(store))
