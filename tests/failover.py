@@ -2,8 +2,8 @@
 
 Two replicas of the relay worker (tests/relay.py, tagged ``a`` and ``b`` in
 their outputs) and the edge run as their own processes; each of ``sessions``
-WebSocket clients is one session, and jobs for every session are published on
-the bus at a steady rate. Once both replicas answer, ``a`` is killed with
+WebSocket clients (more while a partition has none) is one session, and jobs
+for every session are published on the bus at a steady rate. Once both replicas answer, ``a`` is killed with
 SIGKILL. Measured: the takeover (kill -> the first answer on each session
 ``a`` was serving, the slowest of them), what was lost, how many answers the
 stream stored twice, how many a plain subscriber saw twice and how many frames a
@@ -32,7 +32,7 @@ import websockets
 
 from switchboard.bus import BusSettings, envelope, transport
 from switchboard.bus.servers import free_port, port_open, stop
-from switchboard.bus.subjects import address
+from switchboard.bus.subjects import address, partition_of
 from switchboard.schemas import Event, JobSubmitted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,9 +149,16 @@ async def run(
                 raise RuntimeError("the edge did not start")
             await asyncio.sleep(0.2)
         clients = []
-        for _ in range(sessions):
+        covered: set[int] = set()
+        # at least ``sessions``, and one on every partition: however the broker
+        # deals partitions to the two replicas, each of them serves a session
+        while len(clients) < sessions or len(covered) < settings.partitions:
+            if len(clients) >= 20 * max(sessions, settings.partitions):
+                raise RuntimeError(f"sessions never covered the {settings.partitions} partitions")
             ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=8_000_000)
-            clients.append((json.loads(await ws.recv())["session_id"], ws))
+            session = json.loads(await ws.recv())["session_id"]
+            clients.append((session, ws))
+            covered.add(partition_of(session, settings.partitions))
 
         async def read(session: str, ws: Any) -> None:
             with contextlib.suppress(websockets.ConnectionClosed):
@@ -216,7 +223,7 @@ async def run(
         if before and before[-1].endswith("@a") and survivor:
             takeovers.append(survivor[0] - killed_at)
     return Failover(
-        sessions=sessions,
+        sessions=len(clients),
         sent=sent,
         takeover_s=max(takeovers) if takeovers else None,
         dead_sessions=len(takeovers),
