@@ -48,11 +48,63 @@ from switchboard.workers.voice.tts import split  # noqa: E402
 from tests.model_server import serving  # noqa: E402
 from tests.voice_audio import speech_16k  # noqa: E402
 
+# every turn of a run asks a question not asked before in it (the model
+# server's prompt cache would otherwise skip the prefill of a repeat); the
+# warm-up asks QUESTIONS[0]
 QUESTIONS = [
     "How do I scale a worker?",
     "What happens when a worker crashes?",
     "How do I add my own documents?",
     "Which speech model does the assistant use?",
+    "What is Switchboard?",
+    "How do I start Switchboard on my laptop?",
+    "How do I run the tests?",
+    "Can I replay a conversation?",
+    "Where does the assistant find its answers?",
+    "Can I interrupt the assistant while it is talking?",
+    "What does the analyst do?",
+    "Which data can I ask the analyst about?",
+    "What happens when the analyst's code fails?",
+    "How do I cancel a long job?",
+    "How do I follow the progress of a job?",
+    "Which message bus does Switchboard use?",
+    "Can I use Kafka instead of NATS?",
+    "How do I point Switchboard at my NATS server?",
+    "Which voice speaks the answers?",
+    "What sample rate does the microphone send?",
+    "What is barge-in?",
+    "Does the analyst change my data?",
+    "Can the assistant use an Ollama server?",
+    "Why is every step a separate worker?",
+    "How does the assistant know when I stopped speaking?",
+    "Do I see partial transcripts while I speak?",
+    "Does the analyst draw charts?",
+    "How are the settings given?",
+    "Can I compare two worker versions?",
+    "What is a job id for?",
+    "Are answers spoken before they are complete?",
+    "What kinds of files can I ingest?",
+    "Is anything done twice after a crash?",
+    "What is the music model?",
+    "Where is the conversation history kept?",
+    "What does the retrieval worker do?",
+    "Which score corpus can the analyst read?",
+    "How are the analyst's queries limited?",
+    "What does the edge server do?",
+    "How many copies of each worker does make up start?",
+    "What turns my speech into text?",
+    "Can two people talk to the assistant at once?",
+    "What happens if I hang up in the middle of an answer?",
+    "Does Switchboard need a GPU?",
+    "What is a dead letter?",
+    "How do I see which workers are running?",
+    "Can I ask follow-up questions?",
+    "What happens to my question if NATS goes down?",
+    "How do I stop Switchboard?",
+    "Which language model writes the answers?",
+    "Can I use the assistant from my own website?",
+    "How long can a question be?",
+    "What does the analyst show me besides the answer?",
 ]
 LEAD_S, TAIL_S = 0.6, 2.5
 WORKERS = ("vad", "stt", "retrieve", "llm", "tts")
@@ -256,10 +308,12 @@ async def run(args: argparse.Namespace, llm_url: str) -> None:
         t = time.time()
         await session(url, QUESTIONS[0], bus_events)  # warm-up: every model loaded and used once
         print(f"warm-up turn (models loading) {time.time() - t:.1f} s")
+        asked = 1
         for n in args.sessions:
             results: list[dict[str, Any]] = []
-            for r in range(args.rounds):
-                batch = [QUESTIONS[(r + i) % len(QUESTIONS)] for i in range(n)]
+            for _ in range(args.rounds):
+                batch = [QUESTIONS[(asked + i) % len(QUESTIONS)] for i in range(n)]
+                asked += n
                 results += await asyncio.gather(*(session(url, q, bus_events) for q in batch))
             alone = await workers_vs_bare(nc, ns, engines, results, waiters)
             e2e = [r["e2e"] for r in results]

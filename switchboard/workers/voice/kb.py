@@ -76,7 +76,7 @@ def chunks(text: str, size: int = 700, overlap: int = 100) -> list[str]:
             p = p[size - overlap :]
         if current and len(current) + len(p) + 1 > size:
             out.append(current)
-            current = current[-overlap:] + " " + p if overlap else p
+            current = current[-overlap:] + "\n" + p if overlap else p
         else:
             current = f"{current}\n{p}" if current else p
     if current:

@@ -14,7 +14,7 @@ from switchboard.schemas import Context as VoiceContext
 from switchboard.workers.engines.embed import Embedder, load_embedder
 from switchboard.workers.engines.vectors import Collection, collection
 
-from . import kb, store
+from . import kb, notes, store
 
 
 class RetrieveWorker:
@@ -29,6 +29,7 @@ class RetrieveWorker:
         self.settings = settings or store.VoiceSettings()
         self.embedder = embedder
         self.collection = passages
+        self.sentence_vectors: notes.SentenceVectors | None = None
 
     async def start(self) -> None:
         """Load the embedder, open the store, and fill an empty knowledge base with the starter one."""
@@ -44,25 +45,38 @@ class RetrieveWorker:
         await asyncio.to_thread(kb.ensure_starter, self.settings, self.embedder, self.collection)
 
     def passages(self, question: str) -> list[Passage]:
-        """The knowledge base's passages near ``question`` (a close FAQ question brings its answer)."""
+        """The notes for ``question``: a close FAQ question's stored answer, else the
+        knowledge base's sentences nearest it (``notes.pick``)."""
         assert self.embedder is not None and self.collection is not None, "retrieve was not started"
         s = self.settings
-        hits = self.collection.query(self.embedder.embed([question])[0], k=s.passages)
-        out = []
+        vector = self.embedder.embed([question])[0]
+        hits = self.collection.query(vector, k=s.passages)
+        answers, docs = [], []
         for h in hits:
-            if h.distance > s.max_distance:
+            if h.metadata.get("kind") != "faq":
+                docs.append((h.text, str(h.metadata.get("source", "kb")), 0.0))
                 continue
-            if h.metadata.get("kind") == "faq":
-                if h.distance > s.faq_distance:
-                    continue
-                row = store.faq_answer(s.db_url, int(h.metadata["faq_id"]))
-                if row is None:
-                    continue
-                text, source = row.answer, f"faq:{row.source}"
-            else:
-                text, source = h.text, str(h.metadata.get("source", "kb"))
-            out.append(Passage(text=text[:20_000], source=source[:1000], score=round(1 - h.distance, 4)))
-        return out
+            row = store.faq_answer(s.db_url, int(h.metadata["faq_id"]))
+            if row is None:
+                continue
+            if h.distance <= s.faq_distance:
+                answers.append(
+                    Passage(
+                        text=row.answer[:20_000],
+                        source=f"faq:{row.source}"[:1000],
+                        score=round(1 - h.distance, 4),
+                    )
+                )
+            else:  # a farther FAQ question still vouches for its answer as much as it is near
+                docs.append((row.answer, f"faq:{row.source}", 1 - h.distance))
+        if answers:
+            return answers  # a curated answer: other notes would only cost reading time
+        if self.sentence_vectors is None:
+            self.sentence_vectors = notes.SentenceVectors(self.embedder)
+        picked = notes.pick(
+            vector, docs, self.sentence_vectors, budget=s.notes_chars, min_score=1 - s.max_distance
+        )
+        return [Passage(text=t[:20_000], source=src[:1000], score=score) for t, src, score in picked]
 
     @handles(Transcript)
     async def on_transcript(self, t: Transcript, ctx: Context) -> VoiceContext | None:

@@ -20,16 +20,17 @@ class VoiceSettings(BaseSettings):
 
     db_url: str = "sqlite:///.switchboard/voice.db"
     kb_collection: str = "knowledge-base"
-    passages: int = 3
+    passages: int = 4
+    """Knowledge-base hits (passages and FAQ questions) read for each question."""
     max_distance: float = 0.6
-    """Passages farther than this (cosine distance) from the question are left out."""
+    """Sentences farther than this (cosine distance) from the question are left out of the notes."""
     faq_distance: float = 0.25
     """A FAQ question this close to the user's is answered from the FAQ."""
     history_tokens: int = 600
     """Chat history kept in the prompt, roughly (4 characters a token)."""
-    notes_chars: int = 800
-    """Retrieved notes in the prompt, best first, in characters: the model reads
-    them before its first word (on 2 cores ~70 tokens/s, ~1 s per 280 characters)."""
+    notes_chars: int = 400
+    """Notes in the prompt, in characters: the model reads them before its
+    first word (on 2 cores about 80 tokens/s, ~1 s per 300 characters)."""
 
 
 class Base(DeclarativeBase):
