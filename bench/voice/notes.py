@@ -32,6 +32,7 @@ import httpx  # noqa: E402
 
 from switchboard.schemas import Context, Passage  # noqa: E402
 from switchboard.workers.engines.embed import load_embedder  # noqa: E402
+from switchboard.workers.engines.llm import Message  # noqa: E402
 from switchboard.workers.engines.vectors import collection  # noqa: E402
 from switchboard.workers.voice import kb, llm, retrieve, store  # noqa: E402
 from tests.model_server import serving  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
         col.drop()
 
 
-def ask(url: str, prompt: list[llm.Message]) -> tuple[float, int, str]:
+def ask(url: str, prompt: list[Message]) -> tuple[float, int, str]:
     """(first token s, prompt tokens read, answer) from the model server."""
     body = {"messages": prompt, "max_tokens": 40, "temperature": 0.0, "stream": True}
     start = time.monotonic()
