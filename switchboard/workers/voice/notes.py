@@ -84,9 +84,9 @@ def pick(
     found: dict[str, Sentence] = {}
     prior: dict[str, float] = {}
     for rank, (text, source, at_least) in enumerate(passages):
-        for at, s in enumerate(sentences(text)):
-            found.setdefault(s, Sentence(s, rank, at, source))  # overlapping chunks repeat sentences
-            prior[s] = max(prior.get(s, 0.0), at_least)
+        for at, said in enumerate(sentences(text)):
+            found.setdefault(said, Sentence(said, rank, at, source))  # overlapping chunks repeat sentences
+            prior[said] = max(prior.get(said, 0.0), at_least)
     if not found:
         return []
     listed = list(found.values())
