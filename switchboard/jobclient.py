@@ -63,7 +63,7 @@ async def _link(settings: BusSettings, take: Take) -> AsyncIterator[Publish]:
     """A publisher, while every jobs.status written from now on goes to ``take``."""
 
     def on_status(subject: str, headers: dict[str, str], data: bytes) -> None:
-        take(headers.get(envelope.CORRELATION_ID, ""), data)
+        take(envelope.read(headers).correlation_id, data)
 
     async with transport(settings, "cli", patient=False) as bus, bus.tail(["jobs.status"], on_status):
         yield bus.publisher(PRODUCER)

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 import websockets  # noqa: E402
 
+from switchboard.bus import envelope  # noqa: E402
 from switchboard.bus.nats.streams import drop  # noqa: E402
 from switchboard.bus.servers import ensure_nats, free_port, port_open  # noqa: E402
 from switchboard.workers.engines.llm import LLMSettings  # noqa: E402
@@ -292,7 +293,7 @@ async def run(args: argparse.Namespace, llm_url: str) -> None:
     waiters: dict[str, asyncio.Future[float]] = {}
 
     async def record(msg: Any) -> None:
-        corr = (msg.headers or {}).get("Sb-Corr", "")
+        corr = envelope.read(msg.headers).correlation_id
         if corr in bus_events:
             bus_events[corr].append(json.loads(msg.data))
         elif (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -18,15 +19,41 @@ from switchboard.schemas.dead import ErrorKind
 from . import tracing
 from .subjects import event_type
 
-# Few, short header names: nats-py parses header names character by character,
-# so every extra header costs measurable time per message per hop.
 EVENT_ID = "Nats-Msg-Id"  # JetStream's dedupe key; the same name on Kafka
-CORRELATION_ID = "Sb-Corr"
-CAUSATION_ID = "Sb-Cause"
-SCHEMA = "Sb-Schema"
-PRODUCER = "Sb-Producer"
-PUBLISHED_AT = "Sb-Time"  # unix seconds (float) when published, for latency
+# The rest of the envelope rides in one header: nats-py encodes and parses
+# headers one by one, and five more of them cost the chain ~14 % of its CPU.
+ENVELOPE = "Sb"
+"""``"<schema> <correlation id> <causation id, or -> <publish time> <producer>"``."""
 REPLAY_OF = "Sb-Replay-Of"
+# one header each, as messages written before the envelope was packed carry them
+_LEGACY = ("Sb-Schema", "Sb-Corr", "Sb-Cause", "Sb-Time", "Sb-Producer")
+
+
+class Envelope(NamedTuple):
+    """A message's envelope, read from its headers (empty fields where it has none)."""
+
+    schema: str = ""
+    correlation_id: str = ""
+    causation_id: str = ""
+    published_at: float | None = None
+    """unix seconds when published, for latency"""
+    producer: str = ""
+
+
+def read(hdrs: Mapping[str, str] | None) -> Envelope:
+    """The envelope in a message's headers, without decoding its body."""
+    if not hdrs:
+        return Envelope()
+    packed = hdrs.get(ENVELOPE)
+    parts = packed.split(" ", 4) if packed else [hdrs.get(name, "") for name in _LEGACY]
+    if len(parts) != 5:
+        return Envelope()
+    schema, correlation, cause, at, producer = parts
+    try:
+        published = float(at) if at else None
+    except ValueError:
+        published = None
+    return Envelope(schema, correlation, "" if cause == "-" else cause, published, producer)
 
 
 class DecodeError(Exception):
@@ -61,16 +88,12 @@ def encode(event: Event) -> bytes:
 
 
 def headers(event: Event, producer: str) -> dict[str, str]:
-    """The envelope headers of an event: ids, type, producer, time."""
+    """The envelope headers of an event: ids, schema, producer, time."""
     h = {
         EVENT_ID: event.id,
-        CORRELATION_ID: event.correlation_id,
-        SCHEMA: str(event.schema_version),
-        PRODUCER: producer,
-        PUBLISHED_AT: repr(time.time()),
+        ENVELOPE: f"{event.schema_version} {event.correlation_id} {event.causation_id or '-'} "
+        f"{time.time()!r} {producer}",
     }
-    if event.causation_id:
-        h[CAUSATION_ID] = event.causation_id
     tracing.inject(h)  # the handling span's trace context, when tracing is on
     return h
 
@@ -79,8 +102,8 @@ def decode(subject: str, data: bytes, hdrs: Mapping[str, str] | None) -> Event:
     """Validate a message of ``subject``; raise :class:`DecodeError` when it can't be."""
     if len(data) > MAX_EVENT_BYTES:
         raise DecodeError("oversized", f"{len(data)} bytes; the limit is {MAX_EVENT_BYTES}")
-    version = (hdrs or {}).get(SCHEMA)
-    if version is not None and version != str(SCHEMA_VERSION):
+    version = read(hdrs).schema
+    if version and version != str(SCHEMA_VERSION):
         raise DecodeError("schema_version", f"schema version {version}, this worker reads {SCHEMA_VERSION}")
     try:
         cls = event_type(subject)

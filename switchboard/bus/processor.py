@@ -205,7 +205,7 @@ class Processor:
         EVENTS.labels(self.worker.name, msg.subject, f"dead_{kind}").inc()
         log.warning("dead letter", extra={"worker": self.worker.name, "subject": msg.subject, "kind": kind})
         cause = event.id if event else msg.headers.get(envelope.EVENT_ID) or f"seq{msg.seq}"
-        correlation = event.correlation_id if event else msg.headers.get(envelope.CORRELATION_ID)
+        correlation = event.correlation_id if event else envelope.read(msg.headers).correlation_id
         fields = {
             "id": envelope.derived_id(cause, self.worker.name, -1),
             "correlation_id": correlation if _valid_id(correlation) else "unknown",
@@ -239,10 +239,8 @@ class Processor:
 
 def _waited(headers: dict[str, str]) -> float:
     """Seconds since the message was published (-1 when it does not say)."""
-    try:
-        return time.time() - float(headers.get(envelope.PUBLISHED_AT) or "")
-    except ValueError:
-        return -1.0
+    published = envelope.read(headers).published_at
+    return -1.0 if published is None else time.time() - published
 
 
 def _describe(exc: BaseException) -> str:

@@ -160,7 +160,7 @@ class Hub(Sessions):
         await self.bus.close()
 
     def _route(self, subject: str, headers: dict[str, str], data: bytes) -> None:
-        corr = headers.get(envelope.CORRELATION_ID, "")
+        corr = envelope.read(headers).correlation_id
         if corr in self.sessions:
             self.route(corr, subject, data, headers.get(envelope.EVENT_ID, ""))
 

@@ -38,10 +38,9 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 
 def _latency(rec: Recorded, inputs: dict[str, float]) -> float | None:
-    cause = rec.headers.get(envelope.CAUSATION_ID)
-    out = rec.headers.get(envelope.PUBLISHED_AT)
-    if cause in inputs and out:
-        return float(out) - inputs[cause]
+    sent = envelope.read(rec.headers)
+    if sent.causation_id in inputs and sent.published_at is not None:
+        return sent.published_at - inputs[sent.causation_id]
     return None
 
 
@@ -66,9 +65,10 @@ async def compare(
                 continue
             eid = r.headers.get(envelope.EVENT_ID, "")
             replay_t[eid] = r.time.timestamp()
-            live_t[eid] = float(r.headers.get(envelope.PUBLISHED_AT) or r.time.timestamp())
-            sessions.add(r.headers.get(envelope.CORRELATION_ID, ""))
-    recorded = [r for r in await reader(live, subject) if r.headers.get(envelope.CORRELATION_ID) in sessions]
+            sent = envelope.read(r.headers)
+            live_t[eid] = sent.published_at or r.time.timestamp()
+            sessions.add(sent.correlation_id)
+    recorded = [r for r in await reader(live, subject) if envelope.read(r.headers).correlation_id in sessions]
     fresh = {r.headers.get(envelope.EVENT_ID, ""): r for r in await reader(replayed, subject)}
     pairs = []
     for rec in recorded:

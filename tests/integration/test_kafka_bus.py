@@ -68,11 +68,12 @@ async def test_pipeline_order_envelope_and_dead_letters(kafka_settings: BusSetti
     for session, seqs in _seqs(out).items():
         assert seqs == list(range(10)), session
     headers = {k: v.decode() for k, v in out[0].headers}
-    assert headers[envelope.PRODUCER] == relay.producer
-    assert headers[envelope.CAUSATION_ID] in {e.id for e in sent}
+    sent_with = envelope.read(headers)
+    assert sent_with.producer == relay.producer
+    assert sent_with.causation_id in {e.id for e in sent}
     letter = DeadLetter.model_validate_json(dead[0].value)
     assert letter.error_kind == "handler" and letter.correlation_id == "s-bad"
-    assert out[0].key.decode() == headers[envelope.CORRELATION_ID]
+    assert out[0].key.decode() == sent_with.correlation_id
 
 
 async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) -> None:

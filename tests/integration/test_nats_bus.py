@@ -42,10 +42,12 @@ async def test_chain_keeps_session_order_and_envelope(nats_settings: BusSettings
         for session, seqs in by_session(out).items():
             assert seqs == list(range(20)), session
         first = out[0]
-        cause = next(e for e in sent if e.id == first.headers[envelope.CAUSATION_ID])
-        assert first.headers[envelope.CORRELATION_ID] == cause.correlation_id
-        assert first.headers[envelope.PRODUCER] == relay.producer
-        assert first.headers[envelope.SCHEMA] == "1"
+        sent_with = envelope.read(first.headers)
+        cause = next(e for e in sent if e.id == sent_with.causation_id)
+        assert sent_with.correlation_id == cause.correlation_id
+        assert sent_with.producer == relay.producer
+        assert sent_with.schema == "1" and sent_with.published_at
+        assert set(first.headers) == {envelope.EVENT_ID, envelope.ENVELOPE}
         assert first.headers[envelope.EVENT_ID] == json.loads(first.data)["id"]
         assert json.loads(first.data)["causation_id"] == cause.id
     finally:
@@ -60,9 +62,9 @@ async def test_bad_input_goes_to_dead_letters_and_does_not_block(nats_settings: 
     await runner.start()
     try:
         subject = address(nats_settings.namespace, "jobs.submitted", 0)
-        await js.publish(subject, b"\xff not json", headers={envelope.CORRELATION_ID: "s-bad"})
+        await js.publish(subject, b"\xff not json", headers={"Sb-Corr": "s-bad"})  # as before one header
         await js.publish(subject, b"x" * 1_010_000)
-        await js.publish(subject, b"{}", headers={envelope.SCHEMA: "99"})
+        await js.publish(subject, b"{}", headers={envelope.ENVELOPE: "99 s-new - 0 next@2"})
         await pub.publish(JobSubmitted(correlation_id="s-fail", kind="relay", params={"fail": True}))
         await pub.publish(JobSubmitted(correlation_id="s-perm", kind="relay", params={"permanent": True}))
         good = JobSubmitted(correlation_id="s-good", kind="relay", params={"seq": 1})

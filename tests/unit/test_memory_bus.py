@@ -52,9 +52,9 @@ async def test_relay_outputs_carry_envelope() -> None:
     headers, body = out.events[0]
     status = JobStatus.model_validate_json(body)
     assert status.message == "4@1" and status.causation_id == job.id
-    assert headers[envelope.CAUSATION_ID] == job.id
+    assert envelope.read(headers).causation_id == job.id
     assert headers[envelope.EVENT_ID] == status.id == envelope.derived_id(job.id, "relay", 0)
-    assert headers[envelope.PRODUCER] == "relay@1"
+    assert envelope.read(headers).producer == "relay@1"
 
 
 async def test_garbage_is_dead_lettered_and_the_worker_keeps_serving() -> None:

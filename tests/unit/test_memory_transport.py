@@ -61,7 +61,7 @@ async def test_sessions_keep_their_order_and_outputs_their_envelope() -> None:
     for headers, body in got:
         status = JobStatus.model_validate_json(body)
         by_session.setdefault(status.correlation_id, []).append(int(status.message.split("@")[0]))
-        assert headers[envelope.PRODUCER] == relay.producer
+        assert envelope.read(headers).producer == relay.producer
         assert headers[envelope.EVENT_ID] == envelope.derived_id(status.causation_id or "", "relay", 0)
     assert by_session == {f"s{k}": list(range(10)) for k in range(3)}
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydantic import ValidationError
 
@@ -55,7 +57,7 @@ def test_decode_reports_what_is_wrong() -> None:
         envelope.decode("voice.transcript", b'{"type": "voice.transcript"}', {})
     assert err.value.kind == "malformed" and "correlation_id" in str(err.value)
     with pytest.raises(envelope.DecodeError) as err:
-        envelope.decode("voice.transcript", b"{}", {envelope.SCHEMA: "2"})
+        envelope.decode("voice.transcript", b"{}", {envelope.ENVELOPE: "2 s1 - 0 later@1"})
     assert err.value.kind == "schema_version"
     with pytest.raises(envelope.DecodeError) as err:
         envelope.decode("voice.transcript", b"x" * (MAX_EVENT_BYTES + 1), {})
@@ -66,3 +68,25 @@ def test_derived_ids_are_stable_and_distinct() -> None:
     a = envelope.derived_id("e1", "stt", 0)
     assert a == envelope.derived_id("e1", "stt", 0)
     assert a != envelope.derived_id("e1", "stt", 1) != envelope.derived_id("e2", "stt", 1)
+
+
+def test_the_envelope_rides_in_one_header_and_reads_back() -> None:
+    job = JobSubmitted(correlation_id="s-1", causation_id="c-1", kind="relay")
+    h = envelope.headers(job, "relay worker@1")
+    assert set(h) == {envelope.EVENT_ID, envelope.ENVELOPE} and h[envelope.EVENT_ID] == job.id
+    sent = envelope.read(h)
+    assert (sent.schema, sent.correlation_id, sent.causation_id, sent.producer) == (
+        "1",
+        "s-1",
+        "c-1",
+        "relay worker@1",
+    )
+    assert sent.published_at and abs(sent.published_at - time.time()) < 60
+    assert (
+        envelope.read(envelope.headers(JobSubmitted(correlation_id="s-2", kind="x"), "p")).causation_id == ""
+    )
+    legacy = envelope.read({"Sb-Corr": "s-3", "Sb-Cause": "c-3", "Sb-Time": "12.5", "Sb-Schema": "1"})
+    assert (legacy.correlation_id, legacy.causation_id, legacy.published_at) == ("s-3", "c-3", 12.5)
+    assert envelope.read({envelope.ENVELOPE: "garbage"}) == envelope.Envelope()
+    assert envelope.read({envelope.ENVELOPE: "1 s-4 - soon p"}).published_at is None
+    assert envelope.read(None) == envelope.Envelope()

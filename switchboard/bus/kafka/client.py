@@ -60,7 +60,7 @@ async def kafka_history(
                 if r.timestamp < since_ms:
                     continue
                 headers = headers_of(r)
-                if headers.get(envelope.CORRELATION_ID) == correlation_id:
+                if envelope.read(headers).correlation_id == correlation_id:
                     with contextlib.suppress(envelope.DecodeError):
                         out.append(envelope.decode(subject, r.value, headers))
             if records and records[-1].offset >= before - 1:

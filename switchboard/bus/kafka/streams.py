@@ -66,7 +66,7 @@ async def read(
                     ):
                         continue
                     hdrs = headers_of(r)
-                    if sl.correlation_ids and hdrs.get(envelope.CORRELATION_ID) not in sl.correlation_ids:
+                    if sl.correlation_ids and envelope.read(hdrs).correlation_id not in sl.correlation_ids:
                         continue
                     when = datetime.fromtimestamp(r.timestamp / 1000, UTC)
                     out.append(Recorded(subject, r.offset, when, hdrs, r.value, tp.partition))
@@ -94,7 +94,7 @@ async def copy(source: BusSettings, target_namespace: str, sl: Slice) -> int:
                 await producer.send_and_wait(
                     address(target_namespace, subject),
                     rec.data,
-                    key=hdrs.get(envelope.CORRELATION_ID, "").encode(),
+                    key=envelope.read(hdrs).correlation_id.encode(),
                     headers=[(k, v.encode()) for k, v in hdrs.items()],
                 )
                 count += 1

@@ -231,7 +231,7 @@ class MemoryTransport(Transport):
         for rec in STORE.ns(self.settings.namespace).log.get((subject, partition), []):
             if rec.seq >= before:
                 break
-            if rec.time >= since and rec.headers.get(envelope.CORRELATION_ID) == correlation_id:
+            if rec.time >= since and envelope.read(rec.headers).correlation_id == correlation_id:
                 with contextlib.suppress(envelope.DecodeError):
                     out.append(envelope.decode(subject, rec.data, rec.headers))
         return out
@@ -248,7 +248,7 @@ class MemoryTransport(Transport):
                 continue
             if (sl.since and rec.time < sl.since) or (sl.until and rec.time > sl.until):
                 continue
-            if sl.correlation_ids and rec.headers.get(envelope.CORRELATION_ID) not in sl.correlation_ids:
+            if sl.correlation_ids and envelope.read(rec.headers).correlation_id not in sl.correlation_ids:
                 continue
             out.append(rec)
         return out
@@ -260,7 +260,7 @@ class MemoryTransport(Transport):
         for subject in sl.subjects:
             for rec in await self.read(self.settings.namespace, subject, sl):
                 hdrs = {**rec.headers, envelope.REPLAY_OF: f"{self.settings.namespace}:{rec.seq}"}
-                corr = hdrs.get(envelope.CORRELATION_ID, "")
+                corr = envelope.read(hdrs).correlation_id
                 await self._append(
                     target_namespace, subject, partition_of(corr, self.settings.partitions), hdrs, rec.data
                 )

@@ -98,7 +98,7 @@ class NatsRunner:
                 for m in msgs:
                     if m.metadata.sequence.stream >= before:
                         return out
-                    if (m.headers or {}).get(envelope.CORRELATION_ID) == correlation_id:
+                    if envelope.read(m.headers).correlation_id == correlation_id:
                         with contextlib.suppress(envelope.DecodeError):
                             out.append(envelope.decode(subject, m.data, m.headers))
                 if msgs and msgs[-1].metadata.sequence.stream >= before - 1:
@@ -353,7 +353,7 @@ class _Lanes:
         for msg in msgs:
             self.held.append(msg)
             self.state[id(msg)] = None
-            key = (msg.headers or {}).get(envelope.CORRELATION_ID, "")
+            key = envelope.read(msg.headers).correlation_id
             before = self.tails.get(key)
             task = asyncio.create_task(self._one(msg, before))
             self.tails[key] = task

@@ -60,7 +60,7 @@ async def read(js: JetStreamContext, namespace: str, subject: str, sl: Slice | N
                     done = True
                     break
                 hdrs = dict(m.headers or {})
-                if sl.correlation_ids and hdrs.get(envelope.CORRELATION_ID) not in sl.correlation_ids:
+                if sl.correlation_ids and envelope.read(hdrs).correlation_id not in sl.correlation_ids:
                     continue
                 out.append(Recorded(parse_address(namespace, m.subject)[0], seq, ts, hdrs, m.data))
             if done or (msgs and msgs[-1].metadata.sequence.stream >= last):
@@ -81,7 +81,7 @@ async def copy(js: JetStreamContext, source: BusSettings, target_namespace: str,
         for rec in await read(js, source.namespace, subject, sl):
             hdrs = dict(rec.headers)
             hdrs[envelope.REPLAY_OF] = f"{source.namespace}:{rec.seq}"
-            key = hdrs.get(envelope.CORRELATION_ID, "")
+            key = envelope.read(hdrs).correlation_id
             subj = address(target_namespace, subject, partition_of(key, target.partitions))
             await js.publish(subj, rec.data, headers=hdrs)
             count += 1
