@@ -21,7 +21,7 @@ from .subjects import event_type
 
 EVENT_ID = "Nats-Msg-Id"  # JetStream's dedupe key; the same name on Kafka
 # The rest of the envelope rides in one header: nats-py encodes and parses
-# headers one by one, and five more of them cost the chain ~14 % of its CPU.
+# headers one by one (bench/bus: chain CPU per event -4 % against six headers).
 ENVELOPE = "Sb"
 """``"<schema> <correlation id> <causation id, or -> <publish time> <producer>"``."""
 REPLAY_OF = "Sb-Replay-Of"
