@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from switchboard.workers.engines.embed import Embedder
 
 _BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -48,23 +50,25 @@ def sentences(text: str) -> list[str]:
 
 
 class SentenceVectors:
-    """Sentence embeddings, kept for the sentences seen lately (a knowledge base
-    repeats its sentences from question to question)."""
+    """Sentence embeddings (float32), kept for the sentences seen lately: a
+    knowledge base repeats its sentences from question to question."""
 
-    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+    def __init__(self, embedder: Embedder, size: int = 5_000) -> None:
         self.embedder = embedder
         self.size = size
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
-            self._cache[text] = vector
+            self._cache[text] = np.asarray(vector, dtype=np.float32)
         for text in texts:
             self._cache.move_to_end(text)
+        rows = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
-        return [self._cache[t] for t in texts]
+        return rows
 
 
 def pick(
@@ -90,10 +94,8 @@ def pick(
     if not found:
         return []
     listed = list(found.values())
-    scores = {
-        s.text: max(prior[s.text], sum(a * b for a, b in zip(v, question, strict=True)))
-        for s, v in zip(listed, vectors([s.text for s in listed]), strict=True)
-    }
+    near = vectors([s.text for s in listed]) @ np.asarray(question, dtype=np.float32)
+    scores = {s.text: max(prior[s.text], float(n)) for s, n in zip(listed, near, strict=True)}
     following = {(s.passage, s.at): s for s in listed}
     chosen: dict[str, Sentence] = {}
     used = 0
