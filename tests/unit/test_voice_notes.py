@@ -32,9 +32,13 @@ def pick(question: str, embedder: FakeEmbedder, budget: int = 400) -> list[tuple
     return notes.pick(vector, passages, notes.SentenceVectors(embedder), budget=budget, min_score=0.3)
 
 
-def test_sentences_leave_out_headings_and_a_cut_off_start() -> None:
+def test_sentences_leave_out_headings_and_a_chunk_its_overlap() -> None:
     text = "ites the next, so each step scales.\n## The analyst\nThe analyst answers questions. Ok.\nIt runs SQL."
-    assert notes.sentences(text) == ["The analyst answers questions.", "It runs SQL."]
+    assert notes.sentences(notes.after_overlap(text)) == ["The analyst answers questions.", "It runs SQL."]
+    # a passage may start in lower case: only a later chunk's overlap is cut
+    assert notes.sentences("switchboard worker NAME --replicas 3 starts copies.") == [
+        "switchboard worker NAME --replicas 3 starts copies."
+    ]
 
 
 def test_the_answering_sentence_is_found_inside_a_far_passage() -> None:

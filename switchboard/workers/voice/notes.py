@@ -33,16 +33,20 @@ class Sentence:
     source: str
 
 
+def after_overlap(text: str) -> str:
+    """A later chunk of a document without its first fragment: the overlap with
+    the chunk before, which starts mid-sentence (``kb.chunks``)."""
+    parts = _BREAK.split(text, maxsplit=1)
+    return parts[1] if len(parts) == 2 else text
+
+
 def sentences(text: str) -> list[str]:
-    """A passage's sentences; headings and the cut-off start of an overlapping
-    chunk (a fragment beginning in lower case) are left out."""
+    """A passage's sentences; headings are left out."""
     out = []
-    for i, part in enumerate(_BREAK.split(text)):
+    for part in _BREAK.split(text):
         part = part.strip()
         if not part or part.startswith("#") and len(_HEADING.sub("", part).split()) < MIN_WORDS + 2:
             continue
-        if i == 0 and part[0].islower():
-            continue  # the tail of the previous chunk's last sentence
         part = _HEADING.sub("", part)
         if len(part.split()) >= MIN_WORDS:
             out.append(part)

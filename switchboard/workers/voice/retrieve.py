@@ -54,7 +54,8 @@ class RetrieveWorker:
         answers, docs = [], []
         for h in hits:
             if h.metadata.get("kind") != "faq":
-                docs.append((h.text, str(h.metadata.get("source", "kb")), 0.0))
+                text = notes.after_overlap(h.text) if int(h.metadata.get("chunk", 0)) > 0 else h.text
+                docs.append((text, str(h.metadata.get("source", "kb")), 0.0))
                 continue
             row = store.faq_answer(s.db_url, int(h.metadata["faq_id"]))
             if row is None:
