@@ -210,6 +210,26 @@ async def test_an_empty_result_gets_one_second_look(duck: Path) -> None:
     assert len(codes) == 2 and results[-1].ok and results[-1].rechecked
 
 
+async def test_a_result_of_repeated_rows_gets_one_second_look(duck: Path) -> None:
+    """A grouping left out repeats rows: the model is told, and may group."""
+    llm = FakeLLM(
+        [
+            "```sql\nSELECT billing_country FROM invoice WHERE total > 10\n```",
+            "```sql\nSELECT billing_country FROM invoice GROUP BY 1 HAVING sum(total) > 100\n```",
+        ]
+    )
+    q = Question(
+        correlation_id="d1",
+        question="Which billing countries have sales over 100 in total?",
+        dataset="chinook",
+        language="sql",
+    )
+    codes, results = await _run(duck, llm, q)
+    assert [c.attempt for c in codes] == [1, 2] and codes[1].rechecked
+    assert "the same row more than once" in (codes[1].previous_error or "")
+    assert results[-1].table and len({r[0] for r in results[-1].table.rows}) == len(results[-1].table.rows)
+
+
 async def test_a_question_to_change_data_is_refused_in_words(duck: Path) -> None:
     llm = FakeLLM(["```sql\nDELETE FROM track WHERE genre_id = 1\n```", "```sql\nDROP TABLE track\n```"])
     q = Question(correlation_id="w1", question="Delete all rock tracks", dataset="chinook", language="sql")

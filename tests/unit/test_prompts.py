@@ -83,3 +83,26 @@ def test_a_key_used_on_the_wrong_side_gets_the_join() -> None:
 def test_nested_aggregates_get_the_subquery_shape() -> None:
     error = "Binder Error: aggregate function calls cannot be nested"
     assert "in a subquery first" in prompts.fix_hints(error, "SELECT avg(count(*)) FROM invoice_line", TABLES)
+
+
+def test_an_error_is_told_by_its_headline_not_the_sql_it_points_into() -> None:
+    duckdb = (
+        'Binder Error: Table "e" does not have a column named "support_rep_id"\n\n'
+        'Candidate bindings: : "employee_id"\n\n'
+        "LINE 1: ...FROM employee e JOIN customer c ON e.support_rep_id = c.support_rep_id\n"
+        "                                                  ^"
+    )
+    assert prompts.last_lines(duckdb, 1) == 'Binder Error: Table "e" does not have a column named "support_rep_id"'
+    assert "LINE 1" not in prompts.last_lines(duckdb) and "^" not in prompts.last_lines(duckdb)
+    assert "does not have a column" in prompts.last_lines(duckdb)
+    traceback = (
+        "Traceback (most recent call last):\n  File \"<code>\", line 1, in <module>\n"
+        'duckdb.duckdb.BinderException: Binder Error: Referenced column "quarter_length" not found\n\n'
+        "LINE 1: SELECT t.quarter_length FROM track t\n               ^"
+    )
+    assert prompts.last_lines(traceback, 1).startswith("duckdb.duckdb.BinderException: Binder Error")
+    assert prompts.last_lines("KeyError: 'n'", 1) == "KeyError: 'n'"
+    assert prompts.last_lines("", 1) == ""
+    # a retry asked afresh is told the headline
+    msgs = prompts.messages("q?", "sql", "DuckDB", "t(x integer)", "SELECT y FROM t", duckdb, fresh=True)
+    assert "failed with: Binder Error" in msgs[-1]["content"]

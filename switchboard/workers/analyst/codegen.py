@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 MAX_TOKENS = 320
 WORDS_TOKENS = 80  # one or two sentences
-RESAMPLE_TEMPERATURES = (0.7, 1.0)  # a retry that wrote the failed code again is sampled anew
+RESAMPLE_TEMPERATURES = (0.0, 0.7, 1.0)  # a retry that wrote the failed code again: asked afresh, then sampled
 Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
 """(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
 
@@ -361,8 +361,9 @@ class CodegenWorker:
 
 def doubtful(r: Result) -> str | None:
     """Why an answer that ran may still be wrong (no rows, only NULL, a count of
-    0: often a filter value written in the wrong case), to be looked at once
-    more; None when it looks like an answer (or was looked at already)."""
+    0: often a filter value written in the wrong case; the same row repeated: a
+    grouping left out), to be looked at once more; None when it looks like an
+    answer (or was looked at already)."""
     if not r.ok or r.table is None or r.rechecked or r.cached:
         return None
     rows = r.table.rows
@@ -372,6 +373,13 @@ def doubtful(r: Result) -> str | None:
         what = "returned only NULL"
     elif len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] == 0 and not isinstance(rows[0][0], bool):
         what = "returned 0"
+    elif (distinct := len({repr(r) for r in rows})) < len(rows):
+        return (
+            f"The query ran but returned the same row more than once ({len(rows)} rows, {distinct} "
+            "different): an answer per group needs GROUP BY (a condition on a group's total or "
+            "average goes in HAVING), a list of different values needs DISTINCT, and a join may "
+            "repeat rows. If that is the right answer, write the same code again."
+        )
     else:
         return None
     return (
@@ -398,7 +406,7 @@ def _lang(language: str) -> str:
 def _problem(r: Result) -> str:
     """What went wrong with an attempt, in a few words (the kind and the error's last line)."""
     if r.ok:
-        return "a second look at an empty result"
+        return "a second look at the result"
     kind = {"runtime": "error", "refused": "refused query", "timeout": "timeout", "limit": "limit"}
     line = prompts.last_lines(r.error or "", 1)[:120]
     return (

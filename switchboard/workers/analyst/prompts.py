@@ -297,9 +297,18 @@ def messages(
     return out
 
 
+_CONTEXT = re.compile(r"\s*\^+\s*$|LINE \d+:")  # a database's pointer at the SQL, not what went wrong
+_HEADLINE = re.compile(r"\w*(?:Error|Exception)\b|no such |does not exist")
+
+
 def last_lines(error: str, n: int = 3) -> str:
-    """The end of an error: a traceback's last lines say what went wrong."""
-    lines = [ln for ln in error.strip().splitlines() if ln.strip()]
+    """The end of an error: a traceback's last lines say what went wrong. The
+    lines that only quote the SQL and point into it (DuckDB's ``LINE 1: ...``
+    and ``^``) are left out; one line is the last that names the error."""
+    lines = [ln for ln in error.strip().splitlines() if ln.strip() and not _CONTEXT.match(ln)]
+    if n == 1:
+        named = [ln for ln in lines if _HEADLINE.search(ln)]
+        return (named or lines or [""])[-1].strip()[:2000]
     return "\n".join(lines[-n:])[:2000]
 
 
