@@ -241,7 +241,7 @@ async def bench() -> None:
             )
             if args.verbose and final and not ok:
                 print("   code:", final.code.replace("\n", "\n         "))
-                print("   error:", (final.error or "").strip().splitlines()[-1:] if final.error else "-")
+                print("   error:", prompts.last_lines(final.error, 1) if final.error else "-")
                 if final.table:
                     print("   got:", final.table.columns, final.table.rows[:3], " gold:", gold.rows[:3])
 

@@ -61,7 +61,10 @@ async def test_failed_sql_is_corrected_on_the_next_attempt(duck: Path) -> None:
     assert [r.ok for r in results] == [False, True]
     assert results[-1].table and results[-1].table.rows == [[3503]]
     retry_prompt = llm.prompts[1]
-    assert retry_prompt[-1]["content"].startswith("That failed with this error:")
+    # asked afresh: the question, the error's headline and the nearest real table
+    assert retry_prompt[-1]["content"].startswith("How many tracks are there?")
+    assert "failed with: unknown table 'tracks'" in retry_prompt[-1]["content"]
+    assert "There is no table tracks; the nearest are: track" in retry_prompt[-1]["content"]
     assert "track(track_id integer" in retry_prompt[0]["content"]  # the schema is in the prompt
 
 

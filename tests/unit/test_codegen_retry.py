@@ -66,7 +66,7 @@ async def test_the_same_failing_code_is_never_run_again() -> None:
     from switchboard.schemas import Result
 
     same = "```sql\nSELECT y FROM t\n```"
-    worker, llm = writer([same] * 4)
+    worker, llm = writer([same] * 3)
     failed = Result(
         correlation_id="s",
         question_id="q",
@@ -81,4 +81,6 @@ async def test_the_same_failing_code_is_never_run_again() -> None:
         code="SELECT y FROM t",
     )
     assert await worker.next_attempt(failed) is None  # asked afresh and resampled, still the same: stop
-    assert len(llm.temps) == 4
+    assert llm.temps == [0.0, 0.7, 1.0]
+    # a retry after an error is asked afresh from the start: no failed code to copy
+    assert all("SELECT y" not in m["content"] for p in llm.prompts for m in p if m["role"] == "assistant")

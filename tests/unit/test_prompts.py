@@ -92,11 +92,14 @@ def test_an_error_is_told_by_its_headline_not_the_sql_it_points_into() -> None:
         "LINE 1: ...FROM employee e JOIN customer c ON e.support_rep_id = c.support_rep_id\n"
         "                                                  ^"
     )
-    assert prompts.last_lines(duckdb, 1) == 'Binder Error: Table "e" does not have a column named "support_rep_id"'
+    assert (
+        prompts.last_lines(duckdb, 1)
+        == 'Binder Error: Table "e" does not have a column named "support_rep_id"'
+    )
     assert "LINE 1" not in prompts.last_lines(duckdb) and "^" not in prompts.last_lines(duckdb)
     assert "does not have a column" in prompts.last_lines(duckdb)
     traceback = (
-        "Traceback (most recent call last):\n  File \"<code>\", line 1, in <module>\n"
+        'Traceback (most recent call last):\n  File "<code>", line 1, in <module>\n'
         'duckdb.duckdb.BinderException: Binder Error: Referenced column "quarter_length" not found\n\n'
         "LINE 1: SELECT t.quarter_length FROM track t\n               ^"
     )
@@ -106,3 +109,13 @@ def test_an_error_is_told_by_its_headline_not_the_sql_it_points_into() -> None:
     # a retry asked afresh is told the headline
     msgs = prompts.messages("q?", "sql", "DuckDB", "t(x integer)", "SELECT y FROM t", duckdb, fresh=True)
     assert "failed with: Binder Error" in msgs[-1]["content"]
+
+
+def test_a_column_left_out_of_group_by_is_named() -> None:
+    error = 'Binder Error: column "title" must appear in the GROUP BY clause or must be part of an aggregate function.'
+    code = (
+        "SELECT a.title FROM album a JOIN track t ON a.album_id = t.album_id ORDER BY count(*) DESC LIMIT 1"
+    )
+    assert "GROUP BY title" in prompts.fix_hints(error, code, TABLES)
+    pg = 'column "a.title" must appear in the GROUP BY clause or be used in an aggregate function'
+    assert "GROUP BY a.title" in prompts.fix_hints(pg, code, TABLES)

@@ -20,7 +20,7 @@ from switchboard.bus import Context, Worker, handles
 from switchboard.bus.cancels import CancellableWork, JobCancelled
 from switchboard.bus.jobs import JobReport
 from switchboard.schemas import Code, Event, Feedback, Insight, JobCancel, JobStatus, Question, Result
-from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, load_llm
+from switchboard.workers.engines.llm import LLM, LLMError, LLMUnavailable, Message, load_llm
 
 from . import datasets, prompts, samples, schema_rag
 from .cache import Cache, CacheSettings, cache_key, make_cache
@@ -33,7 +33,11 @@ T = TypeVar("T")
 
 MAX_TOKENS = 320
 WORDS_TOKENS = 80  # one or two sentences
-RESAMPLE_TEMPERATURES = (0.0, 0.7, 1.0)  # a retry that wrote the failed code again: asked afresh, then sampled
+RESAMPLE_TEMPERATURES = (
+    0.0,
+    0.7,
+    1.0,
+)  # a retry that wrote the failed code again: asked afresh, then sampled
 Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
 """(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
 
@@ -127,9 +131,19 @@ class CodegenWorker:
         return dialect, tables
 
     async def generate(
-        self, question: str, ds_name: str, language: str, previous: str | None, error: str | None
+        self,
+        question: str,
+        ds_name: str,
+        language: str,
+        previous: str | None,
+        error: str | None,
+        fresh: bool = False,
     ) -> str:
-        """Code for the question; on a retry, different from the ``previous`` code that failed."""
+        """Code for the question; on a retry, different from the ``previous`` code.
+        A retry after an error is asked ``fresh``: the question again with the error
+        and the facts that fix it, not the failed code (shown it, a small model
+        writes it again, or drifts to a worked example); a second look at an answer
+        that ran is shown its code, which may be right."""
         assert self.llm is not None, "codegen started without an LLM"
         dialect, tables = await self.describe(ds_name, question)
         schema = prompts.schema_text(tables)
@@ -143,22 +157,23 @@ class CodegenWorker:
                 self.settings.learned_similarity,
             ),
         )
-        msgs = prompts.messages(
-            question, language, dialect, schema, previous, error, tables, learned=learned or ()
-        )
-        code = prompts.extract_code(await self.llm.complete(msgs, max_tokens=MAX_TOKENS), language)
-        # greedy decoding tends to write the failed code again, word for word: ask afresh,
-        # without its failed answer in the chat to copy (the facts that fix it stay), and
-        # sample until something else comes (the same code can only fail the same way)
-        if previous is not None and _same(code, previous):
-            msgs = prompts.messages(
-                question, language, dialect, schema, previous, error, tables, learned or (), fresh=True
+
+        def chat(fresh: bool) -> list[Message]:
+            return prompts.messages(
+                question, language, dialect, schema, previous, error, tables, learned or (), fresh=fresh
             )
-        for temperature in RESAMPLE_TEMPERATURES:
-            if previous is None or not _same(code, previous):
-                break
-            reply = await self.llm.complete(msgs, max_tokens=MAX_TOKENS, temperature=temperature)
+
+        code = prompts.extract_code(await self.llm.complete(chat(fresh), max_tokens=MAX_TOKENS), language)
+        if previous is None or not _same(code, previous):
+            return code
+        # the failed code again, word for word: asked afresh, then sampled until
+        # something else comes (the same code can only fail the same way)
+        temperatures = RESAMPLE_TEMPERATURES[1:] if fresh else RESAMPLE_TEMPERATURES
+        for temperature in temperatures:
+            reply = await self.llm.complete(chat(True), max_tokens=MAX_TOKENS, temperature=temperature)
             code = prompts.extract_code(reply, language)
+            if not _same(code, previous):
+                break
         return code
 
     @handles(JobCancel)
@@ -322,7 +337,7 @@ class CodegenWorker:
             return None  # it was asked to change data: another attempt would only try again
         problem = why or r.error or ""
         try:
-            code = await self.generate(r.question, r.dataset, r.language, r.code, problem)
+            code = await self.generate(r.question, r.dataset, r.language, r.code, problem, fresh=why is None)
         except Exception:  # the dataset or the model failed: the result stands as the answer
             return None
         if not code or _same(code, r.code):

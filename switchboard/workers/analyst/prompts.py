@@ -103,10 +103,11 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
     used = [t for name, t in by_lower.items() if name in words]
     lines = [f"Columns of {t.name}: {', '.join(c for c, _, _ in t.columns)}" for t in used[:6]]
     missing = re.findall(
-        r'(?:[Tt]able with name|relation|[Tt]able) "?([A-Za-z_][\w.]*)"? does not exist|no such table: ([\w.]+)',
+        r'(?:[Tt]able with name|relation|[Tt]able) "?([A-Za-z_][\w.]*)"? does not exist|no such table: ([\w.]+)'
+        r"|unknown table '([\w.]+)'",
         error,
     )
-    missing = [a or b for a, b in missing]
+    missing = [a or b or c for a, b, c in missing]
     for name in dict.fromkeys(m for m in missing if m.lower() not in by_lower):
         near = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
         if near:
@@ -116,6 +117,13 @@ def fix_hints(error: str, code: str, tables: Sequence[Table]) -> str:
         lines.append(
             "Aggregates do not nest: aggregate in a subquery first, "
             "SELECT avg(n) FROM (SELECT count(*) AS n FROM t GROUP BY k) AS per_k"
+        )
+    grouped = re.search(r'column "?([\w.]+)"? must appear in the GROUP BY clause', error)
+    if grouped:
+        name = grouped.group(1)
+        lines.append(
+            f"A column selected beside an aggregate must be grouped: GROUP BY {name} "
+            f"(SELECT {name}, count(*) AS n ... GROUP BY {name} ORDER BY n DESC)"
         )
     if "duplicate alias" in error or "specified more than once" in error:
         lines.append("Give every table in FROM and JOIN its own alias (album al JOIN artist ar)")
