@@ -14,6 +14,8 @@ from pydantic import Field, StringConstraints, model_validator
 from .base import Event, Id, LongText, Name, Part, Scalar, ShortText, Text
 
 Language = Literal["sql", "python"]
+Tried = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=10)]
+"""Digests of the code of the earlier attempts: an attempt is never run twice."""
 MAX_ROWS_ON_BUS = 1_000
 MAX_CHART_BYTES = 400_000
 MAX_QUESTION_CHARS = 4_000
@@ -55,6 +57,7 @@ class Code(Event):
     """When the question was asked: progress says how long it has been working."""
     rechecked: bool = False
     """A second look at an answer that ran but looked empty (no rows, only NULL)."""
+    tried: Tried = []
 
 
 class Table(Part):
@@ -107,6 +110,7 @@ class Result(Event):
     job: bool = False
     asked_at: datetime | None = None
     rechecked: bool = False
+    tried: Tried = []
 
 
 class Insight(Event):

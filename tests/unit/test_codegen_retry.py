@@ -84,3 +84,29 @@ async def test_the_same_failing_code_is_never_run_again() -> None:
     assert llm.temps == [0.0, 0.7, 1.0]
     # a retry after an error is asked afresh from the start: no failed code to copy
     assert all("SELECT y" not in m["content"] for p in llm.prompts for m in p if m["role"] == "assistant")
+
+
+async def test_no_attempt_runs_the_code_of_any_earlier_one() -> None:
+    from switchboard.schemas import Result
+
+    first, second = "SELECT y FROM t", "SELECT z FROM t"
+    worker, llm = writer([f"```sql\n{first}\n```"] * 2 + ["```sql\nSELECT x FROM t\n```"])
+    failed = Result(
+        correlation_id="s",
+        question_id="q",
+        attempt=2,
+        max_attempts=4,
+        ok=False,
+        error="no column z",
+        error_kind="runtime",
+        question="q?",
+        dataset="d",
+        language="sql",
+        code=second,
+        tried=[codegen.digest(first)],
+    )
+    retry = await worker.next_attempt(failed)  # attempt 1's code, twice: sampled on
+    assert retry is not None and retry.code == "SELECT x FROM t" and retry.attempt == 3
+    assert retry.tried == [codegen.digest(first), codegen.digest(second)]
+    worker, llm = writer([f"```sql\n{first}\n```"] * 3)
+    assert await worker.next_attempt(failed) is None  # only earlier code comes: the verdict

@@ -10,6 +10,7 @@ at start. Each attempt is its own event, so a replay shows the whole path.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -67,6 +68,11 @@ def _normal(code: str) -> str:
 
 def _same(a: str, b: str) -> bool:
     return _normal(a) == _normal(b)
+
+
+def digest(code: str) -> str:
+    """Code's fingerprint up to whitespace and case (quoted text as written)."""
+    return hashlib.sha256(_normal(code).encode()).hexdigest()[:16]
 
 
 class CodegenWorker:
@@ -138,12 +144,14 @@ class CodegenWorker:
         previous: str | None,
         error: str | None,
         fresh: bool = False,
+        tried: Sequence[str] = (),
     ) -> str:
         """Code for the question; on a retry, different from the ``previous`` code.
         A retry after an error is asked ``fresh``: the question again with the error
         and the facts that fix it, not the failed code (shown it, a small model
         writes it again, or drifts to a worked example); a second look at an answer
-        that ran is shown its code, which may be right."""
+        that ran is shown its code, which may be right. Code whose digest is in
+        ``tried`` (an earlier attempt's) is sampled anew like the previous code."""
         assert self.llm is not None, "codegen started without an LLM"
         dialect, tables = await self.describe(ds_name, question)
         schema = prompts.schema_text(tables)
@@ -163,8 +171,11 @@ class CodegenWorker:
                 question, language, dialect, schema, previous, error, tables, learned or (), fresh=fresh
             )
 
+        def again(code: str) -> bool:
+            return previous is not None and (_same(code, previous) or digest(code) in tried)
+
         code = prompts.extract_code(await self.llm.complete(chat(fresh), max_tokens=MAX_TOKENS), language)
-        if previous is None or not _same(code, previous):
+        if not again(code):
             return code
         # the failed code again, word for word: asked afresh, then sampled until
         # something else comes (the same code can only fail the same way)
@@ -172,7 +183,7 @@ class CodegenWorker:
         for temperature in temperatures:
             reply = await self.llm.complete(chat(True), max_tokens=MAX_TOKENS, temperature=temperature)
             code = prompts.extract_code(reply, language)
-            if not _same(code, previous):
+            if not again(code):
                 break
         return code
 
@@ -337,11 +348,14 @@ class CodegenWorker:
             return None  # it was asked to change data: another attempt would only try again
         problem = why or r.error or ""
         try:
-            code = await self.generate(r.question, r.dataset, r.language, r.code, problem, fresh=why is None)
+            tried = [*r.tried, digest(r.code)][-10:]
+            code = await self.generate(
+                r.question, r.dataset, r.language, r.code, problem, fresh=why is None, tried=tried
+            )
         except Exception:  # the dataset or the model failed: the result stands as the answer
             return None
-        if not code or _same(code, r.code):
-            return None  # the same code again, even resampled: it would end the same way
+        if not code or _same(code, r.code) or digest(code) in tried:
+            return None  # an earlier attempt's code, even resampled: it would end the same way
         return Code(
             correlation_id=r.correlation_id,
             question_id=r.question_id,
@@ -356,6 +370,7 @@ class CodegenWorker:
             job=r.job,
             asked_at=r.asked_at,
             rechecked=r.rechecked or r.ok,
+            tried=tried,
         )
 
     async def _ended(self, r: Result) -> None:

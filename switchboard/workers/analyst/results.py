@@ -21,4 +21,5 @@ def result_fields(code: Code) -> dict[str, Any]:
         "job": code.job,
         "asked_at": code.asked_at,
         "rechecked": code.rechecked,
+        "tried": code.tried,
     }
