@@ -100,6 +100,8 @@ async def ask(
         for r in results[corr]:
             if r.ok and codegen.doubtful(r) and r.attempt < r.max_attempts and corr not in spoken:
                 continue  # an empty-looking answer gets a second look: wait for it (or its words)
+            if codegen.fell_back(r):
+                continue  # the second look failed: the answer it looked at comes again
             if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm" or corr in gave_up:
                 return r, time.perf_counter() - start
         await asyncio.sleep(0.05)

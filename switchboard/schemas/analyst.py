@@ -58,6 +58,8 @@ class Code(Event):
     rechecked: bool = False
     """A second look at an answer that ran but looked empty (no rows, only NULL)."""
     tried: Tried = []
+    fallback: LongText | None = None
+    """The code of the answer a second look is about: it stands if the second look fails."""
 
 
 class Table(Part):
@@ -111,6 +113,7 @@ class Result(Event):
     asked_at: datetime | None = None
     rechecked: bool = False
     tried: Tried = []
+    fallback: LongText | None = None
 
 
 class Insight(Event):

@@ -233,6 +233,23 @@ async def test_a_result_of_repeated_rows_gets_one_second_look(duck: Path) -> Non
     assert results[-1].table and len({r[0] for r in results[-1].table.rows}) == len(results[-1].table.rows)
 
 
+async def test_a_second_look_that_fails_leaves_the_answer_that_ran(duck: Path) -> None:
+    """No invoices in 2030: the empty answer is right; a second look that breaks
+    it must not turn it into "could not answer"."""
+    empty = "SELECT sum(total) AS total FROM invoice WHERE year(invoice_date) = 2030 GROUP BY billing_country"
+    llm = FakeLLM([f"```sql\n{empty}\n```", "```sql\nSELECT sum(i.total) FROM invoices i\n```"])
+    q = Question(
+        correlation_id="f1", question="Sales per country in 2030?", dataset="chinook", language="sql"
+    )
+    settings = datasets.AnalystSettings(data_dir=duck.parent, words=True)
+    codes, results = await _run(duck, llm, q, settings=settings)
+    assert [c.attempt for c in codes] == [1, 2, 3] and codes[2].code == empty
+    assert codes[1].fallback == empty and codes[2].fallback is None and codes[2].rechecked
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[-1].table and results[-1].table.rows == []
+    assert not any(i.text.startswith("could not answer") for i in INSIGHTS)
+
+
 async def test_a_question_to_change_data_is_refused_in_words(duck: Path) -> None:
     llm = FakeLLM(["```sql\nDELETE FROM track WHERE genre_id = 1\n```", "```sql\nDROP TABLE track\n```"])
     q = Question(correlation_id="w1", question="Delete all rock tracks", dataset="chinook", language="sql")

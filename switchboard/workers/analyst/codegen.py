@@ -342,7 +342,26 @@ class CodegenWorker:
                     self._key(r.question, r.dataset, r.language), r.model_dump_json().encode()
                 )
             return None
-        if r.error_kind == "llm" or r.attempt >= r.max_attempts or not r.language or not r.dataset:
+        if not r.language or not r.dataset:
+            return None
+        if fell_back(r):
+            # a second look that failed: the answer it looked at ran, so that stands (run again)
+            return Code(
+                correlation_id=r.correlation_id,
+                question_id=r.question_id,
+                dataset=r.dataset,
+                language=r.language,
+                code=r.fallback or "",
+                attempt=r.attempt + 1,
+                max_attempts=max(r.max_attempts, r.attempt + 1),
+                model=self.model,
+                question=r.question,
+                job=r.job,
+                asked_at=r.asked_at,
+                rechecked=True,
+                tried=r.tried,
+            )
+        if r.error_kind == "llm" or r.attempt >= r.max_attempts:
             return None
         if writes(r):
             return None  # it was asked to change data: another attempt would only try again
@@ -371,6 +390,7 @@ class CodegenWorker:
             asked_at=r.asked_at,
             rechecked=r.rechecked or r.ok,
             tried=tried,
+            fallback=r.code if r.ok else None,
         )
 
     async def _ended(self, r: Result) -> None:
@@ -387,6 +407,11 @@ class CodegenWorker:
                 cached=r.cached,
             ),
         )
+
+
+def fell_back(r: Result) -> bool:
+    """Did a second look fail, so that the answer it looked at stands?"""
+    return not r.ok and bool(r.fallback) and r.error_kind != "llm" and r.attempt < 10
 
 
 def doubtful(r: Result) -> str | None:
@@ -437,6 +462,8 @@ def _problem(r: Result) -> str:
     """What went wrong with an attempt, in a few words (the kind and the error's last line)."""
     if r.ok:
         return "a second look at the result"
+    if fell_back(r):
+        return "the second look failed; the answer that ran stands"
     kind = {"runtime": "error", "refused": "refused query", "timeout": "timeout", "limit": "limit"}
     line = prompts.last_lines(r.error or "", 1)[:120]
     return (

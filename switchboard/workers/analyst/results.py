@@ -22,4 +22,5 @@ def result_fields(code: Code) -> dict[str, Any]:
         "asked_at": code.asked_at,
         "rechecked": code.rechecked,
         "tried": code.tried,
+        "fallback": code.fallback,
     }
