@@ -248,6 +248,9 @@ async def test_a_second_look_that_fails_leaves_the_answer_that_ran(duck: Path) -
     assert [r.ok for r in results] == [True, False, True]
     assert results[-1].table and results[-1].table.rows == []
     assert not any(i.text.startswith("could not answer") for i in INSIGHTS)
+    # nothing to state: said plainly, not asked of the model (a small one invents a name)
+    assert [i.text for i in INSIGHTS if i.text] == ["Nothing matches: the query ran and returned no rows."]
+    assert len(llm.prompts) == 2
 
 
 async def test_a_question_to_change_data_is_refused_in_words(duck: Path) -> None:

@@ -313,6 +313,11 @@ class CodegenWorker:
         failing model leaves the answer without words, not without its table)."""
         assert self.llm is not None and r.table is not None
         total = r.table.total_rows or len(r.table.rows)
+        plain = _nothing(r.table.rows)
+        if plain:  # nothing to state: a small model asked anyway invents names and numbers
+            yield Insight(correlation_id=r.correlation_id, question_id=r.question_id, index=0, text=plain)
+            yield Insight(correlation_id=r.correlation_id, question_id=r.question_id, index=1, last=True)
+            return
         msgs = prompts.words_messages(r.question, r.table.columns, r.table.rows, total)
         index = 0
         try:
@@ -407,6 +412,15 @@ class CodegenWorker:
                 cached=r.cached,
             ),
         )
+
+
+def _nothing(rows: Sequence[Sequence[object]]) -> str:
+    """The words for a result with nothing in it ("" when it has something)."""
+    if not rows:
+        return "Nothing matches: the query ran and returned no rows."
+    if all(v is None for row in rows for v in row):
+        return "Nothing matches: the query ran and returned no value (NULL)."
+    return ""
 
 
 def fell_back(r: Result) -> bool:
