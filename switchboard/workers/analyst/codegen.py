@@ -34,11 +34,8 @@ T = TypeVar("T")
 
 MAX_TOKENS = 320
 WORDS_TOKENS = 80  # one or two sentences
-RESAMPLE_TEMPERATURES = (
-    0.0,
-    0.7,
-    1.0,
-)  # a retry that wrote the failed code again: asked afresh, then sampled
+# a retry that wrote the failed code again: asked afresh, then sampled
+RESAMPLE_TEMPERATURES = (0.0, 0.7, 1.0)
 Describe = Callable[[str, str], Awaitable[tuple[str, Sequence[Table]]]]
 """(dataset, question) -> (SQL dialect, the tables the prompt shows)."""
 
@@ -351,18 +348,10 @@ class CodegenWorker:
             return None
         if fell_back(r):
             # a second look that failed: the answer it looked at ran, so that stands (run again)
-            return Code(
-                correlation_id=r.correlation_id,
-                question_id=r.question_id,
-                dataset=r.dataset,
-                language=r.language,
-                code=r.fallback or "",
-                attempt=r.attempt + 1,
+            return self._after(
+                r,
+                r.fallback or "",
                 max_attempts=max(r.max_attempts, r.attempt + 1),
-                model=self.model,
-                question=r.question,
-                job=r.job,
-                asked_at=r.asked_at,
                 rechecked=True,
                 tried=r.tried,
             )
@@ -380,22 +369,32 @@ class CodegenWorker:
             return None
         if not code or _same(code, r.code) or digest(code) in tried:
             return None  # an earlier attempt's code, even resampled: it would end the same way
-        return Code(
-            correlation_id=r.correlation_id,
-            question_id=r.question_id,
-            dataset=r.dataset,
-            language=r.language,
-            code=code,
-            attempt=r.attempt + 1,
-            max_attempts=r.max_attempts,
-            model=self.model,
-            question=r.question,
+        return self._after(
+            r,
+            code,
             previous_error=problem[:20_000],
-            job=r.job,
-            asked_at=r.asked_at,
             rechecked=r.rechecked or r.ok,
             tried=tried,
             fallback=r.code if r.ok else None,
+        )
+
+    def _after(self, r: Result, code: str, **fields: Any) -> Code:
+        """The attempt after ``r``, running ``code``."""
+        return Code(
+            **{
+                "correlation_id": r.correlation_id,
+                "question_id": r.question_id,
+                "dataset": r.dataset,
+                "language": r.language,
+                "code": code,
+                "attempt": r.attempt + 1,
+                "max_attempts": r.max_attempts,
+                "model": self.model,
+                "question": r.question,
+                "job": r.job,
+                "asked_at": r.asked_at,
+                **fields,
+            }
         )
 
     async def _ended(self, r: Result) -> None:
@@ -442,7 +441,7 @@ def doubtful(r: Result) -> str | None:
         what = "returned only NULL"
     elif len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] == 0 and not isinstance(rows[0][0], bool):
         what = "returned 0"
-    elif (distinct := len({repr(r) for r in rows})) < len(rows):
+    elif (distinct := len({repr(row) for row in rows})) < len(rows):
         return (
             f"The query ran but returned the same row more than once ({len(rows)} rows, {distinct} "
             "different): an answer per group needs GROUP BY (a condition on a group's total or "
