@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.schemas import Result
 from switchboard.workers.analyst import codegen
 from switchboard.workers.analyst.chinook import Table
 from tests.fakes import FakeLLM
@@ -62,24 +63,27 @@ async def test_new_code_and_first_attempts_are_taken_at_once() -> None:
     assert len(llm.temps) == 1
 
 
-async def test_the_same_failing_code_is_never_run_again() -> None:
-    from switchboard.schemas import Result
-
-    same = "```sql\nSELECT y FROM t\n```"
-    worker, llm = writer([same] * 3)
-    failed = Result(
+def failure(code: str, error: str, **fields: Any) -> Result:
+    """A failed SQL attempt (the first of three unless told)."""
+    base: dict[str, Any] = {"attempt": 1, "max_attempts": 3}
+    return Result(
         correlation_id="s",
         question_id="q",
-        attempt=1,
-        max_attempts=3,
         ok=False,
-        error="no column y",
+        error=error,
         error_kind="runtime",
         question="q?",
         dataset="d",
         language="sql",
-        code="SELECT y FROM t",
+        code=code,
+        **(base | fields),
     )
+
+
+async def test_the_same_failing_code_is_never_run_again() -> None:
+    same = "```sql\nSELECT y FROM t\n```"
+    worker, llm = writer([same] * 3)
+    failed = failure("SELECT y FROM t", "no column y")
     assert await worker.next_attempt(failed) is None  # asked afresh and resampled, still the same: stop
     assert llm.temps == [0.0, 0.7, 1.0]
     # a retry after an error is asked afresh from the start: no failed code to copy
@@ -87,24 +91,9 @@ async def test_the_same_failing_code_is_never_run_again() -> None:
 
 
 async def test_no_attempt_runs_the_code_of_any_earlier_one() -> None:
-    from switchboard.schemas import Result
-
     first, second = "SELECT y FROM t", "SELECT z FROM t"
     worker, llm = writer([f"```sql\n{first}\n```"] * 2 + ["```sql\nSELECT x FROM t\n```"])
-    failed = Result(
-        correlation_id="s",
-        question_id="q",
-        attempt=2,
-        max_attempts=4,
-        ok=False,
-        error="no column z",
-        error_kind="runtime",
-        question="q?",
-        dataset="d",
-        language="sql",
-        code=second,
-        tried=[codegen.digest(first)],
-    )
+    failed = failure(second, "no column z", attempt=2, max_attempts=4, tried=[codegen.digest(first)])
     retry = await worker.next_attempt(failed)  # attempt 1's code, twice: sampled on
     assert retry is not None and retry.code == "SELECT x FROM t" and retry.attempt == 3
     assert retry.tried == [codegen.digest(first), codegen.digest(second)]
