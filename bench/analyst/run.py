@@ -97,12 +97,13 @@ async def ask(
     await pub.send(event)
     await pub.flush()
     while time.perf_counter() - start < wait_s:
-        for r in results[corr]:
+        if results[corr]:
+            r = max(results[corr], key=lambda x: x.attempt)  # the latest attempt
             if r.ok and codegen.doubtful(r) and r.attempt < r.max_attempts and corr not in spoken:
-                continue  # an empty-looking answer gets a second look: wait for it (or its words)
-            if codegen.fell_back(r):
-                continue  # the second look failed: the answer it looked at comes again
-            if r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm" or corr in gave_up:
+                pass  # an empty-looking answer gets a second look: wait for it (or its words)
+            elif codegen.fell_back(r):
+                pass  # the second look failed: the answer it looked at comes again
+            elif r.ok or r.attempt >= r.max_attempts or r.error_kind == "llm" or corr in gave_up:
                 return r, time.perf_counter() - start
         await asyncio.sleep(0.05)
     return None, time.perf_counter() - start
@@ -277,8 +278,13 @@ async def bench() -> None:
         p95 = lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)]
         tried = [results.get(r[4].correlation_id, []) if r[4] else [] for r in part]
         attempts = sum(len(t) for t in tried)
+        # an attempt that runs the code of an earlier one that failed (the answer that
+        # ran, run again after a failed second look, is not a repeat of a failure)
         repeated = sum(
-            1 for t in tried for i, x in enumerate(t) if any(_same_code(x.code, y.code) for y in t[:i])
+            1
+            for t in tried
+            for i, x in enumerate(t)
+            if any(_same_code(x.code, y.code) and not y.ok for y in t[:i])
         )
         print(
             f"{label:7} n={len(part):3}  execution accuracy {acc:.0%}  ran without error {ran:.0%}  "
