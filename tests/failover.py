@@ -135,7 +135,13 @@ async def run(
 ) -> Failover:
     """Run the scenario on ``settings`` (a fresh namespace; its broker running)."""
     port = free_port()
-    edge = _spawn(["edge", "--port", str(port)], _env(settings, SWITCHBOARD_EDGE_OPEN="1"))
+    # one client opens every session, and random session ids may need more than
+    # the default 16 to cover each partition
+    most = 20 * max(sessions, settings.partitions)
+    edge = _spawn(
+        ["edge", "--port", str(port)],
+        _env(settings, SWITCHBOARD_EDGE_OPEN="1", SWITCHBOARD_EDGE_MAX_SESSIONS_PER_CLIENT=str(most)),
+    )
     replicas = {
         tag: _spawn(["worker", "tests.relay:relay"], _env(settings, RELAY_VERSION=tag)) for tag in ("a", "b")
     }
@@ -153,7 +159,7 @@ async def run(
         # at least ``sessions``, and one on every partition: however the broker
         # deals partitions to the two replicas, each of them serves a session
         while len(clients) < sessions or len(covered) < settings.partitions:
-            if len(clients) >= 20 * max(sessions, settings.partitions):
+            if len(clients) >= most:
                 raise RuntimeError(f"sessions never covered the {settings.partitions} partitions")
             ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=8_000_000)
             session = json.loads(await ws.recv())["session_id"]
