@@ -34,6 +34,7 @@ from ..subjects import address, slug, stream_for
 from ..worker import Worker
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
+from .pull import Puller
 
 log = logging.getLogger(__name__)
 
@@ -243,26 +244,34 @@ class NatsRunner:
             cap_s=10.0,
             worker=self.worker.name,
         )
-        while not stop.is_set():
-            try:
-                await self._consume(subject, partition, stream, durable, stop)
-                failing.ok()
-            except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
-                # the partition stays ours: back off, bind again
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), failing.failed(exc))
-
-    async def _consume(
-        self, subject: str, partition: int, stream: str, durable: str, stop: asyncio.Event
-    ) -> None:
-        sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
-        lanes = _Lanes(self, subject, partition, stop) if self.worker.sessions_side_by_side else None
+        # one inbox for the slot's life: what a request still brings after an error
+        # arrives in order, never at an inbox gone (an ack-all would sweep it away)
+        puller = Puller(self.nc, stream, durable, self.settings.batch, self.settings.fetch_timeout_s)
+        again = False
         try:
             while not stop.is_set():
                 try:
-                    msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout_s)
-                except TimeoutError:
-                    continue
+                    if again:  # the consumer may be gone (deleted, the stream restored)
+                        await self._ensure_consumer(subject, partition)
+                    await puller.start()
+                    await self._consume(subject, partition, puller, stop)
+                    failing.ok()
+                except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                    # the partition stays ours: back off, ask again
+                    again = True
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), failing.failed(exc))
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await puller.stop()
+
+    async def _consume(self, subject: str, partition: int, puller: Puller, stop: asyncio.Event) -> None:
+        lanes = _Lanes(self, subject, partition, stop) if self.worker.sessions_side_by_side else None
+        try:
+            # once stopped, only what the open request still brings is handled
+            while not stop.is_set() or puller.open:
+                try:
+                    msgs = await puller.fetch(self.settings.fetch_timeout_s, ask=not stop.is_set())
                 except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
                     await asyncio.sleep(0.5)
                     continue
@@ -274,8 +283,6 @@ class NatsRunner:
         finally:
             if lanes:
                 await lanes.close()
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
 
     async def _handle_batch(
         self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event, ack: bool = True

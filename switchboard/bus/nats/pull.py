@@ -1,0 +1,126 @@
+"""A durable pull consumer read through one inbox and one open pull request.
+
+nats-py's ``fetch`` asks twice per call (a no-wait probe, then a lingering
+request) and waits for each message with its own task and timer. Here one
+request for a whole batch stays open while the batch before it is handled:
+what arrives meanwhile is taken at the next call in one piece, and a call
+waits once, for the first message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import api
+
+_GRACE_S = 1.0  # a request the server has not ended by then is taken as lost (a reconnect)
+_BACKOFF_S = 0.2  # after a refused request (409), before asking again
+
+
+class RequestLost(nats.errors.Error):
+    """The server never ended a pull request: the connection was lost, or the consumer is gone."""
+
+
+class Puller:
+    """Pulls batches of one durable consumer, in delivery order."""
+
+    def __init__(self, nc: Client, stream: str, durable: str, batch: int, expires_s: float) -> None:
+        self.nc = nc
+        self.next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.batch = batch
+        self.expires_s = expires_s
+        self.inbox = nc.new_inbox()
+        self.ready: list[Msg] = []
+        self.arrived = asyncio.Event()
+        self.owed = 0  # messages the open request may still bring
+        self.open_until = 0.0  # monotonic: when the open request is taken as lost
+        self.quiet_until = 0.0  # monotonic: no request before this (after a 409)
+        self.asked_on = -1  # the connection (its reconnect count) the open request went on
+        self.error: nats.js.errors.Error | None = None
+        self._sub: Subscription | None = None
+
+    @property
+    def open(self) -> bool:
+        """Whether a request is open: messages may still come for it."""
+        return self.owed > 0 and time.monotonic() < self.open_until
+
+    async def start(self) -> None:
+        """Subscribe to the inbox the requests' messages come to (once)."""
+        if self._sub is None:
+            self._sub = await self.nc.subscribe(self.inbox, cb=self._on)
+
+    async def stop(self) -> None:
+        """Unsubscribe (what an open request still brings is redelivered after ack_wait)."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on(self, msg: Msg) -> None:
+        status = msg.headers.get(api.Header.STATUS) if msg.headers else None
+        if not status:
+            self.ready.append(msg)
+            self.owed -= 1
+        elif status == api.StatusCode.CONTROL_MESSAGE:  # an idle heartbeat
+            return
+        elif status in (api.StatusCode.NO_MESSAGES, api.StatusCode.REQUEST_TIMEOUT):
+            self.owed = 0
+        elif status == api.StatusCode.CONFLICT:  # too many requests waiting, a leader change...
+            self.owed = 0
+            self.quiet_until = time.monotonic() + _BACKOFF_S
+            description = (msg.headers or {}).get(api.Header.DESCRIPTION, "")
+            if "deleted" in description.lower():
+                self.error = nats.js.errors.NotFoundError(description=description)
+        else:
+            self.owed = 0
+            self.error = nats.js.errors.APIError.from_msg(msg)
+        self.arrived.set()
+
+    async def _ask(self) -> None:
+        request = {"batch": self.batch, "expires": int(self.expires_s * 1e9)}
+        self.owed = self.batch
+        self.open_until = time.monotonic() + self.expires_s + _GRACE_S
+        self.asked_on = self._connection()
+        await self.nc.publish(self.next_subject, json.dumps(request).encode(), self.inbox)
+
+    async def fetch(self, wait_s: float, ask: bool = True) -> list[Msg]:
+        """What has arrived, waiting up to ``wait_s`` for the first message;
+        ``ask``: open a request when none is (else only take what the open one brings)."""
+        deadline = time.monotonic() + wait_s
+        while not self.ready:
+            self._raise()
+            now = time.monotonic()
+            if not self.open:
+                if self.owed > 0:  # never ended: lost with the connection, or nobody answers
+                    self.owed = 0
+                    if self.asked_on == self._connection() != -1:
+                        raise RequestLost(f"no answer to a pull request on {self.next_subject}")
+                if not ask or now >= deadline:
+                    return []
+                if now < self.quiet_until:
+                    await asyncio.sleep(min(self.quiet_until, deadline) - now)
+                    continue
+                await self._ask()
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), min(deadline, self.open_until) - time.monotonic())
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return []
+        out, self.ready = self.ready, []
+        return out
+
+    def _connection(self) -> int:
+        """Which connection this is (-1 while there is none): a request does not outlive it."""
+        return int(self.nc.stats["reconnects"]) if self.nc.is_connected else -1
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error

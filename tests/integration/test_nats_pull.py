@@ -1,0 +1,106 @@
+"""The pull loop against a real NATS JetStream server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import nats
+import nats.js.errors
+import pytest
+from nats.aio.client import Client
+from nats.js import api
+
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.pull import Puller, RequestLost
+from switchboard.bus.nats.runner import NatsRunner
+from switchboard.bus.subjects import stream_for
+from tests.helpers import collect, jobs
+from tests.integration.test_nats_bus import _connect
+from tests.relay import relay
+
+pytestmark = pytest.mark.nats
+
+
+@pytest.fixture
+async def consumer(nats_settings: BusSettings) -> AsyncIterator[tuple[Client, str]]:
+    nc = await nats.connect(nats_settings.nats_url)
+    js = nc.jetstream()
+    stream = f"PULL{nats_settings.namespace}".replace("-", "_")
+    await js.add_stream(name=stream, subjects=[f"{stream}.>"])
+    config = api.ConsumerConfig(durable_name="d", ack_policy=api.AckPolicy.ALL, max_ack_pending=8)
+    await js.add_consumer(stream, config)
+    yield nc, stream
+    await js.delete_stream(stream)
+    await nc.close()
+
+
+async def test_batches_come_in_order_and_an_idle_fetch_returns_nothing(consumer: tuple[Client, str]) -> None:
+    nc, stream = consumer
+    js = nc.jetstream()
+    puller = Puller(nc, stream, "d", batch=8, expires_s=1.0)
+    await puller.start()
+    for i in range(20):
+        await js.publish(f"{stream}.a", str(i).encode())
+    got: list[str] = []
+    while len(got) < 20:
+        msgs = await puller.fetch(5.0)
+        assert 0 < len(msgs) <= 8
+        got += [m.data.decode() for m in msgs]
+        await msgs[-1].ack()  # ack-all: max_ack_pending 8 holds the rest back until then
+    assert got == [str(i) for i in range(20)]
+    assert await puller.fetch(0.3) == []
+    later = asyncio.create_task(puller.fetch(10.0))  # a request is open: what comes is pushed
+    await js.publish(f"{stream}.a", b"late")
+    assert [m.data for m in await later] == [b"late"]
+    await puller.stop()
+
+
+async def test_a_stopping_loop_only_takes_what_the_open_request_brings(consumer: tuple[Client, str]) -> None:
+    nc, stream = consumer
+    puller = Puller(nc, stream, "d", batch=8, expires_s=0.5)
+    await puller.start()
+    assert await puller.fetch(0.1) == []  # opened a request that ends by itself
+    start = time.monotonic()
+    while puller.open:
+        assert await puller.fetch(2.0, ask=False) == []
+    assert time.monotonic() - start < 5  # the server ended it (408): no wait for the grace
+    assert await puller.fetch(1.0, ask=False) == [] and not puller.open
+    await puller.stop()
+
+
+async def test_a_deleted_consumer_is_an_error_not_a_silent_wait(consumer: tuple[Client, str]) -> None:
+    nc, stream = consumer
+    puller = Puller(nc, stream, "d", batch=8, expires_s=5.0)
+    await puller.start()
+    waiting = asyncio.create_task(puller.fetch(30.0))
+    await asyncio.sleep(0.3)
+    await nc.jetstream().delete_consumer(stream, "d")
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await waiting
+    with pytest.raises(RequestLost):  # nobody answers a request for it any more
+        await puller.fetch(30.0)
+    await puller.stop()
+
+
+async def test_the_runner_makes_a_deleted_consumer_again(nats_settings: BusSettings) -> None:
+    nc, pub = await _connect(nats_settings)
+    runner = NatsRunner(nc, relay, nats_settings)
+    await runner.start()
+    try:
+        sent = jobs(sessions=1, per_session=2)
+        await pub.publish(sent[0])
+        await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", 1)
+        js = nc.jetstream()
+        for info in await js.consumers_info(
+            stream_for("jobs.submitted").stream_name(nats_settings.namespace)
+        ):
+            if info.name.startswith(f"{relay.name}_"):
+                await js.delete_consumer(info.stream_name, info.name)
+        await pub.publish(sent[1])
+        out = await collect(js, nats_settings.namespace, "jobs.status", 2, wait_s=60)
+        assert len(out) == 2
+    finally:
+        await runner.stop()
+        await nc.close()
