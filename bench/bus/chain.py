@@ -1,20 +1,27 @@
-"""Five pass-through hops, written on the bus (``sb``) and with raw nats-py (``raw``).
+"""Five pass-through hops: on the bus (``sb``); with raw nats-py's ``fetch``
+(``raw``); with raw nats-py reading as the bus's runner does, one open pull
+request per batch and one ack for it (``raw-pull``); and the naive FastStream
+JetStream chain (``faststream``: a subscriber per hop publishing to the next,
+FastStream's defaults).
 
-Both keep the same delivery contract: durable pull consumers, explicit ack
-after the next hop's publish is confirmed by the stream.
+All but the last keep the same delivery contract: durable pull consumers,
+acked after the next hop's publish is confirmed by the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from typing import Annotated, Literal
 
 import nats
+from nats.aio.msg import Msg
 from nats.js import api
 from pydantic import StringConstraints, create_model
 
 from switchboard.bus import BusSettings, Context, Worker
+from switchboard.bus.nats.pull import Puller, RequestLost
 from switchboard.bus.nats.runner import NatsRunner
 from switchboard.bus.subjects import StreamSpec, register_stream
 from switchboard.schemas import Event, register
@@ -67,11 +74,14 @@ async def setup_raw(js: nats.js.JetStreamContext) -> None:
     await js.add_stream(name=RAW_STREAM, subjects=["raw.>"], max_age=600)
 
 
-async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64) -> None:
+async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, pull: bool = False) -> None:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(publish_async_max_pending=4_000)
 
     async def hop(i: int) -> None:
+        if pull:
+            await hop_pulled(i)
+            return
         sub = await js.pull_subscribe(
             f"raw.h{i}",
             durable=f"rawhop{i}",
@@ -83,20 +93,65 @@ async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64) -> None:
                 msgs = await sub.fetch(batch, timeout=0.5)
             except TimeoutError:
                 continue
-            # a fresh dedupe id per hop, as the bus derives one per output
-            futures = [
-                await js.publish_async(
-                    f"raw.h{i + 1}",
-                    m.data,
-                    headers={"Nats-Msg-Id": f"{(m.headers or {}).get('Nats-Msg-Id')}.{i}"},
-                )
-                for m in msgs
-            ]
-            await asyncio.gather(*futures)
+            await forward(i, msgs)
             for m in msgs:
                 await m.ack()
+
+    async def hop_pulled(i: int) -> None:
+        config = api.ConsumerConfig(
+            durable_name=f"pullhop{i}",
+            filter_subject=f"raw.h{i}",
+            ack_policy=api.AckPolicy.ALL,
+            max_ack_pending=batch,
+        )
+        await js.add_consumer(RAW_STREAM, config)
+        puller = Puller(nc, RAW_STREAM, f"pullhop{i}", batch, 0.5)
+        await puller.start()
+        while not stop.is_set():
+            try:
+                msgs = await puller.fetch(0.5)
+            except RequestLost:
+                continue
+            if msgs:
+                await forward(i, msgs)
+                await msgs[-1].ack()
+
+    async def forward(i: int, msgs: list[Msg]) -> None:
+        # a fresh dedupe id per hop, as the bus derives one per output
+        futures = [
+            await js.publish_async(
+                f"raw.h{i + 1}",
+                m.data,
+                headers={"Nats-Msg-Id": f"{(m.headers or {}).get('Nats-Msg-Id')}.{i}"},
+            )
+            for m in msgs
+        ]
+        await asyncio.gather(*futures)
 
     tasks = [asyncio.create_task(hop(i)) for i in range(HOPS)]
     await stop.wait()
     await asyncio.gather(*tasks)
     await nc.close()
+
+
+async def run_faststream(nats_url: str, stop: asyncio.Event) -> None:
+    from faststream.nats import JStream, NatsBroker
+    from faststream.nats.annotations import NatsMessage
+
+    broker = NatsBroker(nats_url, logger=None)
+    stream = JStream(RAW_STREAM, declare=False)
+
+    def hop(i: int) -> None:
+        # FastStream warns that a durable push consumer does not scale out: naive on purpose
+        with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+            subscriber = broker.subscriber(f"raw.h{i}", stream=stream, durable=f"fshop{i}")
+
+        @subscriber
+        async def forward(msg: NatsMessage) -> None:
+            await broker.publish(msg.body, f"raw.h{i + 1}", stream=RAW_STREAM)
+
+    for i in range(HOPS):
+        hop(i)
+    async with broker:
+        await broker.start()
+        await stop.wait()

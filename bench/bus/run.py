@@ -1,7 +1,9 @@
 """Bus benchmark: a chain of 5 pass-through workers on real NATS JetStream,
-against the same chain written with raw nats-py, measured in one run.
+against the same chain written with raw nats-py (with its ``fetch``, and
+reading as the bus's runner does) and the naive FastStream chain, measured in
+one run (see chain.py).
 
-    python bench/bus/run.py [--events 10000] [--size 1024] [--rounds 3]
+    python bench/bus/run.py [--events 10000] [--size 1024] [--rounds 3] [--variants raw sb ...]
 
 Prints events/s end to end through 5 hops, per-hop p50/p99 latency at a paced
 load, CPU microseconds per event of the chain's process and of nats-server (when
@@ -38,6 +40,13 @@ from switchboard.bus.nats.streams import drop  # noqa: E402
 from switchboard.bus.servers import ensure_nats  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
 
+NAMES = {
+    "raw": "raw nats-py (fetch)",
+    "sb": "switchboard",
+    "raw-pull": "raw nats-py (pull)",
+    "faststream": "faststream",
+}
+
 
 def _child(variant: str, settings_json: str) -> None:
     settings = BusSettings.model_validate_json(settings_json)
@@ -47,8 +56,10 @@ def _child(variant: str, settings_json: str) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         if variant == "sb":
             await chain.run_sb(settings, stop)
+        elif variant == "faststream":
+            await chain.run_faststream(settings.nats_url, stop)
         else:
-            await chain.run_raw(settings.nats_url, stop, settings.batch)
+            await chain.run_raw(settings.nats_url, stop, settings.batch, pull=variant == "raw-pull")
 
     profile = os.environ.get("BENCH_PROFILE")  # a file: the chain's cProfile stats go there
     if not profile:
@@ -194,17 +205,15 @@ async def main() -> None:
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    ap.add_argument("--variants", nargs="+", choices=list(NAMES), default=list(NAMES))
     args = ap.parse_args()
     url = os.environ.get("SWITCHBOARD_NATS_URL", "nats://127.0.0.1:4222")
     server = ensure_nats(url)
     broker = _nats_server(url)
-    only = os.environ.get("BENCH_ONLY")
-    results: dict[str, list[dict[str, float]]] = {"raw": [], "sb": []}
+    results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
     try:
         for _ in range(args.rounds):
-            for variant in ("raw", "sb"):
-                if only and only != variant:
-                    continue
+            for variant in args.variants:
                 ns = "bench" + uuid.uuid4().hex[:6]
                 settings = BusSettings(
                     nats_url=url, namespace=ns, partitions=args.partitions, batch=args.batch
@@ -226,23 +235,28 @@ async def main() -> None:
         f"events: {args.events} x {args.size} B through {chain.HOPS} hops, {args.partitions} partitions, "
         f"batch {args.batch}, {args.rounds} alternating rounds (medians)"
     )
-    for name, variant in (("raw nats-py", "raw"), ("switchboard", "sb")):
-        if not results[variant]:
-            continue
+    for variant in args.variants:
         runs = " ".join(f"{r['events_per_s']:.0f}" for r in results[variant])
         print(
-            f"{name:12} {median(variant, 'events_per_s'):8.0f} events/s (runs: {runs})   "
+            f"{NAMES[variant]:20} {median(variant, 'events_per_s'):6.0f} events/s (runs: {runs})   "
             f"per hop p50 {median(variant, 'hop_p50_ms'):.2f} ms  p99 {median(variant, 'hop_p99_ms'):.2f} ms"
             f"  CPU/event: chain {median(variant, 'chain_us'):.0f} us, nats-server {median(variant, 'broker_us'):.0f} us"
         )
-    if results["raw"] and results["sb"]:
-        ratio = median("sb", "events_per_s") / median("raw", "events_per_s")
-        added = median("sb", "hop_p50_ms") - median("raw", "hop_p50_ms")
-        cpu = median("sb", "chain_us") / median("raw", "chain_us")
+    if "sb" not in results:
+        return
+    for raw in ("raw", "raw-pull"):
+        if raw not in results:
+            continue
+        ratio = median("sb", "events_per_s") / median(raw, "events_per_s")
+        added = median("sb", "hop_p50_ms") - median(raw, "hop_p50_ms")
+        cpu = median("sb", "chain_us") / median(raw, "chain_us")
         print(
-            f"nats ratio throughput switchboard/raw = {ratio:.2f} (goal >= 0.90); chain CPU ratio = {cpu:.2f}"
+            f"nats ratio throughput switchboard/{raw} = {ratio:.2f} (goal >= 0.90); chain CPU ratio = {cpu:.2f}"
             f" (goal <= 1.3); added p50 per hop = {added:.2f} ms (goal <= 1 ms)"
         )
+    if "faststream" in results:
+        ratio = median("sb", "events_per_s") / median("faststream", "events_per_s")
+        print(f"nats ratio throughput switchboard/faststream = {ratio:.2f}")
 
 
 if __name__ == "__main__":

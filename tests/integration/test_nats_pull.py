@@ -79,9 +79,12 @@ async def test_a_deleted_consumer_is_an_error_not_a_silent_wait(consumer: tuple[
     await nc.jetstream().delete_consumer(stream, "d")
     with pytest.raises(nats.js.errors.NotFoundError):
         await waiting
-    with pytest.raises(RequestLost):  # nobody answers a request for it any more
-        await puller.fetch(30.0)
     await puller.stop()
+    quick = Puller(nc, stream, "d", batch=8, expires_s=0.3)
+    await quick.start()
+    with pytest.raises(RequestLost):  # nobody answers a request for it any more (3 in a row)
+        await quick.fetch(60.0)
+    await quick.stop()
 
 
 async def test_the_runner_makes_a_deleted_consumer_again(nats_settings: BusSettings) -> None:

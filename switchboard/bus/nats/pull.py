@@ -20,7 +20,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import api
 
-_GRACE_S = 1.0  # a request the server has not ended by then is taken as lost (a reconnect)
+_GRACE_S = 2.0  # a request the server has not ended by then is taken as lost (a reconnect)
+_LOST_IN_A_ROW = 3  # on one live connection: nobody answers (the consumer is gone)
 _BACKOFF_S = 0.2  # after a refused request (409), before asking again
 
 
@@ -43,6 +44,7 @@ class Puller:
         self.open_until = 0.0  # monotonic: when the open request is taken as lost
         self.quiet_until = 0.0  # monotonic: no request before this (after a 409)
         self.asked_on = -1  # the connection (its reconnect count) the open request went on
+        self.lost = 0  # requests in a row the server never ended, on a live connection
         self.error: nats.js.errors.Error | None = None
         self._sub: Subscription | None = None
 
@@ -64,6 +66,7 @@ class Puller:
 
     async def _on(self, msg: Msg) -> None:
         status = msg.headers.get(api.Header.STATUS) if msg.headers else None
+        self.lost = 0
         if not status:
             self.ready.append(msg)
             self.owed -= 1
@@ -99,8 +102,10 @@ class Puller:
             if not self.open:
                 if self.owed > 0:  # never ended: lost with the connection, or nobody answers
                     self.owed = 0
-                    if self.asked_on == self._connection() != -1:
-                        raise RequestLost(f"no answer to a pull request on {self.next_subject}")
+                    self.lost = self.lost + 1 if self.asked_on == self._connection() != -1 else 0
+                    if self.lost >= _LOST_IN_A_ROW:
+                        self.lost = 0
+                        raise RequestLost(f"no answer to pull requests on {self.next_subject}")
                 if not ask or now >= deadline:
                     return []
                 if now < self.quiet_until:
