@@ -1,6 +1,6 @@
 """Runs a worker on NATS JetStream: one durable pull consumer per (subject,
-partition), owned by one replica at a time (see leases.py), fetched in batches
-and handled in order. Outputs are published (pipelined) and confirmed by the
+partition), owned by one replica at a time (see leases.py), pulled in batches
+(pull.py) and handled in order. Outputs are published (pipelined) and confirmed by the
 stream before the batch is acked.
 
 FastStream's own pull subscriber handles a fetched batch concurrently, which
