@@ -15,8 +15,10 @@ from nats.js import api
 from switchboard.bus import BusSettings
 from switchboard.bus.nats.pull import Puller, RequestLost
 from switchboard.bus.nats.runner import NatsRunner
+from switchboard.bus.nats.streams import read
 from switchboard.bus.subjects import stream_for
-from tests.helpers import collect, jobs
+from switchboard.schemas import JobSubmitted
+from tests.helpers import by_session, collect, jobs
 from tests.integration.test_nats_bus import _connect
 from tests.relay import relay
 
@@ -104,6 +106,30 @@ async def test_the_runner_makes_a_deleted_consumer_again(nats_settings: BusSetti
         await pub.publish(sent[1])
         out = await collect(js, nats_settings.namespace, "jobs.status", 2, wait_s=60)
         assert len(out) == 2
+    finally:
+        await runner.stop()
+        await nc.close()
+
+
+async def test_messages_pulled_behind_a_slow_one_are_kept_alive(nats_settings: BusSettings) -> None:
+    """They wait longer than ack_wait: not redelivered, so never counted as poison."""
+    settings = nats_settings.model_copy(
+        update={"ack_wait_s": 1.0, "max_deliver": 2, "partitions": 1, "fetch_timeout_s": 4.0}
+    )
+    nc, pub = await _connect(settings)
+    js = nc.jetstream()
+    runner = NatsRunner(nc, relay, settings)
+    await runner.start()
+    try:
+        await pub.publish(JobSubmitted(correlation_id="s-slow", kind="relay", params={"seq": 0, "sleep": 5}))
+        await asyncio.sleep(0.3)  # the slow one is in hand; the rest are pulled while it works
+        for seq in (1, 2, 3):
+            await pub.publish(JobSubmitted(correlation_id="s-slow", kind="relay", params={"seq": seq}))
+        out = await collect(js, settings.namespace, "jobs.status", 4, wait_s=60)
+        assert by_session(out) == {"s-slow": [0, 1, 2, 3]}
+        await asyncio.sleep(2.0)
+        assert await read(js, settings.namespace, "dead.letter") == []
+        assert len(await read(js, settings.namespace, "jobs.status")) == 4
     finally:
         await runner.stop()
         await nc.close()

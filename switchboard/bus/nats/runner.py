@@ -61,6 +61,7 @@ class NatsRunner:
         self._lease_task: asyncio.Task[None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
         self._working: dict[int, list[Msg]] = {}  # id(batch) -> batch: kept alive while handled
+        self._pullers: set[Puller] = set()  # what they pulled ahead waits its turn: kept alive too
         slots = [f"{slug(s)}.{p}" for s in worker.subjects for p in range(settings.partitions)]
         self.leases = Leases(
             self.js,
@@ -248,6 +249,7 @@ class NatsRunner:
         # arrives in order, never at an inbox gone (an ack-all would sweep it away)
         puller = Puller(self.nc, stream, durable, self.settings.batch, self.settings.fetch_timeout_s)
         again = False
+        self._pullers.add(puller)
         try:
             while not stop.is_set():
                 try:
@@ -262,6 +264,7 @@ class NatsRunner:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(stop.wait(), failing.failed(exc))
         finally:
+            self._pullers.discard(puller)
             with contextlib.suppress(nats.errors.Error):
                 await puller.stop()
 
@@ -332,12 +335,13 @@ class NatsRunner:
         return True
 
     async def _keepalive(self) -> None:
-        """Tell the server that batches still being handled are in progress, so a
-        slow handler (a long LLM answer) is not redelivered while it works."""
+        """Tell the server that batches still being handled, and what was pulled
+        ahead of them, are in progress, so a slow handler (a long LLM answer) and
+        the messages waiting behind it are not redelivered meanwhile."""
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.ack_wait_s / 3)
-            for msgs in list(self._working.values()):
+            for msgs in [*self._working.values(), *(p.ready for p in self._pullers)]:
                 for msg in list(msgs):
                     with contextlib.suppress(nats.errors.Error):
                         await msg.in_progress()
