@@ -98,11 +98,14 @@ def headers(event: Event, producer: str) -> dict[str, str]:
     return h
 
 
-def decode(subject: str, data: bytes, hdrs: Mapping[str, str] | None) -> Event:
-    """Validate a message of ``subject``; raise :class:`DecodeError` when it can't be."""
+def decode(
+    subject: str, data: bytes, hdrs: Mapping[str, str] | None, envelope: Envelope | None = None
+) -> Event:
+    """Validate a message of ``subject`` (``envelope``: its headers, already read);
+    raise :class:`DecodeError` when it can't be."""
     if len(data) > MAX_EVENT_BYTES:
         raise DecodeError("oversized", f"{len(data)} bytes; the limit is {MAX_EVENT_BYTES}")
-    version = read(hdrs).schema
+    version = (envelope or read(hdrs)).schema
     if version and version != str(SCHEMA_VERSION):
         raise DecodeError("schema_version", f"schema version {version}, this worker reads {SCHEMA_VERSION}")
     try:

@@ -100,8 +100,9 @@ class Processor:
                 "poison",
                 f"delivered {msg.attempt} times without an ack (worker crashed or timed out)",
             )
+        sent = envelope.read(msg.headers)
         try:
-            event = envelope.decode(msg.subject, msg.data, msg.headers)
+            event = envelope.decode(msg.subject, msg.data, msg.headers, sent)
         except envelope.DecodeError as exc:
             return await self._dead(msg, publish, exc.kind, str(exc))
         if event.id in self.seen:
@@ -125,17 +126,18 @@ class Processor:
                 return await history(*at, event.created_at - timedelta(seconds=seconds))
 
             ctx.earlier = earlier
+        waited = -1.0 if sent.published_at is None else time.time() - sent.published_at
         if not tracing.enabled():
-            return await self._handle(msg, handler, event, ctx, publish)
+            return await self._handle(msg, handler, event, ctx, publish, waited)
         name = f"{self.worker.name} {msg.subject}"
         with tracing.span(name, msg.headers, event_id=event.id, correlation_id=event.correlation_id):
-            return await self._handle(msg, handler, event, ctx, publish)
+            return await self._handle(msg, handler, event, ctx, publish, waited)
 
     async def _handle(
-        self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish
+        self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish, waited: float
     ) -> Verdict:
+        """``waited``: seconds since the message was published (-1 when it does not say)."""
         retries = self.settings.handler_retries
-        waited = _waited(msg.headers)
         try:
             for attempt in range(retries + 1):
                 start = time.perf_counter()
@@ -235,12 +237,6 @@ class Processor:
         except Exception as exc:
             raise PublishFailed(_describe(exc)) from exc
         return Verdict.DEAD
-
-
-def _waited(headers: dict[str, str]) -> float:
-    """Seconds since the message was published (-1 when it does not say)."""
-    published = envelope.read(headers).published_at
-    return -1.0 if published is None else time.time() - published
 
 
 def _describe(exc: BaseException) -> str:
