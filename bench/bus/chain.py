@@ -1,8 +1,10 @@
-"""Five pass-through hops: on the bus (``sb``); with raw nats-py's ``fetch``
-(``raw``); with raw nats-py reading as the bus's runner does, one open pull
-request per batch and one ack for it (``raw-pull``); and the naive FastStream
-JetStream chain (``faststream``: a subscriber per hop publishing to the next,
-FastStream's defaults).
+"""Five pass-through hops: on the bus (``sb``); with raw nats-py's own
+JetStream API, ``fetch`` and ``publish_async`` (``raw``); with raw nats-py
+reading and publishing as the bus does, one open pull request per batch and
+one ack for it, acks of the outputs counted on one inbox (``raw-lean``: the
+bus's I/O without its typing, envelope, dedupe and metrics); and the naive
+FastStream JetStream chain (``faststream``: a subscriber per hop publishing
+to the next, FastStream's defaults).
 
 All but the last keep the same delivery contract: durable pull consumers,
 acked after the next hop's publish is confirmed by the stream.
@@ -21,6 +23,7 @@ from nats.js import api
 from pydantic import StringConstraints, create_model
 
 from switchboard.bus import BusSettings, Context, Worker
+from switchboard.bus.nats.publish import Pipeline
 from switchboard.bus.nats.pull import Puller, RequestLost
 from switchboard.bus.nats.runner import NatsRunner
 from switchboard.bus.subjects import StreamSpec, register_stream
@@ -74,13 +77,14 @@ async def setup_raw(js: nats.js.JetStreamContext) -> None:
     await js.add_stream(name=RAW_STREAM, subjects=["raw.>"], max_age=600)
 
 
-async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, pull: bool = False) -> None:
+async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, lean: bool = False) -> None:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(publish_async_max_pending=4_000)
+    pipeline = Pipeline(nc)
 
     async def hop(i: int) -> None:
-        if pull:
-            await hop_pulled(i)
+        if lean:
+            await hop_lean(i)
             return
         sub = await js.pull_subscribe(
             f"raw.h{i}",
@@ -97,7 +101,7 @@ async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, pull: boo
             for m in msgs:
                 await m.ack()
 
-    async def hop_pulled(i: int) -> None:
+    async def hop_lean(i: int) -> None:
         config = api.ConsumerConfig(
             durable_name=f"pullhop{i}",
             filter_subject=f"raw.h{i}",
@@ -113,7 +117,10 @@ async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, pull: boo
             except RequestLost:
                 continue
             if msgs:
-                await forward(i, msgs)
+                for m in msgs:
+                    msg_id = f"{(m.headers or {}).get('Nats-Msg-Id')}.{i}"
+                    await pipeline.send(f"raw.h{i + 1}", m.data, {"Nats-Msg-Id": msg_id})
+                await pipeline.flush()
                 await msgs[-1].ack()
 
     async def forward(i: int, msgs: list[Msg]) -> None:

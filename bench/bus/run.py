@@ -1,7 +1,7 @@
 """Bus benchmark: a chain of 5 pass-through workers on real NATS JetStream,
-against the same chain written with raw nats-py (with its ``fetch``, and
-reading as the bus's runner does) and the naive FastStream chain, measured in
-one run (see chain.py).
+against the same chain written with raw nats-py (with its own JetStream API,
+and with the bus's reading and publishing) and the naive FastStream chain,
+measured in one run (see chain.py).
 
     python bench/bus/run.py [--events 10000] [--size 1024] [--rounds 3] [--variants raw sb ...]
 
@@ -43,7 +43,7 @@ from switchboard.bus.subjects import address  # noqa: E402
 NAMES = {
     "raw": "raw nats-py (fetch)",
     "sb": "switchboard",
-    "raw-pull": "raw nats-py (pull)",
+    "raw-lean": "raw nats-py (lean)",
     "faststream": "faststream",
 }
 
@@ -59,7 +59,7 @@ def _child(variant: str, settings_json: str) -> None:
         elif variant == "faststream":
             await chain.run_faststream(settings.nats_url, stop)
         else:
-            await chain.run_raw(settings.nats_url, stop, settings.batch, pull=variant == "raw-pull")
+            await chain.run_raw(settings.nats_url, stop, settings.batch, lean=variant == "raw-lean")
 
     profile = os.environ.get("BENCH_PROFILE")  # a file: the chain's cProfile stats go there
     if not profile:
@@ -244,7 +244,7 @@ async def main() -> None:
         )
     if "sb" not in results:
         return
-    for raw in ("raw", "raw-pull"):
+    for raw in ("raw", "raw-lean"):
         if raw not in results:
             continue
         ratio = median("sb", "events_per_s") / median(raw, "events_per_s")

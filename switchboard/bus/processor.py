@@ -74,17 +74,15 @@ class Processor:
         self._ok = {s: EVENTS.labels(worker.name, s, "ok") for s in worker.subjects}
         self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
         self._waits = {s: WAIT_SECONDS.labels(worker.name, s) for s in worker.subjects}
-        self._timings: list[tuple[str, float, float]] = []  # (subject, handling s, waiting s)
+        self._handled = dict.fromkeys(worker.subjects, 0)  # not yet counted in _ok
 
     def flush_metrics(self) -> None:
-        """Export the timings gathered since the last call (runners call it per batch:
-        prometheus' locks cost more per message than the rest of the bookkeeping)."""
-        timings, self._timings = self._timings, []
-        for subject, seconds, waited in timings:
-            self._seconds[subject].observe(seconds)
-            if waited >= 0:
-                self._waits[subject].observe(waited)
-            self._ok[subject].inc()
+        """Count the events handled since the last call (runners call it per batch:
+        prometheus' counter takes a lock per call)."""
+        for subject, n in self._handled.items():
+            if n:
+                self._ok[subject].inc(n)
+                self._handled[subject] = 0
 
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
         """Handle one message; its outputs are published before the verdict is returned."""
@@ -138,68 +136,68 @@ class Processor:
     ) -> Verdict:
         """``waited``: seconds since the message was published (-1 when it does not say)."""
         retries = self.settings.handler_retries
-        try:
-            for attempt in range(retries + 1):
-                start = time.perf_counter()
-                try:
-                    await self._run(handler, event, ctx, publish)
-                except PermanentError as exc:
+        for attempt in range(retries + 1):
+            start = time.perf_counter()
+            try:
+                await self._run(handler, event, ctx, publish)
+            except PermanentError as exc:
+                return await self._dead(msg, publish, "handler", _describe(exc), event)
+            except PublishFailed:
+                raise  # the runner tries the message again; never a dead letter for it
+            except Exception as exc:  # a handler bug must not kill the loop
+                log.warning(
+                    "handler failed",
+                    extra={"worker": self.worker.name, "subject": msg.subject, "attempt": attempt + 1},
+                    exc_info=True,
+                )
+                if attempt == retries:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
-                except PublishFailed:
-                    raise  # the runner tries the message again; never a dead letter for it
-                except Exception as exc:  # a handler bug must not kill the loop
-                    log.warning(
-                        "handler failed",
-                        extra={"worker": self.worker.name, "subject": msg.subject, "attempt": attempt + 1},
-                        exc_info=True,
-                    )
-                    if attempt == retries:
-                        return await self._dead(msg, publish, "handler", _describe(exc), event)
-                    await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
-                else:
-                    self._timings.append((msg.subject, time.perf_counter() - start, waited))
-                    self.seen.add(event.id)
-                    return Verdict.ACK
-        finally:
-            if len(self._timings) >= 256:
-                self.flush_metrics()
+                await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
+            else:
+                self._seconds[msg.subject].observe(time.perf_counter() - start)
+                if waited >= 0:
+                    self._waits[msg.subject].observe(waited)
+                self._handled[msg.subject] += 1
+                self.seen.add(event.id)
+                return Verdict.ACK
         raise AssertionError("unreachable")
 
     async def _run(self, handler: Handler, event: Event, ctx: Context, publish: Publish) -> None:
-        index = 0
-
-        async def emit(out: Event) -> None:
-            nonlocal index
-            if not isinstance(out, Event):
-                raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
-            if not isinstance(out, self.worker.emits):
-                declared = ", ".join(t.__name__ for t in self.worker.emits) or "nothing"
-                raise UndeclaredOutput(
-                    f"{self.worker.name} produced {type(out).__name__} ({subject_of(out)}), which it does not"
-                    f" declare in emits (declared: {declared})"
-                )
-            out_id = envelope.derived_id(event.id, self.worker.name, index)
-            index += 1
-            if out is event:  # a pass-through of the input: never alter the input itself
-                out = out.model_copy()
-            # Outputs are handed over to the bus: stamp them in place (a copy per output
-            # costs more than the rest of the hop's bookkeeping).
-            object.__setattr__(out, "id", out_id)
-            object.__setattr__(out, "causation_id", event.id)
-            try:
-                await publish(out)
-            except Exception as exc:  # the broker's fault, not the handler's
-                raise PublishFailed(_describe(exc)) from exc
-
         if handler.streaming:
+            index = 0
             async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
-                await emit(out)
+                await self._emit(handler, event, index, out, publish)
+                index += 1
             return
         result = await handler.fn(event, ctx)  # type: ignore[misc]
         if result is None:
             return
-        for out in [result] if isinstance(result, Event) else result:
-            await emit(out)
+        if isinstance(result, Event):
+            await self._emit(handler, event, 0, result, publish)
+            return
+        for index, out in enumerate(result):
+            await self._emit(handler, event, index, out, publish)
+
+    async def _emit(self, handler: Handler, event: Event, index: int, out: Event, publish: Publish) -> None:
+        """Publish the ``index``-th output of ``event``, its ids derived from the input's."""
+        if not isinstance(out, self.worker.emits):
+            if not isinstance(out, Event):
+                raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
+            declared = ", ".join(t.__name__ for t in self.worker.emits) or "nothing"
+            raise UndeclaredOutput(
+                f"{self.worker.name} produced {type(out).__name__} ({subject_of(out)}), which it does not"
+                f" declare in emits (declared: {declared})"
+            )
+        if out is event:  # a pass-through of the input: never alter the input itself
+            out = out.model_copy()
+        # Outputs are handed over to the bus: stamp them in place (a copy per output
+        # costs more than the rest of the hop's bookkeeping).
+        object.__setattr__(out, "id", envelope.derived_id(event.id, self.worker.name, index))
+        object.__setattr__(out, "causation_id", event.id)
+        try:
+            await publish(out)
+        except Exception as exc:  # the broker's fault, not the handler's
+            raise PublishFailed(_describe(exc)) from exc
 
     async def _dead(
         self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
-from typing import Any
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -15,6 +13,7 @@ from switchboard.schemas import Event
 from .. import envelope
 from ..config import BusSettings
 from ..subjects import STREAMS, StreamSpec, address, partition_of, stream_for
+from .publish import Pipeline
 
 
 def stream_config(spec: StreamSpec, settings: BusSettings) -> api.StreamConfig:
@@ -50,25 +49,27 @@ class JetStreamPublisher:
     """Publishes events to their partitioned subjects; waits for the stream's ack.
 
     ``publish`` waits for each ack; ``send`` pipelines and ``flush`` waits for all
-    that were sent, so a worker acks its input only once every output is stored.
-    Pending acks are kept per asyncio task: partition loops (and sessions) share
-    a publisher, and one's flush must not take, or skip, another's outputs.
+    that the calling task sent (publish.py), so a worker acks its input only
+    once every output is stored.
     """
 
     def __init__(self, nc: Client, settings: BusSettings, producer: str) -> None:
         self.nc = nc
-        self.js = nc.jetstream(publish_async_max_pending=4_000)
+        self.js = nc.jetstream()
         self.settings = settings
         self.producer = producer
-        self._pending: dict[asyncio.Task[Any] | None, list[asyncio.Future[api.PubAck]]] = {}
+        self.pipeline = Pipeline(nc)
+        self._bases: dict[type[Event], str] = {}  # event type -> its subject, less the partition
 
     def subject_for(self, event: Event) -> str:
         """The partitioned NATS subject an event is published on."""
-        part = partition_of(event.correlation_id, self.settings.partitions)
-        return address(self.settings.namespace, event.type, part)  # type: ignore[attr-defined]
+        base = self._bases.get(type(event))
+        if base is None:
+            stream_for(event.type)  # type: ignore[attr-defined]  # fail early on an unknown subject
+            base = self._bases[type(event)] = address(self.settings.namespace, event.type) + "."  # type: ignore[attr-defined]
+        return base + str(partition_of(event.correlation_id, self.settings.partitions))
 
     def _args(self, event: Event) -> tuple[str, bytes, dict[str, str]]:
-        stream_for(event.type)  # type: ignore[attr-defined]  # fail early on an unknown subject
         return self.subject_for(event), envelope.encode(event), envelope.headers(event, self.producer)
 
     async def publish(self, event: Event) -> api.PubAck:
@@ -78,14 +79,9 @@ class JetStreamPublisher:
 
     async def send(self, event: Event) -> None:
         """Publish one event; ``flush`` waits for the acks of this task's sends."""
-        subject, data, hdrs = self._args(event)
-        future = await self.js.publish_async(subject, data, headers=hdrs)
-        self._pending.setdefault(asyncio.current_task(), []).append(future)
+        await self.pipeline.send(*self._args(event))
 
     async def flush(self) -> None:
-        """Wait for JetStream's acks of every event this task sent."""
-        pending = self._pending.pop(asyncio.current_task(), None)
-        if pending:
-            async with asyncio.timeout(30.0):
-                for future in pending:
-                    await future
+        """Wait for JetStream's acks of every event this task sent (TimeoutError
+        after 30 s; the stream's error when it refused one)."""
+        await self.pipeline.flush()

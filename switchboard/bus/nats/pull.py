@@ -37,6 +37,7 @@ class Puller:
         self.next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.batch = batch
         self.expires_s = expires_s
+        self.request = json.dumps({"batch": batch, "expires": int(expires_s * 1e9)}).encode()
         self.inbox = nc.new_inbox()
         self.ready: list[Msg] = []
         self.arrived = asyncio.Event()
@@ -86,11 +87,10 @@ class Puller:
         self.arrived.set()
 
     async def _ask(self) -> None:
-        request = {"batch": self.batch, "expires": int(self.expires_s * 1e9)}
         self.owed = self.batch
         self.open_until = time.monotonic() + self.expires_s + _GRACE_S
         self.asked_on = self._connection()
-        await self.nc.publish(self.next_subject, json.dumps(request).encode(), self.inbox)
+        await self.nc.publish(self.next_subject, self.request, self.inbox)
 
     async def fetch(self, wait_s: float, ask: bool = True) -> list[Msg]:
         """What has arrived, waiting up to ``wait_s`` for the first message;
@@ -114,7 +114,8 @@ class Puller:
                 await self._ask()
             self.arrived.clear()
             try:
-                await asyncio.wait_for(self.arrived.wait(), min(deadline, self.open_until) - time.monotonic())
+                async with asyncio.timeout(min(deadline, self.open_until) - time.monotonic()):
+                    await self.arrived.wait()
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     return []

@@ -1,0 +1,82 @@
+"""The pipelined publisher against a real NATS JetStream server: every event
+sent is confirmed by the stream before ``flush`` returns, and a refusal is an
+error there, never a silent loss."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import nats
+import nats.js.errors
+import pytest
+from nats.aio.client import Client
+
+from switchboard.bus import BusSettings
+from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.streams import read
+from switchboard.bus.subjects import stream_for
+from switchboard.schemas import JobSubmitted
+
+pytestmark = pytest.mark.nats
+
+
+@pytest.fixture
+async def nc(nats_settings: BusSettings) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_settings.nats_url)
+    await provision(client.jetstream(), nats_settings)
+    yield client
+    await client.close()
+
+
+def job(i: int, session: str = "s") -> JobSubmitted:
+    return JobSubmitted(correlation_id=session, kind="echo", params={"i": i})
+
+
+async def test_flush_returns_once_every_event_sent_is_stored(nc: Client, nats_settings: BusSettings) -> None:
+    publisher = JetStreamPublisher(nc, nats_settings, "test@1")
+    await publisher.flush()  # nothing sent: nothing to wait for
+    for i in range(300):
+        await publisher.send(job(i))
+    await publisher.flush()
+    stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
+    assert [r.body["params"]["i"] for r in stored] == list(range(300))
+    assert not publisher.pipeline.unconfirmed  # nothing left waiting
+
+
+async def test_each_task_waits_for_its_own_sends(nc: Client, nats_settings: BusSettings) -> None:
+    publisher = JetStreamPublisher(nc, nats_settings, "test@1")
+
+    async def lane(session: str) -> int:
+        for i in range(50):
+            await publisher.send(job(i, session))
+            await asyncio.sleep(0)
+        await publisher.flush()
+        stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
+        return sum(r.body["correlation_id"] == session for r in stored)
+
+    # each lane's flush covers its 50 events: they are stored when it returns
+    assert await asyncio.gather(lane("a"), lane("b"), lane("c")) == [50, 50, 50]
+
+
+async def test_an_event_without_a_stream_fails_the_flush(nc: Client, nats_settings: BusSettings) -> None:
+    elsewhere = nats_settings.model_copy(update={"namespace": nats_settings.namespace + "-none"})
+    publisher = JetStreamPublisher(nc, elsewhere, "test@1")  # no stream was made in that namespace
+    await publisher.send(job(1))
+    with pytest.raises(nats.js.errors.NoStreamResponseError):
+        await publisher.flush()
+
+
+async def test_an_event_the_stream_refuses_fails_the_flush(nc: Client, nats_settings: BusSettings) -> None:
+    js = nc.jetstream()
+    name = stream_for("jobs.submitted").stream_name(nats_settings.namespace)
+    info = await js.stream_info(name)
+    info.config.max_msg_size = 512  # the stream now refuses what is larger
+    await js.update_stream(info.config)
+    publisher = JetStreamPublisher(nc, nats_settings, "test@1")
+    await publisher.send(job(1))
+    await publisher.send(JobSubmitted(correlation_id="s", kind="echo", params={"text": "x" * 2_000}))
+    await publisher.send(job(3))
+    with pytest.raises(nats.js.errors.APIError):
+        await publisher.flush()
+    assert not publisher.pipeline.unconfirmed
