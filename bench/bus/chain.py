@@ -117,10 +117,11 @@ async def run_raw(nats_url: str, stop: asyncio.Event, batch: int = 64, lean: boo
             except RequestLost:
                 continue
             if msgs:
+                sends = pipeline.batch()
                 for m in msgs:
                     msg_id = f"{(m.headers or {}).get('Nats-Msg-Id')}.{i}"
-                    await pipeline.send(f"raw.h{i + 1}", m.data, {"Nats-Msg-Id": msg_id})
-                await pipeline.flush()
+                    await sends.send(f"raw.h{i + 1}", m.data, {"Nats-Msg-Id": msg_id})
+                await sends.flush()
                 await msgs[-1].ack()
 
     async def forward(i: int, msgs: list[Msg]) -> None:

@@ -35,23 +35,25 @@ def job(i: int, session: str = "s") -> JobSubmitted:
 
 async def test_flush_returns_once_every_event_sent_is_stored(nc: Client, nats_settings: BusSettings) -> None:
     publisher = JetStreamPublisher(nc, nats_settings, "test@1")
-    await publisher.flush()  # nothing sent: nothing to wait for
+    batch = publisher.batch()
+    await batch.flush()  # nothing sent: nothing to wait for
     for i in range(300):
-        await publisher.send(job(i))
-    await publisher.flush()
+        await publisher.send(job(i), batch)
+    await batch.flush()
     stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
     assert [r.body["params"]["i"] for r in stored] == list(range(300))
     assert not publisher.pipeline.unconfirmed  # nothing left waiting
 
 
-async def test_each_task_waits_for_its_own_sends(nc: Client, nats_settings: BusSettings) -> None:
+async def test_each_batch_waits_for_its_own_sends(nc: Client, nats_settings: BusSettings) -> None:
     publisher = JetStreamPublisher(nc, nats_settings, "test@1")
 
     async def lane(session: str) -> int:
+        batch = publisher.batch()
         for i in range(50):
-            await publisher.send(job(i, session))
+            await publisher.send(job(i, session), batch)
             await asyncio.sleep(0)
-        await publisher.flush()
+        await batch.flush()
         stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
         return sum(r.body["correlation_id"] == session for r in stored)
 
@@ -62,9 +64,10 @@ async def test_each_task_waits_for_its_own_sends(nc: Client, nats_settings: BusS
 async def test_an_event_without_a_stream_fails_the_flush(nc: Client, nats_settings: BusSettings) -> None:
     elsewhere = nats_settings.model_copy(update={"namespace": nats_settings.namespace + "-none"})
     publisher = JetStreamPublisher(nc, elsewhere, "test@1")  # no stream was made in that namespace
-    await publisher.send(job(1))
+    batch = publisher.batch()
+    await publisher.send(job(1), batch)
     with pytest.raises(nats.js.errors.NoStreamResponseError):
-        await publisher.flush()
+        await batch.flush()
 
 
 async def test_an_event_the_stream_refuses_fails_the_flush(nc: Client, nats_settings: BusSettings) -> None:
@@ -74,9 +77,22 @@ async def test_an_event_the_stream_refuses_fails_the_flush(nc: Client, nats_sett
     info.config.max_msg_size = 512  # the stream now refuses what is larger
     await js.update_stream(info.config)
     publisher = JetStreamPublisher(nc, nats_settings, "test@1")
-    await publisher.send(job(1))
-    await publisher.send(JobSubmitted(correlation_id="s", kind="echo", params={"text": "x" * 2_000}))
-    await publisher.send(job(3))
+    batch = publisher.batch()
+    await publisher.send(job(1), batch)
+    await publisher.send(JobSubmitted(correlation_id="s", kind="echo", params={"text": "x" * 2_000}), batch)
+    await publisher.send(job(3), batch)
     with pytest.raises(nats.js.errors.APIError):
-        await publisher.flush()
+        await batch.flush()
     assert not publisher.pipeline.unconfirmed
+
+
+async def test_sends_past_the_limit_wait_for_acks(nc: Client, nats_settings: BusSettings) -> None:
+    publisher = JetStreamPublisher(nc, nats_settings, "test@1")
+    publisher.pipeline.max_unconfirmed = 5
+    batch = publisher.batch()
+    for i in range(40):
+        await publisher.send(job(i), batch)
+        assert publisher.pipeline.unconfirmed <= 5
+    await batch.flush()
+    stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
+    assert len(stored) == 40

@@ -13,7 +13,7 @@ from switchboard.schemas import Event
 from .. import envelope
 from ..config import BusSettings
 from ..subjects import STREAMS, StreamSpec, address, partition_of, stream_for
-from .publish import Pipeline
+from .publish import Batch, Pipeline
 
 
 def stream_config(spec: StreamSpec, settings: BusSettings) -> api.StreamConfig:
@@ -48,9 +48,9 @@ async def provision(
 class JetStreamPublisher:
     """Publishes events to their partitioned subjects; waits for the stream's ack.
 
-    ``publish`` waits for each ack; ``send`` pipelines and ``flush`` waits for all
-    that the calling task sent (publish.py), so a worker acks its input only
-    once every output is stored.
+    ``publish`` waits for each ack; ``send`` pipelines into a batch whose
+    ``flush`` waits for all of its acks (publish.py), so a worker acks its input
+    only once every output is stored.
     """
 
     def __init__(self, nc: Client, settings: BusSettings, producer: str) -> None:
@@ -77,11 +77,10 @@ class JetStreamPublisher:
         subject, data, hdrs = self._args(event)
         return await self.js.publish(subject, data, headers=hdrs)
 
-    async def send(self, event: Event) -> None:
-        """Publish one event; ``flush`` waits for the acks of this task's sends."""
-        await self.pipeline.send(*self._args(event))
+    def batch(self) -> Batch:
+        """A batch to ``send`` events into; its ``flush`` waits for their acks."""
+        return self.pipeline.batch()
 
-    async def flush(self) -> None:
-        """Wait for JetStream's acks of every event this task sent (TimeoutError
-        after 30 s; the stream's error when it refused one)."""
-        await self.pipeline.flush()
+    async def send(self, event: Event, batch: Batch) -> None:
+        """Publish one event into ``batch`` (not waiting for its ack)."""
+        await batch.send(*self._args(event))

@@ -3,8 +3,8 @@
 nats-py's ``publish_async`` makes a future, a random token (a system call) and
 a semaphore wait per message, and decodes every ack into a dataclass. Here a
 message is published with a reply subject on one inbox (a counter per
-message), and the stream's acks are counted per asyncio task: ``flush`` waits
-until every message the calling task sent is stored, or raises.
+message), and the stream's acks are counted per batch: a batch's ``flush``
+waits until every message sent in it is stored, or raises.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from typing import Any
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -25,32 +24,18 @@ class PublishRefused(nats.js.errors.Error):
     """The stream did not store a published event (no stream for its subject, a broker error)."""
 
 
-class _Sent:
-    """One task's events sent and not yet confirmed by the stream."""
-
-    __slots__ = ("error", "tokens", "waiter")
-
-    def __init__(self) -> None:
-        self.tokens: set[int] = set()
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-
 class Pipeline:
-    """Publishes to JetStream; ``flush`` waits for the stream's acks of the calling task's messages.
-
-    Tasks share a pipeline (a worker's partition loops, its sessions): one's
-    flush neither takes nor skips another's messages.
-    """
+    """Publishes to JetStream through batches: a batch's ``flush`` waits for the
+    stream's acks of its own messages. Tasks share a pipeline (a worker's
+    partition loops, its sessions), each with batches of its own."""
 
     def __init__(self, nc: Client, max_unconfirmed: int = 4_000) -> None:
         self.nc = nc
         self.max_unconfirmed = max_unconfirmed
         """messages sent and not yet confirmed, past which ``send`` waits for acks"""
-        self._sent: dict[asyncio.Task[Any] | None, _Sent] = {}
-        self._tokens: dict[int, _Sent] = {}  # reply token -> the sends it belongs to
-        self._counter = itertools.count()
-        self._inbox = ""
+        self.tokens: dict[int, Batch] = {}  # reply token -> the batch it belongs to
+        self.counter = itertools.count()
+        self.inbox = ""
         self._sub: Subscription | None = None
         self._room = asyncio.Event()  # set while under max_unconfirmed
         self._room.set()
@@ -58,65 +43,89 @@ class Pipeline:
     @property
     def unconfirmed(self) -> int:
         """Messages sent whose ack has not come (nor been given up on)."""
-        return len(self._tokens)
+        return len(self.tokens)
 
-    async def send(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
-        """Publish a message; ``flush`` waits for its ack."""
+    def batch(self) -> Batch:
+        """A new, empty batch."""
+        return Batch(self)
+
+    async def ready(self) -> None:
+        """Listen for acks (once); wait while too many are outstanding."""
         if self._sub is None:
-            self._inbox = self.nc.new_inbox() + "."
-            self._sub = await self.nc.subscribe(self._inbox + "*", cb=self._on_ack)
-        while len(self._tokens) >= self.max_unconfirmed:
+            self.inbox = self.nc.new_inbox() + "."
+            self._sub = await self.nc.subscribe(self.inbox + "*", cb=self._on_ack)
+        while len(self.tokens) >= self.max_unconfirmed:
             self._room.clear()
             await self._room.wait()
-        task = asyncio.current_task()
-        sent = self._sent.get(task)
-        if sent is None:
-            sent = self._sent[task] = _Sent()
-        token = next(self._counter)
-        sent.tokens.add(token)
-        self._tokens[token] = sent
-        await self.nc.publish(subject, data, reply=f"{self._inbox}{token}", headers=headers)
+
+    def forget(self, tokens: set[int]) -> None:
+        """Give up on these acks: when they come late, they find nothing."""
+        for token in tokens:
+            self.tokens.pop(token, None)
+        if len(self.tokens) < self.max_unconfirmed:
+            self._room.set()
 
     async def _on_ack(self, msg: Msg) -> None:
         try:
-            token = int(msg.subject[len(self._inbox) :])
-            sent = self._tokens.pop(token)
+            token = int(msg.subject[len(self.inbox) :])
+            batch = self.tokens.pop(token)
         except (KeyError, ValueError):
-            return  # a late ack of sends given up on
-        if len(self._tokens) < self.max_unconfirmed:
+            return  # a late ack of a batch given up on
+        if len(self.tokens) < self.max_unconfirmed:
             self._room.set()
-        sent.tokens.discard(token)
-        error = _refusal(msg)
-        if error is not None and sent.error is None:
-            sent.error = error
-        if not sent.tokens and sent.waiter is not None and not sent.waiter.done():
-            sent.waiter.set_result(None)
-
-    async def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for the stream's acks of every message this task sent: TimeoutError
-        past ``timeout_s``; the stream's error (an APIError, NoStreamResponseError)
-        when it refused one. Either way the task's sends are done with."""
-        sent = self._sent.pop(asyncio.current_task(), None)
-        if sent is None:
-            return
-        try:
-            if sent.tokens:
-                sent.waiter = asyncio.get_running_loop().create_future()
-                async with asyncio.timeout(timeout_s):
-                    await sent.waiter
-        finally:
-            for token in sent.tokens:  # given up on: a late ack finds nothing
-                self._tokens.pop(token, None)
-            if len(self._tokens) < self.max_unconfirmed:
-                self._room.set()
-        if sent.error is not None:
-            raise sent.error
+        batch.confirmed(token, _refusal(msg))
 
     async def close(self) -> None:
         """Stop listening for acks (what is unconfirmed is given up on)."""
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
+
+
+class Batch:
+    """Messages sent together; ``flush`` returns once the stream stored them all."""
+
+    __slots__ = ("error", "pipeline", "tokens", "waiter")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.tokens: set[int] = set()
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    async def send(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
+        """Publish a message; ``flush`` waits for its ack."""
+        pipeline = self.pipeline
+        if pipeline._sub is None or len(pipeline.tokens) >= pipeline.max_unconfirmed:
+            await pipeline.ready()
+        token = next(pipeline.counter)
+        self.tokens.add(token)
+        pipeline.tokens[token] = self
+        await pipeline.nc.publish(subject, data, reply=f"{pipeline.inbox}{token}", headers=headers)
+
+    def confirmed(self, token: int, error: BaseException | None) -> None:
+        """The stream's answer to one message: stored, or ``error``."""
+        self.tokens.discard(token)
+        if error is not None and self.error is None:
+            self.error = error
+        if not self.tokens and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait for the stream's acks of every message sent: TimeoutError past
+        ``timeout_s``; the stream's error (an APIError, NoStreamResponseError)
+        when it refused one. Either way the batch is done with."""
+        try:
+            if self.tokens:
+                self.waiter = asyncio.get_running_loop().create_future()
+                async with asyncio.timeout(timeout_s):
+                    await self.waiter
+        finally:
+            self.pipeline.forget(self.tokens)
+            self.tokens = set()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 def _refusal(msg: Msg) -> BaseException | None:

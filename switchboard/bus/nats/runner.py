@@ -296,6 +296,8 @@ class NatsRunner:
         (ack-all) sweep the failed messages away. True once handled."""
 
         async def attempt() -> None:
+            batch = self.publisher.batch()
+            publish = functools.partial(self.publisher.send, batch=batch)
             for msg in msgs:
                 delivered, seq = _delivery(msg.reply)
                 incoming = Incoming(
@@ -306,8 +308,8 @@ class NatsRunner:
                     partition=partition,
                     seq=seq,
                 )
-                await self.processor.process(incoming, self.publisher.send)
-            await self.publisher.flush()
+                await self.processor.process(incoming, publish)
+            await batch.flush()
 
         def forget() -> None:  # handled again next time: their outputs were not confirmed
             for msg in msgs:
