@@ -123,8 +123,9 @@ def _child(variant: str, settings_json: str) -> None:
 
 
 async def measure(
-    variant: str, settings: BusSettings, broker: psutil.Process, args: argparse.Namespace
+    variant: str, settings: BusSettings, broker: psutil.Process, args: argparse.Namespace, rate: float | None
 ) -> dict[str, float]:
+    """``rate``: the latency phase's pace in events/s (None: half this chain's throughput)."""
     names = topics(variant, settings.namespace)
     if variant == "sb":
         await provision_kafka(settings, [f"bench.h{i}" for i in range(HOPS + 1)])
@@ -187,11 +188,16 @@ async def measure(
         _, last = await reader
         cpu1, bcpu1 = child.cpu_times(), broker.cpu_times()
         throughput = args.events / (last - start)
-        n = int(args.rate * 4)
-        reader = asyncio.create_task(receive(n, True, 120))
+        rate = rate or throughput / 2
+        n = int(rate * 4)
+        reader = asyncio.create_task(receive(n, True, 180))
+        begin = time.monotonic()
+        sent = []  # not waited for one by one: the pace must not wait on the broker
         for i in range(n):
-            await send([encoded(i)])
-            await asyncio.sleep(1 / args.rate)
+            data, key, hdrs = encoded(i)
+            sent.append(await producer.send(names[0], data, key=key, headers=hdrs))
+            await asyncio.sleep(max(0.0, begin + (i + 1) / rate - time.monotonic()))
+        await asyncio.gather(*sent)
         latencies, _ = await reader
     finally:
         proc.terminate()
@@ -207,6 +213,7 @@ async def measure(
         "hop_p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] / HOPS * 1e3,
         "chain_us": used / args.events * 1e6,
         "broker_us": broker_used / args.events * 1e6,
+        "rate": rate,
     }
 
 
@@ -214,7 +221,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--rate", type=float, default=50.0, help="paced events/s for the latency phase")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="paced events/s for the latency phase (default: half the round's first chain's throughput)",
+    )
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=2)
@@ -226,6 +238,7 @@ async def main() -> None:
     results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
     try:
         for _ in range(args.rounds):
+            rate = args.rate  # None: the round's first chain sets the pace for all
             for variant in args.variants:
                 settings = BusSettings(
                     broker="kafka",
@@ -234,7 +247,10 @@ async def main() -> None:
                     partitions=args.partitions,
                     batch=args.batch,
                 )
-                results[variant].append(await measure(variant, settings, psutil.Process(server.pid), args))
+                results[variant].append(
+                    await measure(variant, settings, psutil.Process(server.pid), args, rate)
+                )
+                rate = results[variant][-1]["rate"]
     finally:
         stop(server)
 
@@ -243,7 +259,9 @@ async def main() -> None:
 
     print(
         f"kafka (Tansu): {args.events} x {args.size} B through {HOPS} hops, {args.partitions} partitions,"
-        f" batch {args.batch}, {args.rounds} alternating rounds (medians)"
+        f" batch {args.batch}, {args.rounds} alternating rounds (medians); latency paced at"
+        f" {med(args.variants[0], 'rate'):.0f} events/s"
+        + ("" if args.rate else f" (half of the {args.variants[0]} chain's throughput)")
     )
     names = {"raw": "raw aiokafka", "sb": "switchboard", "faststream": "faststream"}
     for v in args.variants:

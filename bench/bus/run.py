@@ -96,8 +96,14 @@ class Sink:
 
 
 async def measure(
-    variant: str, settings: BusSettings, events: int, size: int, rate: float, broker: psutil.Process | None
+    variant: str,
+    settings: BusSettings,
+    events: int,
+    size: int,
+    rate: float | None,
+    broker: psutil.Process | None,
 ) -> dict[str, float]:
+    """``rate``: the latency phase's pace in events/s (None: half this chain's throughput)."""
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream(publish_async_max_pending=4_000)
     if variant == "sb":
@@ -150,14 +156,16 @@ async def measure(
         chain_us = (_cpu(child) - cpu0) / events * 1e6
         broker_us = (_cpu(broker) - bcpu0) / events * 1e6 if broker else float("nan")
 
-        # latency: a paced load well under capacity
+        # latency: a paced load under capacity (by default half the raw chain's)
+        rate = rate or throughput / 2
         n = int(rate * 4)
         sink.reset(n, timed=True)
+        begin = time.monotonic()
         for i in range(n):
             await send(encoded(i))
-            await asyncio.sleep(1 / rate)
+            await asyncio.sleep(max(0.0, begin + (i + 1) / rate - time.monotonic()))
         await js.publish_async_completed()
-        await asyncio.wait_for(sink.done.wait(), 60)
+        await asyncio.wait_for(sink.done.wait(), 120)
     finally:
         proc.terminate()
         proc.join(30)
@@ -169,6 +177,7 @@ async def measure(
         "hop_p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] / chain.HOPS * 1e3,
         "chain_us": chain_us,
         "broker_us": broker_us,
+        "rate": rate,
     }
 
 
@@ -201,7 +210,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--rate", type=float, default=100.0, help="paced events/s for the latency phase")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="paced events/s for the latency phase (default: half the round's first chain's throughput)",
+    )
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
@@ -213,6 +227,7 @@ async def main() -> None:
     results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
     try:
         for _ in range(args.rounds):
+            rate = args.rate  # None: the round's first chain sets the pace for all
             for variant in args.variants:
                 ns = "bench" + uuid.uuid4().hex[:6]
                 settings = BusSettings(
@@ -220,8 +235,9 @@ async def main() -> None:
                 )
                 try:
                     results[variant].append(
-                        await measure(variant, settings, args.events, args.size, args.rate, broker)
+                        await measure(variant, settings, args.events, args.size, rate, broker)
                     )
+                    rate = results[variant][-1]["rate"]
                 finally:
                     await _cleanup(url, ns)
     finally:
@@ -233,7 +249,9 @@ async def main() -> None:
 
     print(
         f"events: {args.events} x {args.size} B through {chain.HOPS} hops, {args.partitions} partitions, "
-        f"batch {args.batch}, {args.rounds} alternating rounds (medians)"
+        f"batch {args.batch}, {args.rounds} alternating rounds (medians); latency paced at"
+        f" {median(args.variants[0], 'rate'):.0f} events/s"
+        + ("" if args.rate else f" (half of {NAMES[args.variants[0]]}'s throughput)")
     )
     for variant in args.variants:
         runs = " ".join(f"{r['events_per_s']:.0f}" for r in results[variant])

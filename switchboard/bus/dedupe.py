@@ -8,31 +8,32 @@ Partitioning by correlation id sends repeats to the same replica.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 
 class SeenIds:
-    """The ids of the last ``capacity`` events handled (a redelivered event is handled once)."""
+    """The ids of the events handled lately, so a redelivered event is handled
+    once: at least the last ``capacity``, at most twice that, in two
+    generations of sets (cheaper per message than an ordered dict)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._new: set[str] = set()
+        self._old: set[str] = set()
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+        return event_id in self._new or event_id in self._old
 
     def add(self, event_id: str) -> None:
-        """Remember an id; the oldest are forgotten past ``capacity``."""
+        """Remember an id; the older generation is forgotten when the newer one is full."""
         if self.capacity <= 0:
             return
-        self._ids[event_id] = None
-        self._ids.move_to_end(event_id)
-        while len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
+        self._new.add(event_id)
+        if len(self._new) >= self.capacity:
+            self._old, self._new = self._new, set()
 
     def discard(self, event_id: str) -> None:
         """Forget an id (its outputs were not all published: handle it again)."""
-        self._ids.pop(event_id, None)
+        self._new.discard(event_id)
+        self._old.discard(event_id)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._new) + len(self._old - self._new)

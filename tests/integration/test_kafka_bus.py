@@ -95,12 +95,12 @@ async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
     real_send = KafkaPublisher.send
     failures = 0
 
-    async def flaky_send(self: KafkaPublisher, event: object) -> None:
+    async def flaky_send(self: KafkaPublisher, event: object, batch: list[object]) -> None:
         nonlocal failures
         if self.name == relay.producer and failures < 3:  # the broker does not confirm these
             failures += 1
             raise KafkaTimeoutError("no produce ack")
-        await real_send(self, event)  # type: ignore[arg-type]
+        await real_send(self, event, batch)  # type: ignore[arg-type]
 
     monkeypatch.setattr(KafkaPublisher, "send", flaky_send)
     sent = jobs(sessions=2, per_session=8)

@@ -12,6 +12,7 @@ import pytest
 
 from switchboard.bus import BusSettings, envelope
 from switchboard.bus.nats.jetstream import JetStreamPublisher, provision
+from switchboard.bus.nats.publish import Batch
 from switchboard.bus.nats.runner import NatsRunner
 from switchboard.bus.nats.streams import read
 from switchboard.bus.subjects import address
@@ -205,17 +206,17 @@ async def test_two_replicas_share_partitions_in_order(nats_settings: BusSettings
 async def test_outputs_that_fail_to_publish_are_retried_not_acked_away(nats_settings: BusSettings) -> None:
     nc, pub = await _connect(nats_settings)
     runner = NatsRunner(nc, relay, nats_settings)
-    real_flush = runner.publisher.flush
     failures = 0
 
-    async def flaky_flush() -> None:
-        nonlocal failures
-        if failures < 3:  # the stream does not confirm the first batches' outputs
-            failures += 1
-            raise TimeoutError("no publish ack")
-        await real_flush()
+    class FlakyBatch(Batch):
+        async def flush(self, timeout_s: float = 30.0) -> None:
+            nonlocal failures
+            if failures < 3:  # the stream does not confirm the first batches' outputs
+                failures += 1
+                raise TimeoutError("no publish ack")
+            await super().flush(timeout_s)
 
-    runner.publisher.flush = flaky_flush  # type: ignore[method-assign]
+    runner.publisher.batch = lambda: FlakyBatch(runner.publisher.pipeline)  # type: ignore[method-assign]
     await runner.start()
     try:
         sent = jobs(sessions=2, per_session=15)

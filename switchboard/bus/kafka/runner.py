@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -41,24 +42,25 @@ CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is 
 
 class KafkaPublisher:
     """Publishes events to their topics, keyed by correlation id; ``send``
-    pipelines and ``flush`` waits until the broker has them all (per task, as
-    partitions share a publisher)."""
+    pipelines into a batch (a list of the broker's answers to come) and
+    ``flush`` waits until the broker has them all."""
 
     def __init__(self, producer: AIOKafkaProducer, settings: BusSettings, producer_name: str) -> None:
         self.producer = producer
         self.settings = settings
         self.name = producer_name
-        self._pending: dict[asyncio.Task[Any] | None, list[asyncio.Future[Any]]] = {}
+        self._topics: dict[type[Event], str] = {}  # event type -> its topic
 
     async def _send(self, event: Event) -> asyncio.Future[Any]:
-        subject = event.type  # type: ignore[attr-defined]
-        stream_for(subject)  # fail early on an unknown subject
-        hdrs = envelope.headers(event, self.name)
+        topic = self._topics.get(type(event))
+        if topic is None:
+            stream_for(event.type)  # type: ignore[attr-defined]  # fail early on an unknown subject
+            topic = self._topics[type(event)] = address(self.settings.namespace, event.type)  # type: ignore[attr-defined]
         future: asyncio.Future[Any] = await self.producer.send(
-            address(self.settings.namespace, subject),
+            topic,
             envelope.encode(event),
             key=event.correlation_id.encode(),
-            headers=[(k, v.encode()) for k, v in hdrs.items()],
+            headers=[(k, v.encode()) for k, v in envelope.headers(event, self.name).items()],
         )
         return future
 
@@ -66,20 +68,16 @@ class KafkaPublisher:
         """Publish one event and wait until the broker has it."""
         await (await self._send(event))
 
-    async def send(self, event: Event) -> None:
-        """Publish one event; ``flush`` waits for every send of this task."""
-        self._pending.setdefault(asyncio.current_task(), []).append(await self._send(event))
+    async def send(self, event: Event, batch: list[asyncio.Future[Any]]) -> None:
+        """Publish one event into ``batch``; ``flush`` waits for the batch."""
+        batch.append(await self._send(event))
 
-    async def flush(self) -> None:
-        """Wait until the broker has every event this task sent."""
-        pending = self._pending.pop(asyncio.current_task(), None)
-        if pending:
+    @staticmethod
+    async def flush(batch: list[asyncio.Future[Any]]) -> None:
+        """Wait until the broker has every event of ``batch`` (30 s at most)."""
+        if batch:
             async with asyncio.timeout(30.0):
-                await asyncio.gather(*pending)
-
-    def forget(self) -> None:
-        """Drop this task's sends in flight (its input is handled again)."""
-        self._pending.pop(asyncio.current_task(), None)
+                await asyncio.gather(*batch)
 
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
@@ -201,13 +199,14 @@ class KafkaRunner:
             subject = parse_address(ns, tp.topic)[0]
 
             async def attempt() -> None:
+                batch: list[asyncio.Future[Any]] = []
+                publish = functools.partial(self.publisher.send, batch=batch)
                 for r in records:
                     incoming = Incoming(subject, r.value, headers_of(r), 1, tp.partition, r.offset)
-                    await self.processor.process(incoming, self.publisher.send)
-                await self.publisher.flush()
+                    await self.processor.process(incoming, publish)
+                await self.publisher.flush(batch)
 
             def forget() -> None:
-                self.publisher.forget()
                 for r in records:
                     self.processor.seen.discard(headers_of(r).get(envelope.EVENT_ID, ""))
 
