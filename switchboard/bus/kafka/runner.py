@@ -101,13 +101,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaRunner:
     """Serves one worker kind as a Kafka consumer group member: each partition in order, commits after outputs."""
 
-    def __init__(self, worker: Worker, settings: BusSettings, replica: str) -> None:
+    def __init__(
+        self, worker: Worker, settings: BusSettings, replica: str, shared: AIOKafkaProducer | None = None
+    ) -> None:
+        """``shared``: a started producer of the process's (the transport's), used
+        instead of one of the runner's own: worker kinds in one process then
+        batch their outputs into the same produce requests."""
         self.worker = worker
         self.settings = settings
         self.processor = Processor(worker, settings, self.history)
         self.in_hand = asyncio.Lock()
         self.cancel_topics = {address(settings.namespace, s) for s in worker.subjects if s in CANCELS}
-        self._producer = producer(settings)
+        self._own = shared is None
+        self._producer = shared or producer(settings)
         self.publisher = KafkaPublisher(self._producer, settings, worker.producer)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -131,7 +137,8 @@ class KafkaRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and handle until ``stop`` is set; commits what was handled."""
         ns = self.settings.namespace
-        await self._producer.start()
+        if self._own:
+            await self._producer.start()
         try:
             self.consumer.subscribe([address(ns, s) for s in self.worker.subjects], listener=_Rebalance(self))
             await self.consumer.start()
@@ -164,7 +171,8 @@ class KafkaRunner:
             READY.labels(self.worker.name).set(0)
             with contextlib.suppress(KafkaError):
                 await self.consumer.stop()  # leaves the group: partitions move at once
-            await self._producer.stop()
+            if self._own:
+                await self._producer.stop()
 
     async def _handle_reading_cancels(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Handle the batch's cancels, then its work; while the work is in hand,

@@ -102,7 +102,7 @@ class KafkaTransport(Transport):
     @override
     async def serve(self, worker: Worker, stop: asyncio.Event) -> None:
         await provision_kafka(self.settings, list(EVENT_TYPES))
-        await KafkaRunner(worker, self.settings, uuid.uuid4().hex).run(stop)
+        await KafkaRunner(worker, self.settings, uuid.uuid4().hex, self._producer).run(stop)
 
     @override
     async def read(self, namespace: str, subject: str, sl: Slice | None = None) -> list[Recorded]:
