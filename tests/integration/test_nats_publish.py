@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import nats
+import nats.errors
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
@@ -96,3 +97,19 @@ async def test_sends_past_the_limit_wait_for_acks(nc: Client, nats_settings: Bus
     await batch.flush()
     stored = await read(nc.jetstream(), nats_settings.namespace, "jobs.submitted")
     assert len(stored) == 40
+
+
+async def test_sends_that_fail_or_are_abandoned_leave_nothing_waiting(nats_settings: BusSettings) -> None:
+    client = await nats.connect(nats_settings.nats_url)
+    await provision(client.jetstream(), nats_settings)
+    publisher = JetStreamPublisher(client, nats_settings, "test@1")
+    abandoned = publisher.batch()
+    await publisher.send(job(1), abandoned)
+    abandoned.abandon()  # its input is handled again: the ack to come is not waited for
+    assert not publisher.pipeline.unconfirmed
+    await client.close()
+    batch = publisher.batch()
+    with pytest.raises(nats.errors.ConnectionClosedError):
+        await publisher.send(job(2), batch)
+    assert not publisher.pipeline.unconfirmed  # never sent: no ack is counted on
+    await batch.flush()  # nothing to wait for

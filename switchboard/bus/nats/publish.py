@@ -101,7 +101,12 @@ class Batch:
         token = next(pipeline.counter)
         self.tokens.add(token)
         pipeline.tokens[token] = self
-        await pipeline.nc.publish(subject, data, reply=f"{pipeline.inbox}{token}", headers=headers)
+        try:
+            await pipeline.nc.publish(subject, data, reply=f"{pipeline.inbox}{token}", headers=headers)
+        except BaseException:  # not sent: no ack will come
+            self.tokens.discard(token)
+            pipeline.forget({token})
+            raise
 
     def confirmed(self, token: int, error: BaseException | None) -> None:
         """The stream's answer to one message: stored, or ``error``."""
@@ -110,6 +115,11 @@ class Batch:
             self.error = error
         if not self.tokens and self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
+
+    def abandon(self) -> None:
+        """Give up on the batch (its input is handled again): acks still to come find nothing."""
+        self.pipeline.forget(self.tokens)
+        self.tokens = set()
 
     async def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for the stream's acks of every message sent: TimeoutError past
@@ -121,8 +131,7 @@ class Batch:
                 async with asyncio.timeout(timeout_s):
                     await self.waiter
         finally:
-            self.pipeline.forget(self.tokens)
-            self.tokens = set()
+            self.abandon()
         if self.error is not None:
             error, self.error = self.error, None
             raise error

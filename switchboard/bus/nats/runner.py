@@ -128,6 +128,8 @@ class NatsRunner:
         if self._keepalive_task:
             await self._keepalive_task
         await self.leases.close()
+        with contextlib.suppress(nats.errors.Error):
+            await self.publisher.pipeline.close()
         READY.labels(self.worker.name).set(0)
 
     def _slot(self, slot: str) -> tuple[str, int]:
@@ -298,17 +300,21 @@ class NatsRunner:
         async def attempt() -> None:
             batch = self.publisher.batch()
             publish = functools.partial(self.publisher.send, batch=batch)
-            for msg in msgs:
-                delivered, seq = _delivery(msg.reply)
-                incoming = Incoming(
-                    subject=subject,
-                    data=msg.data,
-                    headers=msg.headers or {},
-                    attempt=delivered,
-                    partition=partition,
-                    seq=seq,
-                )
-                await self.processor.process(incoming, publish)
+            try:
+                for msg in msgs:
+                    delivered, seq = _delivery(msg.reply)
+                    incoming = Incoming(
+                        subject=subject,
+                        data=msg.data,
+                        headers=msg.headers or {},
+                        attempt=delivered,
+                        partition=partition,
+                        seq=seq,
+                    )
+                    await self.processor.process(incoming, publish)
+            except BaseException:
+                batch.abandon()
+                raise
             await batch.flush()
 
         def forget() -> None:  # handled again next time: their outputs were not confirmed
