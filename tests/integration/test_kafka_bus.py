@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from switchboard.bus import BusSettings, Context, Worker, envelope, transport
 from switchboard.bus.kafka import provision_kafka
-from switchboard.bus.kafka.runner import KafkaPublisher
+from switchboard.bus.kafka.runner import KafkaPublisher, OutBatch
 from switchboard.bus.subjects import address
 from switchboard.schemas import EVENT_TYPES, Cancel, DeadLetter, JobSubmitted, Transcript
 from tests.helpers import jobs, running
@@ -95,7 +95,7 @@ async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
     real_send = KafkaPublisher.send
     failures = 0
 
-    async def flaky_send(self: KafkaPublisher, event: object, batch: list[object]) -> None:
+    async def flaky_send(self: KafkaPublisher, event: object, batch: OutBatch) -> None:
         nonlocal failures
         if self.name == relay.producer and failures < 3:  # the broker does not confirm these
             failures += 1

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import OffsetAndMetadata
 
 from switchboard.schemas import Event
@@ -41,43 +43,89 @@ CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is 
 
 
 class KafkaPublisher:
-    """Publishes events to their topics, keyed by correlation id; ``send``
-    pipelines into a batch (a list of the broker's answers to come) and
-    ``flush`` waits until the broker has them all."""
+    """Publishes events to their topics, keyed by correlation id.
+
+    ``send`` puts an event into a batch: a record batch per topic partition,
+    built here and handed to the producer whole (``send_batch``), so a record
+    costs an append rather than a ``send`` with its own future; ``flush`` hands
+    over what is left and waits until the broker has it all. The partition is
+    the one the producer's default partitioner gives the key, as for ``publish``.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, settings: BusSettings, producer_name: str) -> None:
         self.producer = producer
         self.settings = settings
         self.name = producer_name
         self._topics: dict[type[Event], str] = {}  # event type -> its topic
+        self._partitions: dict[str, list[int]] = {}  # topic -> its partitions
 
-    async def _send(self, event: Event) -> asyncio.Future[Any]:
+    def _topic(self, event: Event) -> str:
         topic = self._topics.get(type(event))
         if topic is None:
             stream_for(event.type)  # type: ignore[attr-defined]  # fail early on an unknown subject
             topic = self._topics[type(event)] = address(self.settings.namespace, event.type)  # type: ignore[attr-defined]
-        future: asyncio.Future[Any] = await self.producer.send(
-            topic,
-            envelope.encode(event),
-            key=event.correlation_id.encode(),
-            headers=[(k, v.encode()) for k, v in envelope.headers(event, self.name).items()],
-        )
-        return future
+        return topic
+
+    @staticmethod
+    def _record(event: Event, name: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        headers = [(k, v.encode()) for k, v in envelope.headers(event, name).items()]
+        return event.correlation_id.encode(), envelope.encode(event), headers
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait until the broker has it."""
-        await (await self._send(event))
+        key, value, headers = self._record(event, self.name)
+        await self.producer.send_and_wait(self._topic(event), value, key=key, headers=headers)
 
-    async def send(self, event: Event, batch: list[asyncio.Future[Any]]) -> None:
-        """Publish one event into ``batch``; ``flush`` waits for the batch."""
-        batch.append(await self._send(event))
+    def batch(self) -> OutBatch:
+        """An empty batch to ``send`` events into."""
+        return OutBatch()
 
-    @staticmethod
-    async def flush(batch: list[asyncio.Future[Any]]) -> None:
-        """Wait until the broker has every event of ``batch`` (30 s at most)."""
-        if batch:
+    async def send(self, event: Event, batch: OutBatch) -> None:
+        """Put one event into ``batch``; ``flush`` waits for the batch."""
+        topic = self._topic(event)
+        key, value, headers = self._record(event, self.name)
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        tp = (topic, partitions[_slot(key, len(partitions))])
+        builder = batch.open.get(tp)
+        if builder is None:
+            builder = batch.open[tp] = self.producer.create_batch()
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            # full: hand it over, start the partition's next one
+            batch.sent.append(await self.producer.send_batch(builder, topic, partition=tp[1]))
+            builder = batch.open[tp] = self.producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                raise ValueError(f"{topic} event of {len(value)} bytes does not fit a record batch")
+
+    async def flush(self, batch: OutBatch) -> None:
+        """Hand over the batch's open record batches; wait until the broker has
+        every event of it (30 s at most)."""
+        for (topic, partition), builder in batch.open.items():
+            if builder.record_count():
+                batch.sent.append(await self.producer.send_batch(builder, topic, partition=partition))
+        batch.open.clear()
+        if batch.sent:
             async with asyncio.timeout(30.0):
-                await asyncio.gather(*batch)
+                await asyncio.gather(*batch.sent)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _slot(key: bytes, partitions: int) -> int:
+    """The index of a key's partition as the default partitioner picks it (its
+    murmur2 is pure Python: a session's key is hashed once)."""
+    return int(DefaultPartitioner()(key, range(partitions), None))
+
+
+class OutBatch:
+    """One attempt's outputs: record batches being built per topic partition, and
+    the broker's answers to come for those handed over."""
+
+    __slots__ = ("open", "sent")
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, int], BatchBuilder] = {}
+        self.sent: list[asyncio.Future[Any]] = []
 
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
@@ -207,7 +255,7 @@ class KafkaRunner:
             subject = parse_address(ns, tp.topic)[0]
 
             async def attempt() -> None:
-                batch: list[asyncio.Future[Any]] = []
+                batch = self.publisher.batch()
                 publish = functools.partial(self.publisher.send, batch=batch)
                 for r in records:
                     incoming = Incoming(subject, r.value, headers_of(r), 1, tp.partition, r.offset)
