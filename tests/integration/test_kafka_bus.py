@@ -76,6 +76,34 @@ async def test_pipeline_order_envelope_and_dead_letters(kafka_settings: BusSetti
     assert out[0].key.decode() == sent_with.correlation_id
 
 
+async def test_batched_outputs_land_where_publish_puts_them_in_order(kafka_settings: BusSettings) -> None:
+    await provision_kafka(kafka_settings, ["jobs.submitted"])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    await producer.start()
+    sessions = [f"s{i}" for i in range(5)]
+    try:
+        publisher = KafkaPublisher(producer, kafka_settings, "test@1")
+        for s in sessions:  # one event each the plain way: the key's partition
+            await publisher.publish(JobSubmitted(correlation_id=s, kind="echo", params={"n": -1}))
+        batch = publisher.batch()
+        for n in range(60):  # 2 KB each: several record batches per partition
+            for s in sessions:
+                event = JobSubmitted(correlation_id=s, kind="echo", params={"n": n, "pad": "x" * 2_000})
+                await publisher.send(event, batch)
+        await publisher.flush(batch)
+    finally:
+        await producer.stop()
+    records = await _consume(kafka_settings, "jobs.submitted", len(sessions) * 61)
+    order: dict[str, list[int]] = defaultdict(list)
+    partition: dict[str, int] = {}
+    for r in records:
+        body = json.loads(r.value)
+        session = body["correlation_id"]
+        assert r.partition == partition.setdefault(session, r.partition), session
+        order[session].append(body["params"]["n"])
+    assert {s: order[s] for s in sessions} == {s: [-1, *range(60)] for s in sessions}
+
+
 async def test_committed_offsets_survive_a_restart(kafka_settings: BusSettings) -> None:
     first, second = jobs(sessions=3, per_session=5), jobs(sessions=3, per_session=5)
     await _publish(kafka_settings, first)
