@@ -37,10 +37,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from bench.bus import chain  # noqa: E402
 from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
 from switchboard.bus.kafka import provision_kafka  # noqa: E402
+from switchboard.bus.kafka.runner import FETCH_WAIT_S  # noqa: E402
 from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
 
 HOPS = chain.HOPS
+FETCH_WAIT_MS = int(FETCH_WAIT_S * 1000)  # every consumer waits as the bus's runners do
 
 
 def topics(variant: str, ns: str) -> list[str]:
@@ -69,7 +71,7 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event) -> None:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.batch,
-            fetch_max_wait_ms=500,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
         try:
@@ -137,7 +139,12 @@ async def measure(
         await admin.create_topics([NewTopic(t, settings.partitions, 1) for t in names])
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2)
-    sink = AIOKafkaConsumer(names[-1], bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="latest")
+    sink = AIOKafkaConsumer(
+        names[-1],
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=FETCH_WAIT_MS,
+    )
     await producer.start()
     await sink.start()
     for tp in sink.assignment():

@@ -160,12 +160,14 @@ async def measure(
         rate = rate or throughput / 2
         n = int(rate * 4)
         sink.reset(n, timed=True)
+        cpu0 = _cpu(child)
         begin = time.monotonic()
         for i in range(n):
             await send(encoded(i))
             await asyncio.sleep(max(0.0, begin + (i + 1) / rate - time.monotonic()))
         await js.publish_async_completed()
         await asyncio.wait_for(sink.done.wait(), 120)
+        paced_us = (_cpu(child) - cpu0) / n * 1e6
     finally:
         proc.terminate()
         proc.join(30)
@@ -178,6 +180,7 @@ async def measure(
         "chain_us": chain_us,
         "broker_us": broker_us,
         "rate": rate,
+        "paced_us": paced_us,
     }
 
 
@@ -258,7 +261,8 @@ async def main() -> None:
         print(
             f"{NAMES[variant]:20} {median(variant, 'events_per_s'):6.0f} events/s (runs: {runs})   "
             f"per hop p50 {median(variant, 'hop_p50_ms'):.2f} ms  p99 {median(variant, 'hop_p99_ms'):.2f} ms"
-            f"  CPU/event: chain {median(variant, 'chain_us'):.0f} us, nats-server {median(variant, 'broker_us'):.0f} us"
+            f"  CPU/event: chain {median(variant, 'chain_us'):.0f} us (paced {median(variant, 'paced_us'):.0f}),"
+            f" nats-server {median(variant, 'broker_us'):.0f} us"
         )
     if "sb" not in results:
         return
