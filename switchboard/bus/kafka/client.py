@@ -71,8 +71,9 @@ async def kafka_history(
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
-    """A Kafka record's headers as text."""
-    return {k: v.decode() for k, v in record.headers or ()}
+    """A Kafka record's headers as text (bytes that are not UTF-8 replaced: a
+    malformed header must not make its message impossible to handle)."""
+    return {k: v.decode(errors="replace") if v is not None else "" for k, v in record.headers or ()}
 
 
 @contextlib.asynccontextmanager
