@@ -57,7 +57,7 @@ async def kafka_history(
             for r in records:
                 if r.offset >= before:
                     return out
-                if r.timestamp < since_ms:
+                if r.timestamp < since_ms or r.value is None:
                     continue
                 headers = headers_of(r)
                 if envelope.read(headers).correlation_id == correlation_id:

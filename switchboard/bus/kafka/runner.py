@@ -261,7 +261,8 @@ class KafkaRunner:
                 batch = self.publisher.batch()
                 publish = functools.partial(self.publisher.send, batch=batch)
                 for r in records:
-                    incoming = Incoming(subject, r.value, headers_of(r), 1, tp.partition, r.offset)
+                    # a record without a value (a tombstone) is no event: dead-lettered as malformed
+                    incoming = Incoming(subject, r.value or b"", headers_of(r), 1, tp.partition, r.offset)
                     await self.processor.process(incoming, publish)
                 await self.publisher.flush(batch)
 

@@ -69,7 +69,7 @@ async def read(
                     if sl.correlation_ids and envelope.read(hdrs).correlation_id not in sl.correlation_ids:
                         continue
                     when = datetime.fromtimestamp(r.timestamp / 1000, UTC)
-                    out.append(Recorded(subject, r.offset, when, hdrs, r.value, tp.partition))
+                    out.append(Recorded(subject, r.offset, when, hdrs, r.value or b"", tp.partition))
                 # done once the end is passed and nothing more comes: an end offset alone is
                 # not enough (Tansu reports the last batch's first offset + 1 as the end)
                 if not records and await consumer.position(tp) >= ends[tp]:

@@ -90,7 +90,7 @@ class KafkaTransport(Transport):
         topics = [address(ns, s) for s in (subjects if subjects is not None else sorted(EVENT_TYPES))]
 
         def on(record: ConsumerRecord) -> None:
-            tap(parse_address(ns, record.topic)[0], headers_of(record), record.value)
+            tap(parse_address(ns, record.topic)[0], headers_of(record), record.value or b"")
 
         async with tail(self.settings, topics, on, from_start=from_start) as task:
             self._tails.append(task)
