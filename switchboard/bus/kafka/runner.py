@@ -96,6 +96,7 @@ class KafkaPublisher:
             # full: hand it over, start the partition's next one
             batch.sent.append(await self.producer.send_batch(builder, topic, partition=tp[1]))
             builder = batch.open[tp] = self.producer.create_batch()
+            # an empty record batch takes any record (the largest event is under 1 MB)
             if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 raise ValueError(f"{topic} event of {len(value)} bytes does not fit a record batch")
 
