@@ -57,12 +57,12 @@ async def kafka_history(
             for r in records:
                 if r.offset >= before:
                     return out
-                if r.timestamp < since_ms or r.value is None:
+                if r.timestamp < since_ms:
                     continue
                 headers = headers_of(r)
                 if envelope.read(headers).correlation_id == correlation_id:
                     with contextlib.suppress(envelope.DecodeError):
-                        out.append(envelope.decode(subject, r.value, headers))
+                        out.append(envelope.decode(subject, value_of(r), headers))
             if records and records[-1].offset >= before - 1:
                 return out
         return out
@@ -74,6 +74,12 @@ def headers_of(record: ConsumerRecord) -> dict[str, str]:
     """A Kafka record's headers as text (bytes that are not UTF-8 replaced: a
     malformed header must not make its message impossible to handle)."""
     return {k: v.decode(errors="replace") if v is not None else "" for k, v in record.headers or ()}
+
+
+def value_of(record: ConsumerRecord) -> bytes:
+    """A Kafka record's value; empty for a record without one (a tombstone is no
+    event: the processor dead-letters it as malformed, readers skip it)."""
+    return record.value or b""
 
 
 @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
 from ..subjects import address, parse_address, stream_for
 from ..worker import Worker
-from .client import ReplicaRangeAssignor, headers_of, kafka_history
+from .client import ReplicaRangeAssignor, headers_of, kafka_history, value_of
 
 log = logging.getLogger(__name__)
 CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is in hand
@@ -262,8 +262,7 @@ class KafkaRunner:
                 batch = self.publisher.batch()
                 publish = functools.partial(self.publisher.send, batch=batch)
                 for r in records:
-                    # a record without a value (a tombstone) is no event: dead-lettered as malformed
-                    incoming = Incoming(subject, r.value or b"", headers_of(r), 1, tp.partition, r.offset)
+                    incoming = Incoming(subject, value_of(r), headers_of(r), 1, tp.partition, r.offset)
                     await self.processor.process(incoming, publish)
                 await self.publisher.flush(batch)
 

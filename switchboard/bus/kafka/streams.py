@@ -20,7 +20,7 @@ from .. import envelope
 from ..config import BusSettings
 from ..subjects import address
 from ..transport import Lag, Recorded, Slice, SubjectReport, refuse_live
-from .client import headers_of, provision_kafka
+from .client import headers_of, provision_kafka, value_of
 
 READ_ALL_S = 60.0  # give up on a topic that does not reach its end offsets by then
 
@@ -69,7 +69,7 @@ async def read(
                     if sl.correlation_ids and envelope.read(hdrs).correlation_id not in sl.correlation_ids:
                         continue
                     when = datetime.fromtimestamp(r.timestamp / 1000, UTC)
-                    out.append(Recorded(subject, r.offset, when, hdrs, r.value or b"", tp.partition))
+                    out.append(Recorded(subject, r.offset, when, hdrs, value_of(r), tp.partition))
                 # done once the end is passed and nothing more comes: an end offset alone is
                 # not enough (Tansu reports the last batch's first offset + 1 as the end)
                 if not records and await consumer.position(tp) >= ends[tp]:

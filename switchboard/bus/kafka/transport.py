@@ -24,7 +24,7 @@ from ..subjects import address, parse_address
 from ..transport import Publish, Recorded, Slice, SubjectReport, Tap, Transport
 from ..worker import Worker
 from . import streams
-from .client import headers_of, provision_kafka, tail
+from .client import headers_of, provision_kafka, tail, value_of
 from .runner import KafkaPublisher, KafkaRunner, producer
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class KafkaTransport(Transport):
         topics = [address(ns, s) for s in (subjects if subjects is not None else sorted(EVENT_TYPES))]
 
         def on(record: ConsumerRecord) -> None:
-            tap(parse_address(ns, record.topic)[0], headers_of(record), record.value or b"")
+            tap(parse_address(ns, record.topic)[0], headers_of(record), value_of(record))
 
         async with tail(self.settings, topics, on, from_start=from_start) as task:
             self._tails.append(task)
