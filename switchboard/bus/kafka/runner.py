@@ -67,14 +67,14 @@ class KafkaPublisher:
             topic = self._topics[type(event)] = address(self.settings.namespace, event.type)  # type: ignore[attr-defined]
         return topic
 
-    @staticmethod
-    def _record(event: Event, name: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-        headers = [(k, v.encode()) for k, v in envelope.headers(event, name).items()]
+    def _record(self, event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        """An event's key, value and headers as Kafka takes them."""
+        headers = [(k, v.encode()) for k, v in envelope.headers(event, self.name).items()]
         return event.correlation_id.encode(), envelope.encode(event), headers
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait until the broker has it."""
-        key, value, headers = self._record(event, self.name)
+        key, value, headers = self._record(event)
         await self.producer.send_and_wait(self._topic(event), value, key=key, headers=headers)
 
     def batch(self) -> OutBatch:
@@ -84,7 +84,7 @@ class KafkaPublisher:
     async def send(self, event: Event, batch: OutBatch) -> None:
         """Put one event into ``batch``; ``flush`` waits for the batch."""
         topic = self._topic(event)
-        key, value, headers = self._record(event, self.name)
+        key, value, headers = self._record(event)
         partitions = self._partitions.get(topic)
         if partitions is None:
             partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
