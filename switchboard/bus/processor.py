@@ -75,6 +75,8 @@ class Processor:
         self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
         self._waits = {s: WAIT_SECONDS.labels(worker.name, s) for s in worker.subjects}
         self._handled = dict.fromkeys(worker.subjects, 0)  # not yet counted in _ok
+        self._max_deliver = settings.max_deliver
+        self._retries = settings.handler_retries
 
     def flush_metrics(self) -> None:
         """Count the events handled since the last call (runners call it per batch:
@@ -91,7 +93,7 @@ class Processor:
             return await self._dead(
                 msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
             )
-        if msg.attempt > self.settings.max_deliver:
+        if msg.attempt > self._max_deliver:
             return await self._dead(
                 msg,
                 publish,
@@ -135,11 +137,22 @@ class Processor:
         self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish, waited: float
     ) -> Verdict:
         """``waited``: seconds since the message was published (-1 when it does not say)."""
-        retries = self.settings.handler_retries
+        retries = self._retries
         for attempt in range(retries + 1):
             start = time.perf_counter()
             try:
-                await self._run(handler, event, ctx, publish)
+                if handler.streaming:
+                    index = 0
+                    async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
+                        await self._publish(publish, self._stamp(handler, event, index, out))
+                        index += 1
+                else:
+                    result = await handler.fn(event, ctx)  # type: ignore[misc]
+                    if isinstance(result, Event):
+                        await self._publish(publish, self._stamp(handler, event, 0, result))
+                    elif result is not None:
+                        for index, out in enumerate(result):
+                            await self._publish(publish, self._stamp(handler, event, index, out))
             except PermanentError as exc:
                 return await self._dead(msg, publish, "handler", _describe(exc), event)
             except PublishFailed:
@@ -162,24 +175,15 @@ class Processor:
                 return Verdict.ACK
         raise AssertionError("unreachable")
 
-    async def _run(self, handler: Handler, event: Event, ctx: Context, publish: Publish) -> None:
-        if handler.streaming:
-            index = 0
-            async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
-                await self._emit(handler, event, index, out, publish)
-                index += 1
-            return
-        result = await handler.fn(event, ctx)  # type: ignore[misc]
-        if result is None:
-            return
-        if isinstance(result, Event):
-            await self._emit(handler, event, 0, result, publish)
-            return
-        for index, out in enumerate(result):
-            await self._emit(handler, event, index, out, publish)
+    @staticmethod
+    async def _publish(publish: Publish, out: Event) -> None:
+        try:
+            await publish(out)
+        except Exception as exc:  # the broker's fault, not the handler's
+            raise PublishFailed(_describe(exc)) from exc
 
-    async def _emit(self, handler: Handler, event: Event, index: int, out: Event, publish: Publish) -> None:
-        """Publish the ``index``-th output of ``event``, its ids derived from the input's."""
+    def _stamp(self, handler: Handler, event: Event, index: int, out: Event) -> Event:
+        """The ``index``-th output of ``event``, checked and given ids derived from the input's."""
         if not isinstance(out, self.worker.emits):
             if not isinstance(out, Event):
                 raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
@@ -194,10 +198,7 @@ class Processor:
         # costs more than the rest of the hop's bookkeeping).
         object.__setattr__(out, "id", envelope.derived_id(event.id, self.worker.name, index))
         object.__setattr__(out, "causation_id", event.id)
-        try:
-            await publish(out)
-        except Exception as exc:  # the broker's fault, not the handler's
-            raise PublishFailed(_describe(exc)) from exc
+        return out
 
     async def _dead(
         self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None

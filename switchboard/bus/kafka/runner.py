@@ -69,8 +69,11 @@ class KafkaPublisher:
 
     def _record(self, event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """An event's key, value and headers as Kafka takes them."""
-        headers = [(k, v.encode()) for k, v in envelope.headers(event, self.name).items()]
-        return event.correlation_id.encode(), envelope.encode(event), headers
+        return (
+            event.correlation_id.encode(),
+            envelope.encode(event),
+            envelope.encoded_headers(event, self.name),
+        )
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait until the broker has it."""
@@ -229,6 +232,9 @@ class KafkaRunner:
     async def _handle_reading_cancels(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Handle the batch's cancels, then its work; while the work is in hand,
         fetch and handle the cancel topics' records (only theirs) as they come."""
+        if not self.cancel_topics:  # this kind reads no cancels: no task to watch
+            await self._handle(batches)
+            return
         cancels = {tp: r for tp, r in batches.items() if tp.topic in self.cancel_topics}
         work = {tp: r for tp, r in batches.items() if tp.topic not in self.cancel_topics}
         if cancels:
