@@ -274,7 +274,7 @@ async def main() -> None:
     for v in args.variants:
         runs = " ".join(f"{r['events_per_s']:.0f}" for r in results[v])
         print(
-            f"{names[v]:13} {med(v, 'events_per_s'):7.0f} events/s (runs: {runs})  per hop p50"
+            f"{names.get(v, v):13} {med(v, 'events_per_s'):7.0f} events/s (runs: {runs})  per hop p50"
             f" {med(v, 'hop_p50_ms'):.2f} ms p99 {med(v, 'hop_p99_ms'):.2f} ms  CPU/event: chain"
             f" {med(v, 'chain_us'):.0f} us, broker {med(v, 'broker_us'):.0f} us"
         )
