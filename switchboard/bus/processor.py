@@ -75,8 +75,6 @@ class Processor:
         self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
         self._waits = {s: WAIT_SECONDS.labels(worker.name, s) for s in worker.subjects}
         self._handled = dict.fromkeys(worker.subjects, 0)  # not yet counted in _ok
-        self._max_deliver = settings.max_deliver
-        self._retries = settings.handler_retries
 
     def flush_metrics(self) -> None:
         """Count the events handled since the last call (runners call it per batch:
@@ -93,7 +91,7 @@ class Processor:
             return await self._dead(
                 msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
             )
-        if msg.attempt > self._max_deliver:
+        if msg.attempt > self.settings.max_deliver:
             return await self._dead(
                 msg,
                 publish,
@@ -137,7 +135,7 @@ class Processor:
         self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish, waited: float
     ) -> Verdict:
         """``waited``: seconds since the message was published (-1 when it does not say)."""
-        retries = self._retries
+        retries = self.settings.handler_retries
         for attempt in range(retries + 1):
             start = time.perf_counter()
             try:
