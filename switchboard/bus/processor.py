@@ -34,7 +34,9 @@ from .worker import Context, Handler, PermanentError, UndeclaredOutput, Worker
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Event], Awaitable[None]]
+Publish = Callable[[Event], Awaitable[None] | None]
+"""Hands one output to the broker: None once it is in hand, else an awaitable to
+wait on (an async function is one; a publisher with room in its batch answers at once)."""
 # (subject, partition, before stream seq, correlation id, since) -> events
 History = Callable[[str, int, int, str, datetime], Awaitable[list[Event]]]
 
@@ -71,23 +73,28 @@ class Processor:
         self.history = history
         self.seen = SeenIds(settings.dedupe_cache)
         self.in_flight = IN_FLIGHT.labels(worker.name)
-        self._ok = {s: EVENTS.labels(worker.name, s, "ok") for s in worker.subjects}
-        self._seconds = {s: HANDLE_SECONDS.labels(worker.name, s) for s in worker.subjects}
-        self._waits = {s: WAIT_SECONDS.labels(worker.name, s) for s in worker.subjects}
-        self._handled = dict.fromkeys(worker.subjects, 0)  # not yet counted in _ok
+        self._inputs = {s: _Input(worker, h) for s, h in worker.handlers.items()}
 
     def flush_metrics(self) -> None:
         """Count the events handled since the last call (runners call it per batch:
         prometheus' counter takes a lock per call)."""
-        for subject, n in self._handled.items():
-            if n:
-                self._ok[subject].inc(n)
-                self._handled[subject] = 0
+        for i in self._inputs.values():
+            if i.handled:
+                i.ok.inc(i.handled)
+                i.handled = 0
+
+    def _input(self, subject: str) -> _Input | None:
+        """A subject whose handler was declared after the processor was made."""
+        handler = self.worker.handlers.get(subject)
+        if handler is None:
+            return None
+        into = self._inputs[subject] = _Input(self.worker, handler)
+        return into
 
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
         """Handle one message; its outputs are published before the verdict is returned."""
-        handler = self.worker.handlers.get(msg.subject)
-        if handler is None:
+        into = self._inputs.get(msg.subject) or self._input(msg.subject)
+        if into is None:
             return await self._dead(
                 msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
             )
@@ -124,17 +131,18 @@ class Processor:
                 return await history(*at, event.created_at - timedelta(seconds=seconds))
 
             ctx.earlier = earlier
-        waited = -1.0 if sent.published_at is None else time.time() - sent.published_at
         if not tracing.enabled():
-            return await self._handle(msg, handler, event, ctx, publish, waited)
+            return await self._handle(msg, into, event, ctx, publish, sent.published_at)
         name = f"{self.worker.name} {msg.subject}"
         with tracing.span(name, msg.headers, event_id=event.id, correlation_id=event.correlation_id):
-            return await self._handle(msg, handler, event, ctx, publish, waited)
+            return await self._handle(msg, into, event, ctx, publish, sent.published_at)
 
     async def _handle(
-        self, msg: Incoming, handler: Handler, event: Event, ctx: Context, publish: Publish, waited: float
+        self, msg: Incoming, into: _Input, event: Event, ctx: Context, publish: Publish, sent: float | None
     ) -> Verdict:
-        """``waited``: seconds since the message was published (-1 when it does not say)."""
+        """``sent``: when the message was published (unix seconds; None when it does not say)."""
+        waited = None if sent is None else time.time() - sent
+        handler = into.handler
         retries = self.settings.handler_retries
         for attempt in range(retries + 1):
             start = time.perf_counter()
@@ -142,15 +150,24 @@ class Processor:
                 if handler.streaming:
                     index = 0
                     async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
-                        await self._publish(publish, self._stamp(handler, event, index, out))
+                        if (
+                            waiting := self._put(publish, self._stamp(handler, event, index, out))
+                        ) is not None:
+                            await _confirmed(waiting)
                         index += 1
                 else:
                     result = await handler.fn(event, ctx)  # type: ignore[misc]
                     if isinstance(result, Event):
-                        await self._publish(publish, self._stamp(handler, event, 0, result))
+                        if (
+                            waiting := self._put(publish, self._stamp(handler, event, 0, result))
+                        ) is not None:
+                            await _confirmed(waiting)
                     elif result is not None:
                         for index, out in enumerate(result):
-                            await self._publish(publish, self._stamp(handler, event, index, out))
+                            if (
+                                waiting := self._put(publish, self._stamp(handler, event, index, out))
+                            ) is not None:
+                                await _confirmed(waiting)
             except PermanentError as exc:
                 return await self._dead(msg, publish, "handler", _describe(exc), event)
             except PublishFailed:
@@ -165,18 +182,18 @@ class Processor:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
                 await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
             else:
-                self._seconds[msg.subject].observe(time.perf_counter() - start)
-                if waited >= 0:
-                    self._waits[msg.subject].observe(waited)
-                self._handled[msg.subject] += 1
+                into.seconds.observe(time.perf_counter() - start)
+                if waited is not None:
+                    into.waits.observe(waited)
+                into.handled += 1
                 self.seen.add(event.id)
                 return Verdict.ACK
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _publish(publish: Publish, out: Event) -> None:
+    def _put(publish: Publish, out: Event) -> Awaitable[None] | None:
         try:
-            await publish(out)
+            return publish(out)
         except Exception as exc:  # the broker's fault, not the handler's
             raise PublishFailed(_describe(exc)) from exc
 
@@ -229,11 +246,30 @@ class Processor:
             )
             if len(envelope.encode_unchecked(letter)) <= MAX_EVENT_BYTES:
                 break
-        try:
-            await publish(letter)
-        except Exception as exc:
-            raise PublishFailed(_describe(exc)) from exc
+        if (waiting := self._put(publish, letter)) is not None:
+            await _confirmed(waiting)
         return Verdict.DEAD
+
+
+class _Input:
+    """One input subject of a worker: its handler and metrics."""
+
+    __slots__ = ("handled", "handler", "ok", "seconds", "waits")
+
+    def __init__(self, worker: Worker, handler: Handler) -> None:
+        self.handler = handler
+        self.ok = EVENTS.labels(worker.name, handler.subject, "ok")
+        self.seconds = HANDLE_SECONDS.labels(worker.name, handler.subject)
+        self.waits = WAIT_SECONDS.labels(worker.name, handler.subject)
+        self.handled = 0  # not yet counted in ok
+
+
+async def _confirmed(waiting: Awaitable[None]) -> None:
+    """Wait until the broker has an output (PublishFailed when it refuses it)."""
+    try:
+        await waiting
+    except Exception as exc:  # the broker's fault, not the handler's
+        raise PublishFailed(_describe(exc)) from exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +47,7 @@ FETCH_WAIT_S = 0.1  # the longest a fetch waits for records (bench/bus/kafka.py:
 class KafkaPublisher:
     """Publishes events to their topics, keyed by correlation id.
 
-    ``send`` puts an event into a batch: a record batch per topic partition,
+    ``put`` puts an event into a batch: a record batch per topic partition,
     built here and handed to the producer whole (``send_batch``), so a record
     costs an append rather than a ``send`` with its own future; ``flush`` hands
     over what is left and waits until the broker has it all. The partition is
@@ -58,7 +59,7 @@ class KafkaPublisher:
         self.settings = settings
         self.name = producer_name
         self._topics: dict[type[Event], str] = {}  # event type -> its topic
-        self._partitions: dict[str, list[int]] = {}  # topic -> its partitions
+        self._targets: dict[type[Event], tuple[str, list[int]]] = {}  # event type -> topic, partitions
 
     def _topic(self, event: Event) -> str:
         topic = self._topics.get(type(event))
@@ -81,27 +82,41 @@ class KafkaPublisher:
         await self.producer.send_and_wait(self._topic(event), value, key=key, headers=headers)
 
     def batch(self) -> OutBatch:
-        """An empty batch to ``send`` events into."""
-        return OutBatch()
+        """An empty batch to put events into (``OutBatch.put``)."""
+        return OutBatch(self)
 
-    async def send(self, event: Event, batch: OutBatch) -> None:
-        """Put one event into ``batch``; ``flush`` waits for the batch."""
-        topic = self._topic(event)
+    def put(self, event: Event, batch: OutBatch) -> Awaitable[None] | None:
+        """Put one event into ``batch``; ``flush`` waits for the batch. None once it
+        is in; an awaitable when the batch must first hand a full record batch over
+        (or learn the topic's partitions)."""
+        target = self._targets.get(type(event))
+        if target is None:
+            return self._put_slow(event, batch)
+        topic, partitions = target
         key, value, headers = self._record(event)
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
         tp = (topic, partitions[_slot(key, len(partitions))])
         builder = batch.open.get(tp)
         if builder is None:
             builder = batch.open[tp] = self.producer.create_batch()
         if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            # full: hand it over, start the partition's next one
-            batch.sent.append(await self.producer.send_batch(builder, topic, partition=tp[1]))
-            builder = batch.open[tp] = self.producer.create_batch()
-            # an empty record batch takes any record (the largest event is under 1 MB)
-            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                raise ValueError(f"{topic} event of {len(value)} bytes does not fit a record batch")
+            return self._hand_over(batch, tp, key, value, headers)  # full
+        return None
+
+    async def _put_slow(self, event: Event, batch: OutBatch) -> None:
+        topic = self._topic(event)
+        self._targets[type(event)] = (topic, sorted(await self.producer.partitions_for(topic)))
+        if (waiting := self.put(event, batch)) is not None:
+            await waiting
+
+    async def _hand_over(
+        self, batch: OutBatch, tp: tuple[str, int], key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Hand a full record batch over; start the partition's next one with the record that did not fit."""
+        batch.sent.append(await self.producer.send_batch(batch.open[tp], tp[0], partition=tp[1]))
+        builder = batch.open[tp] = self.producer.create_batch()
+        # an empty record batch takes any record (the largest event is under 1 MB)
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            raise ValueError(f"{tp[0]} event of {len(value)} bytes does not fit a record batch")
 
     async def flush(self, batch: OutBatch) -> None:
         """Hand over the batch's open record batches; wait until the broker has
@@ -126,11 +141,16 @@ class OutBatch:
     """One attempt's outputs: record batches being built per topic partition, and
     the broker's answers to come for those handed over."""
 
-    __slots__ = ("open", "sent")
+    __slots__ = ("open", "publisher", "sent")
 
-    def __init__(self) -> None:
+    def __init__(self, publisher: KafkaPublisher) -> None:
+        self.publisher = publisher
         self.open: dict[tuple[str, int], BatchBuilder] = {}
         self.sent: list[asyncio.Future[Any]] = []
+
+    def put(self, event: Event) -> Awaitable[None] | None:
+        """``KafkaPublisher.put`` into this batch (the processor's ``Publish``)."""
+        return self.publisher.put(event, self)
 
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
@@ -266,10 +286,9 @@ class KafkaRunner:
 
             async def attempt() -> None:
                 batch = self.publisher.batch()
-                publish = functools.partial(self.publisher.send, batch=batch)
                 for r in records:
                     incoming = Incoming(subject, value_of(r), headers_of(r), 1, tp.partition, r.offset)
-                    await self.processor.process(incoming, publish)
+                    await self.processor.process(incoming, batch.put)
                 await self.publisher.flush(batch)
 
             def forget() -> None:
