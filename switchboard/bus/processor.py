@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import hashlib
 import logging
 import re
@@ -91,6 +92,15 @@ class Processor:
         into = self._inputs[subject] = _Input(self.worker, handler)
         return into
 
+    async def _earlier(
+        self, subject: str, partition: int, seq: int, event: Event, seconds: float
+    ) -> list[Event]:
+        """``Context.earlier`` of a message: counted back from the event, not from now (a takeover may come late)."""
+        assert self.history is not None
+        return await self.history(
+            subject, partition, seq, event.correlation_id, event.created_at - timedelta(seconds=seconds)
+        )
+
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
         """Handle one message; its outputs are published before the verdict is returned."""
         into = self._inputs.get(msg.subject) or self._input(msg.subject)
@@ -114,23 +124,20 @@ class Processor:
             EVENTS.labels(self.worker.name, msg.subject, "duplicate").inc()
             return Verdict.ACK
 
+        earlier = None
+        if self.history and msg.partition is not None and msg.seq is not None:
+            earlier = functools.partial(self._earlier, msg.subject, msg.partition, msg.seq, event)
+        worker = self.worker
         ctx = Context(
-            self.worker.name,
+            worker.name,
             msg.subject,
             msg.headers,
             msg.attempt,
             msg.partition,
-            correlation_id=event.correlation_id,
-            job_kind=self.worker.job_kind,
+            earlier,
+            event.correlation_id,
+            worker.job_kind,
         )
-        if self.history and msg.partition is not None and msg.seq is not None:
-            history, at = self.history, (msg.subject, msg.partition, msg.seq, event.correlation_id)
-
-            async def earlier(seconds: float) -> list[Event]:
-                # counted back from the event, not from now: a takeover may come late
-                return await history(*at, event.created_at - timedelta(seconds=seconds))
-
-            ctx.earlier = earlier
         if not tracing.enabled():
             return await self._handle(msg, into, event, ctx, publish, sent.published_at)
         name = f"{self.worker.name} {msg.subject}"

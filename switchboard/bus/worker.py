@@ -37,7 +37,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
 from switchboard.schemas import Event
@@ -70,7 +70,6 @@ class Context:
     attempt: int
     """Delivery attempt as the broker counts it (1 on first delivery)."""
     partition: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     earlier: Callable[[float], Awaitable[list[Event]]] | None = None
     """This session's earlier events on this subject (oldest first) from the
     ``seconds`` before the one being handled (its ``created_at``): how a replica

@@ -47,7 +47,7 @@ FETCH_WAIT_S = 0.1  # the longest a fetch waits for records (bench/bus/kafka.py:
 class KafkaPublisher:
     """Publishes events to their topics, keyed by correlation id.
 
-    ``put`` puts an event into a batch: a record batch per topic partition,
+    ``OutBatch.put`` puts an event into a batch: a record batch per topic partition,
     built here and handed to the producer whole (``send_batch``), so a record
     costs an append rather than a ``send`` with its own future; ``flush`` hands
     over what is left and waits until the broker has it all. The partition is
@@ -59,7 +59,7 @@ class KafkaPublisher:
         self.settings = settings
         self.name = producer_name
         self._topics: dict[type[Event], str] = {}  # event type -> its topic
-        self._targets: dict[type[Event], tuple[str, list[int]]] = {}  # event type -> topic, partitions
+        self.targets: dict[type[Event], tuple[str, list[int]]] = {}  # event type -> topic, partitions
 
     def _topic(self, event: Event) -> str:
         topic = self._topics.get(type(event))
@@ -85,38 +85,13 @@ class KafkaPublisher:
         """An empty batch to put events into (``OutBatch.put``)."""
         return OutBatch(self)
 
-    def put(self, event: Event, batch: OutBatch) -> Awaitable[None] | None:
-        """Put one event into ``batch``; ``flush`` waits for the batch. None once it
-        is in; an awaitable when the batch must first hand a full record batch over
-        (or learn the topic's partitions)."""
-        target = self._targets.get(type(event))
+    async def target(self, event: Event) -> tuple[str, list[int]]:
+        """The topic of an event's type and that topic's partitions (asked once)."""
+        target = self.targets.get(type(event))
         if target is None:
-            return self._put_slow(event, batch)
-        topic, partitions = target
-        key, value, headers = self._record(event)
-        tp = (topic, partitions[_slot(key, len(partitions))])
-        builder = batch.open.get(tp)
-        if builder is None:
-            builder = batch.open[tp] = self.producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            return self._hand_over(batch, tp, key, value, headers)  # full
-        return None
-
-    async def _put_slow(self, event: Event, batch: OutBatch) -> None:
-        topic = self._topic(event)
-        self._targets[type(event)] = (topic, sorted(await self.producer.partitions_for(topic)))
-        if (waiting := self.put(event, batch)) is not None:
-            await waiting
-
-    async def _hand_over(
-        self, batch: OutBatch, tp: tuple[str, int], key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None:
-        """Hand a full record batch over; start the partition's next one with the record that did not fit."""
-        batch.sent.append(await self.producer.send_batch(batch.open[tp], tp[0], partition=tp[1]))
-        builder = batch.open[tp] = self.producer.create_batch()
-        # an empty record batch takes any record (the largest event is under 1 MB)
-        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            raise ValueError(f"{tp[0]} event of {len(value)} bytes does not fit a record batch")
+            topic = self._topic(event)
+            target = self.targets[type(event)] = (topic, sorted(await self.producer.partitions_for(topic)))
+        return target
 
     async def flush(self, batch: OutBatch) -> None:
         """Hand over the batch's open record batches; wait until the broker has
@@ -149,8 +124,40 @@ class OutBatch:
         self.sent: list[asyncio.Future[Any]] = []
 
     def put(self, event: Event) -> Awaitable[None] | None:
-        """``KafkaPublisher.put`` into this batch (the processor's ``Publish``)."""
-        return self.publisher.put(event, self)
+        """Put one event in (the processor's ``Publish``); ``flush`` waits for the
+        batch. None once it is in; an awaitable when a full record batch must
+        first be handed over (or the topic's partitions learnt)."""
+        publisher = self.publisher
+        target = publisher.targets.get(type(event))
+        if target is None:
+            return self._put_first(event)
+        topic, partitions = target
+        key = event.correlation_id.encode()
+        value = envelope.encode(event)
+        headers = envelope.encoded_headers(event, publisher.name)
+        tp = (topic, partitions[_slot(key, len(partitions))])
+        builder = self.open.get(tp)
+        if builder is None:
+            builder = self.open[tp] = publisher.producer.create_batch()
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            return self._hand_over(tp, key, value, headers)  # full
+        return None
+
+    async def _put_first(self, event: Event) -> None:
+        await self.publisher.target(event)
+        if (waiting := self.put(event)) is not None:
+            await waiting
+
+    async def _hand_over(
+        self, tp: tuple[str, int], key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Hand a full record batch over; start the partition's next one with the record that did not fit."""
+        producer = self.publisher.producer
+        self.sent.append(await producer.send_batch(self.open[tp], tp[0], partition=tp[1]))
+        builder = self.open[tp] = producer.create_batch()
+        # an empty record batch takes any record (the largest event is under 1 MB)
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            raise ValueError(f"{tp[0]} event of {len(value)} bytes does not fit a record batch")
 
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
