@@ -157,24 +157,18 @@ class Processor:
                 if handler.streaming:
                     index = 0
                     async for out in handler.fn(event, ctx):  # type: ignore[union-attr]
-                        if (
-                            waiting := self._put(publish, self._stamp(handler, event, index, out))
-                        ) is not None:
-                            await _confirmed(waiting)
+                        if (waiting := self._emit(publish, handler, event, index, out)) is not None:
+                            await waiting
                         index += 1
                 else:
                     result = await handler.fn(event, ctx)  # type: ignore[misc]
                     if isinstance(result, Event):
-                        if (
-                            waiting := self._put(publish, self._stamp(handler, event, 0, result))
-                        ) is not None:
-                            await _confirmed(waiting)
+                        if (waiting := self._emit(publish, handler, event, 0, result)) is not None:
+                            await waiting
                     elif result is not None:
                         for index, out in enumerate(result):
-                            if (
-                                waiting := self._put(publish, self._stamp(handler, event, index, out))
-                            ) is not None:
-                                await _confirmed(waiting)
+                            if (waiting := self._emit(publish, handler, event, index, out)) is not None:
+                                await waiting
             except PermanentError as exc:
                 return await self._dead(msg, publish, "handler", _describe(exc), event)
             except PublishFailed:
@@ -197,15 +191,12 @@ class Processor:
                 return Verdict.ACK
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _put(publish: Publish, out: Event) -> Awaitable[None] | None:
-        try:
-            return publish(out)
-        except Exception as exc:  # the broker's fault, not the handler's
-            raise PublishFailed(_describe(exc)) from exc
-
-    def _stamp(self, handler: Handler, event: Event, index: int, out: Event) -> Event:
-        """The ``index``-th output of ``event``, checked and given ids derived from the input's."""
+    def _emit(
+        self, publish: Publish, handler: Handler, event: Event, index: int, out: Event
+    ) -> Awaitable[None] | None:
+        """Check the ``index``-th output of ``event``, give it ids derived from the
+        input's and hand it to ``publish``: None once the publisher has it, else
+        an awaitable to wait on (PublishFailed when the broker refuses it)."""
         if not isinstance(out, self.worker.emits):
             if not isinstance(out, Event):
                 raise TypeError(f"{handler.fn.__name__} produced {type(out).__name__}, not an Event")
@@ -220,7 +211,7 @@ class Processor:
         # costs more than the rest of the hop's bookkeeping).
         object.__setattr__(out, "id", envelope.derived_id(event.id, self.worker.name, index))
         object.__setattr__(out, "causation_id", event.id)
-        return out
+        return _put(publish, out)
 
     async def _dead(
         self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None
@@ -253,8 +244,8 @@ class Processor:
             )
             if len(envelope.encode_unchecked(letter)) <= MAX_EVENT_BYTES:
                 break
-        if (waiting := self._put(publish, letter)) is not None:
-            await _confirmed(waiting)
+        if (waiting := _put(publish, letter)) is not None:
+            await waiting
         return Verdict.DEAD
 
 
@@ -269,6 +260,15 @@ class _Input:
         self.seconds = HANDLE_SECONDS.labels(worker.name, handler.subject)
         self.waits = WAIT_SECONDS.labels(worker.name, handler.subject)
         self.handled = 0  # not yet counted in ok
+
+
+def _put(publish: Publish, out: Event) -> Awaitable[None] | None:
+    """``publish(out)``, its failures (now or when awaited) as PublishFailed."""
+    try:
+        waiting = publish(out)
+    except Exception as exc:  # the broker's fault, not the handler's
+        raise PublishFailed(_describe(exc)) from exc
+    return None if waiting is None else _confirmed(waiting)
 
 
 async def _confirmed(waiting: Awaitable[None]) -> None:
