@@ -51,3 +51,29 @@ async def test_an_output_that_cannot_be_published_is_not_a_handler_failure() -> 
     with pytest.raises(PublishFailed):  # at once: no handler retries, no dead letter
         await processor.process(Incoming("jobs.submitted", data, headers), publish)
     assert job.id not in processor.seen
+
+
+async def test_a_publisher_that_takes_outputs_at_once_or_later_is_answered_alike() -> None:
+    """``Publish`` may answer None (the output is in hand) or an awaitable; a
+    failure either way is PublishFailed, never a handler failure."""
+    job = JobSubmitted(correlation_id="s1", kind="relay")
+    data, headers = envelope.encode(job), envelope.headers(job, "test")
+    taken: list[Event] = []
+    settings = BusSettings(broker="memory", namespace="unit", handler_retries=3)
+
+    verdict = await Processor(relay, settings).process(
+        Incoming("jobs.submitted", data, headers), taken.append
+    )
+    assert verdict is Verdict.ACK and [e.causation_id for e in taken] == [job.id]
+
+    def refuse(event: Event) -> None:
+        raise ConnectionError("no room")
+
+    async def refused_later() -> None:
+        raise ConnectionError("no ack")
+
+    for publish, error in ((refuse, "no room"), (lambda e: refused_later(), "no ack")):
+        processor = Processor(relay, settings)
+        with pytest.raises(PublishFailed, match=error):
+            await processor.process(Incoming("jobs.submitted", data, headers), publish)
+        assert job.id not in processor.seen
