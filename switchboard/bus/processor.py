@@ -92,15 +92,6 @@ class Processor:
         into = self._inputs[subject] = _Input(self.worker, handler)
         return into
 
-    async def _earlier(
-        self, subject: str, partition: int, seq: int, event: Event, seconds: float
-    ) -> list[Event]:
-        """``Context.earlier`` of a message: counted back from the event, not from now (a takeover may come late)."""
-        assert self.history is not None
-        return await self.history(
-            subject, partition, seq, event.correlation_id, event.created_at - timedelta(seconds=seconds)
-        )
-
     async def process(self, msg: Incoming, publish: Publish) -> Verdict:
         """Handle one message; its outputs are published before the verdict is returned."""
         into = self._inputs.get(msg.subject) or self._input(msg.subject)
@@ -126,7 +117,7 @@ class Processor:
 
         earlier = None
         if self.history and msg.partition is not None and msg.seq is not None:
-            earlier = functools.partial(self._earlier, msg.subject, msg.partition, msg.seq, event)
+            earlier = functools.partial(_earlier, self.history, msg.subject, msg.partition, msg.seq, event)
         worker = self.worker
         ctx = Context(
             worker.name,
@@ -260,6 +251,16 @@ class _Input:
         self.seconds = HANDLE_SECONDS.labels(worker.name, handler.subject)
         self.waits = WAIT_SECONDS.labels(worker.name, handler.subject)
         self.handled = 0  # not yet counted in ok
+
+
+async def _earlier(
+    history: History, subject: str, partition: int, seq: int, event: Event, seconds: float
+) -> list[Event]:
+    """``Context.earlier`` of a message (a partial of this): counted back from the
+    event, not from now (a takeover may come late)."""
+    return await history(
+        subject, partition, seq, event.correlation_id, event.created_at - timedelta(seconds=seconds)
+    )
 
 
 def _put(publish: Publish, out: Event) -> Awaitable[None] | None:
