@@ -68,7 +68,7 @@ class KafkaPublisher:
             topic = self._topics[type(event)] = address(self.settings.namespace, event.type)  # type: ignore[attr-defined]
         return topic
 
-    def _record(self, event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    def record(self, event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """An event's key, value and headers as Kafka takes them."""
         return (
             event.correlation_id.encode(),
@@ -78,7 +78,7 @@ class KafkaPublisher:
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait until the broker has it."""
-        key, value, headers = self._record(event)
+        key, value, headers = self.record(event)
         await self.producer.send_and_wait(self._topic(event), value, key=key, headers=headers)
 
     def batch(self) -> OutBatch:
@@ -132,9 +132,7 @@ class OutBatch:
         if target is None:
             return self._put_first(event)
         topic, partitions = target
-        key = event.correlation_id.encode()
-        value = envelope.encode(event)
-        headers = envelope.encoded_headers(event, publisher.name)
+        key, value, headers = publisher.record(event)
         tp = (topic, partitions[_slot(key, len(partitions))])
         builder = self.open.get(tp)
         if builder is None:
