@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from switchboard.schemas import EVENT_TYPES, MAX_EVENT_BYTES, SCHEMA_VERSION, Event
 from switchboard.schemas.dead import ErrorKind
 
-from . import tracing
+from . import flat, tracing
 
 EVENT_ID = "Nats-Msg-Id"  # JetStream's dedupe key; the same name on Kafka
 # The rest of the envelope rides in one header: nats-py encodes and parses
@@ -88,13 +88,12 @@ def derived_id(cause_id: str, producer: str, index: int) -> str:
 
 def encode_unchecked(event: Event) -> bytes:
     """The event's JSON, without the size check."""
-    data: bytes = event.__pydantic_serializer__.to_json(event)
-    return data
+    return flat.to_json(event)
 
 
 def encode(event: Event) -> bytes:
     """The event's JSON; ValueError past the bus's event size limit."""
-    data: bytes = event.__pydantic_serializer__.to_json(event)  # encode_unchecked, less a frame
+    data = flat.to_json(event)
     if len(data) > MAX_EVENT_BYTES:
         raise ValueError(f"{event.type} event is {len(data)} bytes; the limit is {MAX_EVENT_BYTES}")  # type: ignore[attr-defined]
     return data
