@@ -7,9 +7,10 @@ Every message carries its ids in headers as well as in the JSON body, so tools
 from __future__ import annotations
 
 import hashlib
-import time
+import math
 from collections.abc import Mapping
-from typing import NamedTuple
+from time import time_ns as _time_ns
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -41,32 +42,36 @@ class Envelope(NamedTuple):
 
 
 _tuple = tuple.__new__
+_EMPTY = Envelope()
 _VERSION = str(SCHEMA_VERSION)
 
 
 def read(hdrs: Mapping[str, str] | None) -> Envelope:
     """The envelope in a message's headers, without decoding its body."""
     if not hdrs:
-        return Envelope()
+        return _EMPTY
     packed = hdrs.get(ENVELOPE)
-    parts = packed.split(" ", 4) if packed else [hdrs.get(name, "") for name in _LEGACY]
+    parts: list[Any] = packed.split(" ", 4) if packed else [hdrs.get(name, "") for name in _LEGACY]
     if len(parts) != 5:
-        return Envelope()
-    schema, correlation, cause, at, producer = parts
+        return _EMPTY
+    at = parts[3]
     try:
-        published = int(at) / 1e6 if at else None  # repr and float() of a float cost 3x more
+        parts[3] = int(at) / 1e6 if at else None  # repr and float() of a float cost 3x more
     except ValueError:
-        published = _seconds(at)
+        parts[3] = _seconds(at)
+    if parts[2] == "-":
+        parts[2] = ""
     # tuple.__new__: NamedTuple's own __new__ is a Python frame more, on every message
-    return _tuple(Envelope, (schema, correlation, "" if cause == "-" else cause, published, producer))
+    return _tuple(Envelope, parts)
 
 
 def _seconds(at: str) -> float | None:
-    """A publish time written as float seconds (the older form), or None."""
+    """A publish time written as float seconds (the older form), or None (not a finite number)."""
     try:
-        return float(at)
+        seconds = float(at)
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) else None
 
 
 class DecodeError(Exception):
@@ -117,7 +122,7 @@ def encoded_headers(event: Event, producer: str) -> list[tuple[str, bytes]]:
 def _packed(event: Event, producer: str) -> str:
     return (
         f"{event.schema_version} {event.correlation_id} {event.causation_id or '-'} "
-        f"{time.time_ns() // 1000} {producer}"
+        f"{_time_ns() // 1000} {producer}"
     )
 
 

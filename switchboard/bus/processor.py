@@ -53,7 +53,7 @@ class Verdict(enum.Enum):
     DEAD = "dead"  # dead letter published: ack it too
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """A received message as the transports hand it over."""
 
@@ -77,12 +77,16 @@ class Processor:
         self._inputs = {s: _Input(worker, h) for s, h in worker.handlers.items()}
 
     def flush_metrics(self) -> None:
-        """Count the events handled since the last call (runners call it per batch:
-        prometheus' counter takes a lock per call)."""
+        """Count the events handled since the last call, and their times (runners
+        call it per batch: prometheus' counter takes a lock per call)."""
         for i in self._inputs.values():
-            if i.handled:
-                i.ok.inc(i.handled)
-                i.handled = 0
+            if i.took:
+                i.ok.inc(len(i.took))
+                i.seconds.observe_all(i.took)
+                i.took.clear()
+            if i.waited:
+                i.waits.observe_all(i.waited)
+                i.waited.clear()
 
     def _input(self, subject: str) -> _Input | None:
         """A subject whose handler was declared after the processor was made."""
@@ -174,10 +178,9 @@ class Processor:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
                 await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
             else:
-                into.seconds.observe(time.perf_counter() - start)
+                into.took.append(time.perf_counter() - start)
                 if waited is not None:
-                    into.waits.observe(waited)
-                into.handled += 1
+                    into.waited.append(waited)
                 self.seen.add(event.id)
                 return Verdict.ACK
         raise AssertionError("unreachable")
@@ -243,14 +246,15 @@ class Processor:
 class _Input:
     """One input subject of a worker: its handler and metrics."""
 
-    __slots__ = ("handled", "handler", "ok", "seconds", "waits")
+    __slots__ = ("handler", "ok", "seconds", "took", "waited", "waits")
 
     def __init__(self, worker: Worker, handler: Handler) -> None:
         self.handler = handler
         self.ok = EVENTS.labels(worker.name, handler.subject, "ok")
         self.seconds = HANDLE_SECONDS.labels(worker.name, handler.subject)
         self.waits = WAIT_SECONDS.labels(worker.name, handler.subject)
-        self.handled = 0  # not yet counted in ok
+        self.took: list[float] = []  # handler seconds of the events not yet counted
+        self.waited: list[float] = []  # seconds from publication not yet in waits
 
 
 async def _earlier(

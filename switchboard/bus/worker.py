@@ -60,7 +60,7 @@ class UndeclaredOutput(PermanentError):
     """A handler produced an event type its worker does not declare in ``emits``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """What a handler may know about the message it is handling."""
 

@@ -20,9 +20,13 @@ def test_buckets_count_and_sum_match_prometheus_client() -> None:
     ours = Histogram("sb_test_seconds", "test", ["worker"], buckets, registry=registry)
     ref_registry = CollectorRegistry()
     reference = Reference("sb_test_seconds", "test", ["worker"], buckets=buckets, registry=ref_registry)
-    # bounds themselves, between them, past the last, zero and negative
-    for amount in (0.0, -1.0, 0.001, 0.0011, 0.05, 1, 9.99, 10, 11, 1e9):
+    # bounds themselves, between them, past the last, zero and negative; one by one and a batch at once
+    amounts = [0.0, -1.0, 0.001, 0.0011, 0.05, 1, 9.99, 10, 11, 1e9, 0.05]
+    for amount in amounts:
         ours.labels("w").observe(amount)
+        reference.labels("w").observe(amount)
+    ours.labels("w").observe_all(amounts)
+    for amount in amounts:
         reference.labels("w").observe(amount)
     ours.labels("v").observe(0.5)
     reference.labels("v").observe(0.5)

@@ -89,6 +89,8 @@ def test_the_envelope_rides_in_one_header_and_reads_back() -> None:
     assert (legacy.correlation_id, legacy.causation_id, legacy.published_at) == ("s-3", "c-3", 12.5)
     assert envelope.read({envelope.ENVELOPE: "garbage"}) == envelope.Envelope()
     assert envelope.read({envelope.ENVELOPE: "1 s-4 - soon p"}).published_at is None
+    for odd in ("nan", "inf", "-inf"):  # not a time: no wait measured from it
+        assert envelope.read({envelope.ENVELOPE: f"1 s-4 - {odd} p"}).published_at is None
     # the time in microseconds; float seconds in headers written before
     assert envelope.read({envelope.ENVELOPE: "1 s-5 - 12500000 p"}).published_at == 12.5
     assert envelope.read({envelope.ENVELOPE: "1 s-5 - 12.5 p"}).published_at == 12.5
