@@ -76,9 +76,11 @@ class Processor:
         self.in_flight = IN_FLIGHT.labels(worker.name)
         self._inputs = {s: _Input(worker, h) for s, h in worker.handlers.items()}
 
-    def flush_metrics(self) -> None:
-        """Count the events handled since the last call, and their times (runners
-        call it per batch: prometheus' counter takes a lock per call)."""
+    def batch_done(self) -> None:
+        """Count the events handled since the last call and their times, and forget
+        the oldest handled ids past the cache's size (runners call it per batch:
+        prometheus' counter takes a lock per call)."""
+        self.seen.trim()
         for i in self._inputs.values():
             if i.took:
                 i.ok.inc(len(i.took))

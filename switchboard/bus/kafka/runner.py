@@ -310,7 +310,7 @@ class KafkaRunner:
             await asyncio.gather(*(partition(tp, records) for tp, records in batches.items()))
         finally:
             self.processor.in_flight.dec(count)
-            self.processor.flush_metrics()
+            self.processor.batch_done()
         offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
         try:
             await self.consumer.commit(offsets)

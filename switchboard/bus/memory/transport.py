@@ -221,7 +221,7 @@ class MemoryTransport(Transport):
                 (PublishFailed,),
                 processor.worker.name,
             )
-            processor.flush_metrics()
+            processor.batch_done()
             space.positions[key] = at + 1
 
     async def _history(

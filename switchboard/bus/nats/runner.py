@@ -337,7 +337,7 @@ class NatsRunner:
         finally:
             del self._working[id(msgs)]
             self.processor.in_flight.dec(len(msgs))
-            self.processor.flush_metrics()
+            self.processor.batch_done()
         if ack:
             await msgs[-1].ack()
         return True
