@@ -69,6 +69,9 @@ class HistogramChild:
     def observe_all(self, amounts: list[float]) -> None:
         """``observe`` each of ``amounts`` (a batch's, once per batch): sorted, then
         counted a bucket at a time (most fall in the first)."""
+        if len(amounts) == 1:  # a batch of one (a quiet stream)
+            self.observe(amounts[0])
+            return
         ordered = sorted(amounts)
         counts, below = self.counts, 0
         for i, bound in enumerate(self.bounds):

@@ -28,7 +28,7 @@ def test_buckets_count_and_sum_match_prometheus_client() -> None:
     ours.labels("w").observe_all(amounts)
     for amount in amounts:
         reference.labels("w").observe(amount)
-    ours.labels("v").observe(0.5)
+    ours.labels("v").observe_all([0.5])  # a batch of one
     reference.labels("v").observe(0.5)
     assert _lines(generate_latest(registry), "sb_test_seconds") == _lines(
         generate_latest(ref_registry), "sb_test_seconds"
