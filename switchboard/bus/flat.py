@@ -41,6 +41,11 @@ def _encoder(cls: type[Event]) -> Callable[[Any, Any, int], bytes] | None:
     decorators = cls.__pydantic_decorators__
     if cls.model_computed_fields or decorators.field_serializers or decorators.model_serializers:
         return None
+    config = cls.model_config  # extras live outside __dict__; NaN written other than as null
+    if config.get("extra") == "allow" or config.get("ser_json_inf_nan", "null") != "null":
+        return None
+    if config.get("json_encoders"):
+        return None
     for field in cls.model_fields.values():
         if field.exclude or field.serialization_alias or field.alias:
             return None

@@ -91,8 +91,19 @@ def test_types_with_bytes_nested_models_or_serializers_are_left_to_pydantic() ->
         text: Annotated[str, flat.PlainSerializer(lambda s: s.upper())]
 
     assert flat._encoder(Custom) is None
-    event = Custom(correlation_id="s", text="hi")
-    assert b'"HI"' in envelope.encode(event)
+    assert b'"HI"' in envelope.encode(Custom(correlation_id="s", text="hi"))
+
+    class Loose(Event):
+        model_config = ConfigDict(extra="allow")
+        type: Literal["test.loose"] = "test.loose"
+
+    class Constants(Event):
+        model_config = ConfigDict(ser_json_inf_nan="constants")
+        type: Literal["test.constants"] = "test.constants"
+        x: float
+
+    assert flat._encoder(Loose) is None and flat._encoder(Constants) is None
+    assert b"NaN" in envelope.encode(Constants(correlation_id="s", x=float("nan")))
 
 
 def test_values_orjson_refuses_fall_back_to_pydantic() -> None:
