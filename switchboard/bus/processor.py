@@ -308,7 +308,9 @@ async def until_published(
     """Run ``attempt`` (handle messages, publish their outputs) until the broker
     confirms the outputs; between tries ``forget`` the messages' ids so they are
     handled again. False: stopped first, the messages stay unacked for the next
-    owner. Never acked past: a later ack would sweep them away."""
+    owner. Never acked past: a later ack would sweep them away. Cancelled or
+    failing otherwise, the messages are forgotten too: remembered unpublished,
+    they would be dropped as duplicates when they come back."""
     failures = 0
     while True:
         try:
@@ -330,3 +332,6 @@ async def until_published(
                     await asyncio.wait_for(stop.wait(), pause)
             if stopped() or (stop is not None and stop.is_set()):
                 return False
+        except BaseException:  # cancelled (the partition moved mid-batch) or a bug: handled next time
+            forget()
+            raise

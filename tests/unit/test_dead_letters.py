@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
 
 from switchboard.bus import BusSettings, envelope
-from switchboard.bus.processor import Incoming, Processor, PublishFailed, Verdict
+from switchboard.bus.processor import Incoming, Processor, PublishFailed, Verdict, until_published
 from switchboard.schemas import DeadLetter, Event, JobSubmitted
 from tests.relay import relay
 
@@ -77,3 +78,30 @@ async def test_a_publisher_that_takes_outputs_at_once_or_later_is_answered_alike
         with pytest.raises(PublishFailed, match=error):
             await processor.process(Incoming("jobs.submitted", data, headers), publish)
         assert job.id not in processor.seen
+
+
+async def test_a_batch_cancelled_before_its_outputs_are_confirmed_is_handled_again() -> None:
+    """A partition that moves mid-batch cancels the batch: the ids it handled are
+    forgotten, so the messages are handled (not dropped as duplicates) when they come back."""
+    job = JobSubmitted(correlation_id="s1", kind="relay")
+    data, headers = envelope.encode(job), envelope.headers(job, "test")
+    processor = Processor(relay, BusSettings(broker="memory", namespace="unit"))
+    handled = asyncio.Event()
+
+    async def attempt() -> None:
+        await processor.process(Incoming("jobs.submitted", data, headers), lambda e: None)
+        handled.set()
+        await asyncio.Event().wait()  # the broker's confirmation, never coming
+
+    def forget() -> None:
+        processor.seen.discard(job.id)
+
+    batch = asyncio.create_task(until_published(attempt, forget, (PublishFailed,), "relay"))
+    await asyncio.wait_for(handled.wait(), 30)
+    assert job.id in processor.seen
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert job.id not in processor.seen
+    verdict = await processor.process(Incoming("jobs.submitted", data, headers), lambda e: None)
+    assert verdict is Verdict.ACK and job.id in processor.seen
