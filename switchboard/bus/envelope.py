@@ -107,16 +107,20 @@ def encode(event: Event) -> bytes:
 def headers(event: Event, producer: str) -> dict[str, str]:
     """The envelope headers of an event: ids, schema, producer, time."""
     h = {EVENT_ID: event.id, ENVELOPE: _packed(event, producer)}
-    if tracing.enabled():
+    if tracing.Switch.on:
         tracing.inject(h)  # the handling span's trace context
     return h
 
 
 def encoded_headers(event: Event, producer: str) -> list[tuple[str, bytes]]:
     """``headers`` as Kafka takes them, values encoded."""
-    if tracing.enabled():
+    if tracing.Switch.on:
         return [(k, v.encode()) for k, v in headers(event, producer).items()]
-    return [(EVENT_ID, event.id.encode()), (ENVELOPE, _packed(event, producer).encode())]
+    packed = (
+        f"{event.schema_version} {event.correlation_id} {event.causation_id or '-'} "
+        f"{_time_ns() // 1000} {producer}"
+    )  # _packed's, a frame less
+    return [(EVENT_ID, event.id.encode()), (ENVELOPE, packed.encode())]
 
 
 def _packed(event: Event, producer: str) -> str:

@@ -18,10 +18,11 @@ import functools
 import hashlib
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import perf_counter as _perf_counter
+from time import time as _time
 
 from switchboard.schemas import MAX_EVENT_BYTES, DeadLetter, Event
 from switchboard.schemas.dead import MAX_ORIGINAL_BYTES, ErrorKind
@@ -40,6 +41,9 @@ Publish = Callable[[Event], Awaitable[None] | None]
 wait on (an async function is one; a publisher with room in its batch answers at once)."""
 # (subject, partition, before stream seq, correlation id, since) -> events
 History = Callable[[str, int, int, str, datetime], Awaitable[list[Event]]]
+
+
+_set = object.__setattr__  # outputs are frozen models, stamped in place
 
 
 class PublishFailed(Exception):
@@ -73,6 +77,8 @@ class Processor:
         self.settings = settings
         self.history = history
         self.seen = SeenIds(settings.dedupe_cache)
+        self._max_deliver = settings.max_deliver
+        self._tries = range(settings.handler_retries + 1)
         self.in_flight = IN_FLIGHT.labels(worker.name)
         self._inputs = {s: _Input(worker, h) for s, h in worker.handlers.items()}
 
@@ -105,7 +111,7 @@ class Processor:
             return await self._dead(
                 msg, publish, "malformed", f"{self.worker.name} has no handler for {msg.subject}"
             )
-        if msg.attempt > self.settings.max_deliver:
+        if msg.attempt > self._max_deliver:
             return await self._dead(
                 msg,
                 publish,
@@ -135,7 +141,7 @@ class Processor:
             event.correlation_id,
             worker.job_kind,
         )
-        if not tracing.enabled():
+        if not tracing.Switch.on:
             return await self._handle(msg, into, event, ctx, publish, sent.published_at)
         name = f"{self.worker.name} {msg.subject}"
         with tracing.span(name, msg.headers, event_id=event.id, correlation_id=event.correlation_id):
@@ -145,11 +151,11 @@ class Processor:
         self, msg: Incoming, into: _Input, event: Event, ctx: Context, publish: Publish, sent: float | None
     ) -> Verdict:
         """``sent``: when the message was published (unix seconds; None when it does not say)."""
-        waited = None if sent is None else time.time() - sent
+        waited = None if sent is None else _time() - sent
         handler = into.handler
         retries = self.settings.handler_retries
-        for attempt in range(retries + 1):
-            start = time.perf_counter()
+        for attempt in self._tries:
+            start = _perf_counter()
             try:
                 if handler.streaming:
                     index = 0
@@ -180,7 +186,7 @@ class Processor:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
                 await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
             else:
-                into.took.append(time.perf_counter() - start)
+                into.took.append(_perf_counter() - start)
                 if waited is not None:
                     into.waited.append(waited)
                 self.seen.add(event.id)
@@ -205,9 +211,13 @@ class Processor:
             out = out.model_copy()
         # Outputs are handed over to the bus: stamp them in place (a copy per output
         # costs more than the rest of the hop's bookkeeping).
-        object.__setattr__(out, "id", envelope.derived_id(event.id, self.worker.name, index))
-        object.__setattr__(out, "causation_id", event.id)
-        return _put(publish, out)
+        _set(out, "id", envelope.derived_id(event.id, self.worker.name, index))
+        _set(out, "causation_id", event.id)
+        try:
+            waiting = publish(out)
+        except Exception as exc:  # the broker's fault, not the handler's
+            raise PublishFailed(_describe(exc)) from exc
+        return None if waiting is None else _confirmed(waiting)
 
     async def _dead(
         self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None

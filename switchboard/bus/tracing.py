@@ -19,18 +19,20 @@ from opentelemetry import propagate, trace
 log = logging.getLogger(__name__)
 
 
-class _Switch:
+class Switch:
+    """``Switch.on``: whether spans are made; read as is on the message path (a call is a frame more)."""
+
     on = False
 
 
 def enabled() -> bool:
     """Are spans being made (and trace context carried)?"""
-    return _Switch.on
+    return Switch.on
 
 
 def enable(on: bool = True) -> None:
     """Make spans with the tracer provider already installed (or stop)."""
-    _Switch.on = on
+    Switch.on = on
 
 
 def setup(service: str) -> bool:
@@ -53,7 +55,7 @@ def setup(service: str) -> bool:
 
 def inject(headers: MutableMapping[str, str]) -> None:
     """Add the current span's trace context to outgoing headers."""
-    if _Switch.on:
+    if Switch.on:
         propagate.inject(headers)
 
 
@@ -61,7 +63,7 @@ def inject(headers: MutableMapping[str, str]) -> None:
 def span(name: str, headers: MutableMapping[str, str] | None = None, **attributes: str) -> Iterator[None]:
     """A span for handling (or sending) one event, a child of the trace context in
     ``headers`` (the event's cause) when there is one."""
-    if not _Switch.on:
+    if not Switch.on:
         yield
         return
     parent = propagate.extract(headers) if headers else None

@@ -132,7 +132,9 @@ class OutBatch:
         if target is None:
             return self._put_first(event)
         topic, partitions = target
-        key, value, headers = publisher.record(event)
+        key = event.correlation_id.encode()
+        value = envelope.encode(event)
+        headers = envelope.encoded_headers(event, publisher.name)
         tp = (topic, partitions[_slot(key, len(partitions))])
         builder = self.open.get(tp)
         if builder is None:
