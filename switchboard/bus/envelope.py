@@ -88,7 +88,12 @@ def derived_id(cause_id: str, producer: str, index: int) -> str:
     Reprocessing a redelivered input gives the same output ids, so the broker's
     dedupe window (JetStream ``Nats-Msg-Id``) drops the repeats.
     """
-    return hashlib.blake2b(f"{cause_id}/{producer}/{index}".encode(), digest_size=16).hexdigest()
+    digest = _BLAKE2B_16.copy()  # a quarter cheaper than a new one with its keyword
+    digest.update(f"{cause_id}/{producer}/{index}".encode())
+    return digest.hexdigest()
+
+
+_BLAKE2B_16 = hashlib.blake2b(digest_size=16)
 
 
 def encode_unchecked(event: Event) -> bytes:

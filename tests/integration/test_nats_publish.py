@@ -113,3 +113,20 @@ async def test_sends_that_fail_or_are_abandoned_leave_nothing_waiting(nats_setti
         await publisher.send(job(2), batch)
     assert not publisher.pipeline.unconfirmed  # never sent: no ack is counted on
     await batch.flush()  # nothing to wait for
+
+
+async def test_a_flush_whose_acks_never_come_times_out_alone(nc: Client, nats_settings: BusSettings) -> None:
+    publisher = JetStreamPublisher(nc, nats_settings, "test@1")
+    patient, hasty = publisher.batch(), publisher.batch()
+    await publisher.send(job(1), patient)
+    await publisher.send(job(2), hasty)
+    await publisher.pipeline.close()  # the acks now come to nobody
+    waiting = asyncio.create_task(patient.flush(timeout_s=60))
+    await asyncio.sleep(0)  # its deadline is set first, the later one
+    with pytest.raises(TimeoutError, match="not confirmed"):  # its own timeout, not wait_for's
+        await asyncio.wait_for(hasty.flush(timeout_s=0.3), 30)
+    assert not waiting.done()  # a deadline of its own, not the earliest one's
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not publisher.pipeline.unconfirmed and not publisher.pipeline.waiting

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -81,6 +81,7 @@ class JetStreamPublisher:
         """A batch to ``send`` events into; its ``flush`` waits for their acks."""
         return self.pipeline.batch()
 
-    async def send(self, event: Event, batch: Batch) -> None:
-        """Publish one event into ``batch`` (not waiting for its ack)."""
-        await batch.send(*self._args(event))
+    def send(self, event: Event, batch: Batch) -> Awaitable[None]:
+        """Publish one event into ``batch`` (not waiting for its ack): await it.
+        Not a coroutine of its own: a frame less per event."""
+        return batch.send(*self._args(event))

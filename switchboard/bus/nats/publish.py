@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -39,6 +40,8 @@ class Pipeline:
         self._sub: Subscription | None = None
         self._room = asyncio.Event()  # set while under max_unconfirmed
         self._room.set()
+        self.waiting: dict[Batch, float] = {}  # batches being flushed -> when they time out (monotonic)
+        self._timer: asyncio.TimerHandle | None = None  # times out the earliest of them
 
     @property
     def unconfirmed(self) -> int:
@@ -75,8 +78,30 @@ class Pipeline:
             self._room.set()
         batch.confirmed(token, _refusal(msg))
 
+    def watch(self, batch: Batch, deadline: float) -> None:
+        """Time a flushing batch out at ``deadline`` (monotonic). One timer for the
+        pipeline, at the earliest deadline, rather than one per flush."""
+        self.waiting[batch] = deadline
+        if self._timer is None or self._timer.when() > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._time_out)
+
+    def _time_out(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        for batch, deadline in list(self.waiting.items()):
+            if deadline <= now:
+                del self.waiting[batch]
+                batch.timed_out()
+        if self.waiting:
+            self._timer = asyncio.get_running_loop().call_at(min(self.waiting.values()), self._time_out)
+
     async def close(self) -> None:
         """Stop listening for acks (what is unconfirmed is given up on)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -116,6 +141,11 @@ class Batch:
         if not self.tokens and self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def timed_out(self) -> None:
+        """Its acks did not all come in time: ``flush`` raises TimeoutError."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(TimeoutError(f"{len(self.tokens)} publishes not confirmed in time"))
+
     def abandon(self) -> None:
         """Give up on the batch (its input is handled again): acks still to come find nothing."""
         self.pipeline.forget(self.tokens)
@@ -128,9 +158,10 @@ class Batch:
         try:
             if self.tokens:
                 self.waiter = asyncio.get_running_loop().create_future()
-                async with asyncio.timeout(timeout_s):
-                    await self.waiter
+                self.pipeline.watch(self, time.monotonic() + timeout_s)
+                await self.waiter
         finally:
+            self.pipeline.waiting.pop(self, None)
             self.abandon()
         if self.error is not None:
             error, self.error = self.error, None

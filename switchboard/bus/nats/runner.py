@@ -303,14 +303,8 @@ class NatsRunner:
             try:
                 for msg in msgs:
                     delivered, seq = _delivery(msg.reply)
-                    incoming = Incoming(
-                        subject=subject,
-                        data=msg.data,
-                        headers=msg.headers or {},
-                        attempt=delivered,
-                        partition=partition,
-                        seq=seq,
-                    )
+                    # subject, data, headers, attempt, partition, stream sequence
+                    incoming = Incoming(subject, msg.data, msg.headers or {}, delivered, partition, seq)
                     await self.processor.process(incoming, publish)
             except BaseException:
                 batch.abandon()
