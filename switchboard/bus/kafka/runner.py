@@ -226,21 +226,23 @@ class KafkaRunner:
             await self.consumer.start()
             READY.labels(self.worker.name).set(1)
             log.info("worker running", extra={"worker": self.worker.name, "broker": "kafka"})
-            getting: asyncio.Task[Any] | None = None
             stopping = asyncio.create_task(stop.wait())
             failing = Flapping(
                 log, "kafka fetch", transient=(KafkaError,), cap_s=5.0, worker=self.worker.name
             )
             while not stop.is_set():
-                getting = asyncio.ensure_future(
-                    self.consumer.getmany(timeout_ms=int(self.settings.fetch_timeout_s * 1000))
-                )
-                await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
-                    break
                 try:
-                    batches = getting.result()
+                    # records fetched already come without a task and a wait (a busy stream's every batch)
+                    batches = await self.consumer.getmany(timeout_ms=0)
+                    if not batches:
+                        getting = asyncio.ensure_future(
+                            self.consumer.getmany(timeout_ms=int(self.settings.fetch_timeout_s * 1000))
+                        )
+                        await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
+                        if not getting.done():
+                            getting.cancel()
+                            break
+                        batches = getting.result()
                     failing.ok()
                 except KafkaError as exc:  # the client reconnects by itself
                     await asyncio.sleep(failing.failed(exc))
@@ -309,7 +311,10 @@ class KafkaRunner:
         count = sum(len(r) for r in batches.values())
         self.processor.in_flight.inc(count)
         try:
-            await asyncio.gather(*(partition(tp, records) for tp, records in batches.items()))
+            if len(batches) == 1:  # no task for a lone partition
+                await partition(*next(iter(batches.items())))
+            else:
+                await asyncio.gather(*(partition(tp, records) for tp, records in batches.items()))
         finally:
             self.processor.in_flight.dec(count)
             self.processor.batch_done()
