@@ -98,6 +98,7 @@ class KafkaPublisher:
         every event of it (30 s at most)."""
         for (topic, partition), builder in batch.open.items():
             if builder.record_count():
+                builder.close()  # complete: sent at once, not after the producer's linger
                 batch.sent.append(await self.producer.send_batch(builder, topic, partition=partition))
         batch.open.clear()
         if batch.sent:
