@@ -121,11 +121,7 @@ def encoded_headers(event: Event, producer: str) -> list[tuple[str, bytes]]:
     """``headers`` as Kafka takes them, values encoded."""
     if tracing.Switch.on:
         return [(k, v.encode()) for k, v in headers(event, producer).items()]
-    packed = (
-        f"{event.schema_version} {event.correlation_id} {event.causation_id or '-'} "
-        f"{_time_ns() // 1000} {producer}"
-    )  # _packed's, a frame less
-    return [(EVENT_ID, event.id.encode()), (ENVELOPE, packed.encode())]
+    return [(EVENT_ID, event.id.encode()), (ENVELOPE, _packed(event, producer).encode())]
 
 
 def _packed(event: Event, producer: str) -> str:
