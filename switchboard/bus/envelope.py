@@ -10,7 +10,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from time import time_ns as _time_ns
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -51,18 +51,16 @@ def read(hdrs: Mapping[str, str] | None) -> Envelope:
     if not hdrs:
         return _EMPTY
     packed = hdrs.get(ENVELOPE)
-    parts: list[Any] = packed.split(" ", 4) if packed else [hdrs.get(name, "") for name in _LEGACY]
+    parts = packed.split(" ", 4) if packed else [hdrs.get(name, "") for name in _LEGACY]
     if len(parts) != 5:
         return _EMPTY
-    at = parts[3]
+    schema, correlation, cause, at, producer = parts
     try:
-        parts[3] = int(at) / 1e6 if at else None  # repr and float() of a float cost 3x more
+        published = int(at) / 1e6 if at else None  # repr and float() of a float cost 3x more
     except ValueError:
-        parts[3] = _seconds(at)
-    if parts[2] == "-":
-        parts[2] = ""
+        published = _seconds(at)
     # tuple.__new__: NamedTuple's own __new__ is a Python frame more, on every message
-    return _tuple(Envelope, parts)
+    return _tuple(Envelope, (schema, correlation, "" if cause == "-" else cause, published, producer))
 
 
 def _seconds(at: str) -> float | None:

@@ -153,7 +153,6 @@ class Processor:
         """``sent``: when the message was published (unix seconds; None when it does not say)."""
         waited = None if sent is None else _time() - sent
         handler = into.handler
-        retries = self.settings.handler_retries
         for attempt in self._tries:
             start = _perf_counter()
             try:
@@ -182,7 +181,7 @@ class Processor:
                     extra={"worker": self.worker.name, "subject": msg.subject, "attempt": attempt + 1},
                     exc_info=True,
                 )
-                if attempt == retries:
+                if attempt == self._tries[-1]:
                     return await self._dead(msg, publish, "handler", _describe(exc), event)
                 await asyncio.sleep(self.settings.retry_backoff_s * 2**attempt)
             else:
@@ -213,11 +212,7 @@ class Processor:
         # costs more than the rest of the hop's bookkeeping).
         _set(out, "id", envelope.derived_id(event.id, self.worker.name, index))
         _set(out, "causation_id", event.id)
-        try:
-            waiting = publish(out)
-        except Exception as exc:  # the broker's fault, not the handler's
-            raise PublishFailed(_describe(exc)) from exc
-        return None if waiting is None else _confirmed(waiting)
+        return _put(publish, out)
 
     async def _dead(
         self, msg: Incoming, publish: Publish, kind: ErrorKind, error: str, event: Event | None = None

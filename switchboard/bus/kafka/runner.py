@@ -133,9 +133,7 @@ class OutBatch:
         if target is None:
             return self._put_first(event)
         topic, partitions = target
-        key = event.correlation_id.encode()
-        value = envelope.encode(event)
-        headers = envelope.encoded_headers(event, publisher.name)
+        key, value, headers = publisher.record(event)
         tp = (topic, partitions[_slot(key, len(partitions))])
         builder = self.open.get(tp)
         if builder is None:
