@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Callable
 
 import nats
 import pytest
@@ -19,7 +20,7 @@ from switchboard.bus.subjects import address
 from switchboard.bus.transport import Recorded
 from switchboard.schemas import DeadLetter, JobSubmitted
 from tests.helpers import by_session, collect, jobs, spawn_worker
-from tests.relay import relay
+from tests.relay import calls, relay
 
 pytestmark = pytest.mark.nats
 
@@ -210,12 +211,17 @@ async def test_outputs_that_fail_to_publish_are_retried_not_acked_away(nats_sett
     failures = 0
 
     class FlakyBatch(Batch):
-        async def flush(self, timeout_s: float = 30.0) -> None:
+        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
             nonlocal failures
-            if failures < 3:  # the stream does not confirm the first batches' outputs
-                failures += 1
-                raise TimeoutError("no publish ack")
-            await super().flush(timeout_s)
+            if failures >= 3:
+                return super().confirmation(timeout_s)
+            # the stream does not confirm the first batches' outputs, and says so late:
+            # the batches after them are handled meanwhile, and must be handled again
+            failures += 1
+            self.abandon()
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.05, failed.set_exception, TimeoutError("no publish ack"))
+            return failed
 
     runner.publisher.batch = lambda: FlakyBatch(runner.publisher.pipeline)  # type: ignore[method-assign]
     await runner.start()
@@ -230,6 +236,55 @@ async def test_outputs_that_fail_to_publish_are_retried_not_acked_away(nats_sett
     finally:
         await runner.stop()
         await nc.close()
+
+
+async def test_a_batch_not_confirmed_is_handled_again_with_every_batch_after_it(
+    nats_settings: BusSettings,
+) -> None:
+    """A partition's batches are handled while earlier ones wait for the stream's
+    acks. When an earlier batch's outputs are refused, it and every batch handled
+    after it are handled again, in order; the stream keeps each output once."""
+    nc, pub = await _connect(nats_settings)
+    runner = NatsRunner(nc, relay, nats_settings)
+    refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    first = True
+
+    class RefusedLate(Batch):
+        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
+            nonlocal first
+            if not first:
+                return super().confirmation(timeout_s)
+            first = False
+            self.abandon()
+            return refused  # answered once the batches after it are handled
+
+    runner.publisher.batch = lambda: RefusedLate(runner.publisher.pipeline)  # type: ignore[method-assign]
+    calls.clear()
+    await runner.start()
+    try:
+        sent = jobs(sessions=1, per_session=12)
+        await pub.publish(sent[0])  # a batch of its own
+        await _until(lambda: len(calls) >= 1)
+        for ev in sent[1:]:
+            await pub.publish(ev)
+        await _until(lambda: len(calls) >= len(sent))
+        refused.set_exception(TimeoutError("no publish ack"))
+        await _until(lambda: len(calls) >= 2 * len(sent))
+        assert calls == [e.id for e in sent] * 2  # every one again, in order
+        out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent), wait_s=60)
+        await asyncio.sleep(0.5)  # anything stored twice would be there by now
+        out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent))
+        assert by_session(out) == {"s0": list(range(12))}
+    finally:
+        await runner.stop()
+        await nc.close()
+
+
+async def _until(condition: Callable[[], bool], wait_s: float = 60.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

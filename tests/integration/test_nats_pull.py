@@ -59,6 +59,23 @@ async def test_batches_come_in_order_and_an_idle_fetch_returns_nothing(consumer:
     await puller.stop()
 
 
+async def test_wake_ends_a_waiting_fetch_or_the_next_one(consumer: tuple[Client, str]) -> None:
+    nc, stream = consumer
+    puller = Puller(nc, stream, "d", batch=8, expires_s=30.0)
+    await puller.start()
+    waiting = asyncio.create_task(puller.fetch(30.0))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    puller.wake()
+    assert await asyncio.wait_for(waiting, 10) == []
+    puller.wake()  # nobody waits: the next fetch returns at once
+    assert await asyncio.wait_for(puller.fetch(30.0), 10) == []
+    later = asyncio.create_task(puller.fetch(30.0))  # and only that one
+    await nc.jetstream().publish(f"{stream}.a", b"x")
+    assert [m.data for m in await asyncio.wait_for(later, 10)] == [b"x"]
+    await puller.stop()
+
+
 async def test_a_stopping_loop_only_takes_what_the_open_request_brings(consumer: tuple[Client, str]) -> None:
     nc, stream = consumer
     puller = Puller(nc, stream, "d", batch=8, expires_s=0.5)

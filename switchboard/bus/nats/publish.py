@@ -139,33 +139,54 @@ class Batch:
         if error is not None and self.error is None:
             self.error = error
         if not self.tokens and self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+            self._settle()
+
+    def _settle(self) -> None:
+        """Every ack came: the confirmation holds the stream's refusal, if any."""
+        self.pipeline.waiting.pop(self, None)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.error is None:
+            waiter.set_result(None)
+        else:
+            error, self.error = self.error, None
+            waiter.set_exception(error)
 
     def timed_out(self) -> None:
-        """Its acks did not all come in time: ``flush`` raises TimeoutError."""
+        """Its acks did not all come in time: the confirmation fails with TimeoutError."""
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(TimeoutError(f"{len(self.tokens)} publishes not confirmed in time"))
+        self.abandon()
 
     def abandon(self) -> None:
-        """Give up on the batch (its input is handled again): acks still to come find nothing."""
+        """Give up on the batch (its input is handled again): acks still to come
+        find nothing, and a confirmation not yet answered is cancelled."""
         self.pipeline.forget(self.tokens)
         self.tokens = set()
+        self.pipeline.waiting.pop(self, None)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.cancel()
+
+    def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
+        """Done once the stream stored every message sent. It fails with
+        TimeoutError past ``timeout_s``, or with the stream's error (an APIError,
+        NoStreamResponseError) when the stream refused one; nothing is sent into
+        the batch after this."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        if self.tokens:
+            self.pipeline.watch(self, time.monotonic() + timeout_s)
+        else:
+            self._settle()
+        return self.waiter
 
     async def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for the stream's acks of every message sent: TimeoutError past
-        ``timeout_s``; the stream's error (an APIError, NoStreamResponseError)
-        when it refused one. Either way the batch is done with."""
+        """Wait for the stream's acks of every message sent (see ``confirmation``).
+        Either way the batch is done with."""
         try:
-            if self.tokens:
-                self.waiter = asyncio.get_running_loop().create_future()
-                self.pipeline.watch(self, time.monotonic() + timeout_s)
-                await self.waiter
+            await self.confirmation(timeout_s)
         finally:
-            self.pipeline.waiting.pop(self, None)
             self.abandon()
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
 
 
 def _refusal(msg: Msg) -> BaseException | None:

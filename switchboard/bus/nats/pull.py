@@ -47,6 +47,7 @@ class Puller:
         self.asked_on = -1  # the connection (its reconnect count) the open request went on
         self.lost = 0  # requests in a row the server never ended, on a live connection
         self.error: nats.js.errors.Error | None = None
+        self.woken = False  # ``wake`` was called: the next wait ends at once
         self._sub: Subscription | None = None
         self._timer: asyncio.TimerHandle | None = None  # sets ``arrived`` when a wait must end
 
@@ -102,6 +103,9 @@ class Puller:
         deadline = time.monotonic() + wait_s
         while not self.ready:
             self._raise()
+            if self.woken:
+                self.woken = False
+                return []
             now = time.monotonic()
             if not self.open:
                 if self.owed > 0:  # never ended: lost with the connection, or nobody answers
@@ -119,10 +123,17 @@ class Puller:
             self.arrived.clear()
             self._wake_by(min(deadline, self.open_until))
             await self.arrived.wait()
-            if not self.ready and time.monotonic() >= deadline:
+            if not self.ready and (self.woken or time.monotonic() >= deadline):
+                self.woken = False
                 return []
         out, self.ready = self.ready, []
         return out
+
+    def wake(self) -> None:
+        """End a ``fetch`` waiting now, or the next one, early: it returns what
+        has arrived, perhaps nothing (the caller has something else to do)."""
+        self.woken = True
+        self.arrived.set()
 
     def _wake_by(self, when: float) -> None:
         """Have ``arrived`` set at ``when`` (monotonic, the loop's clock) at the

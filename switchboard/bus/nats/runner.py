@@ -1,7 +1,8 @@
 """Runs a worker on NATS JetStream: one durable pull consumer per (subject,
 partition), owned by one replica at a time (see leases.py), pulled in batches
 (pull.py) and handled in order. Outputs are published (pipelined) and confirmed by the
-stream before the batch is acked.
+stream before the batch is acked; a partition's next batch is handled while the
+outputs of the batches before it wait for the stream (see _Flow).
 
 FastStream's own pull subscriber handles a fetched batch concurrently, which
 would reorder a session's events; this loop keeps FastStream's connection and
@@ -11,11 +12,13 @@ in-memory test broker but owns the ordering.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 import nats.errors
 import nats.js.errors
@@ -34,9 +37,13 @@ from ..subjects import address, slug, stream_for
 from ..worker import Worker
 from .jetstream import JetStreamPublisher, provision
 from .leases import Leases
+from .publish import Batch
 from .pull import Puller
 
 log = logging.getLogger(__name__)
+
+_DEPTH = 4
+"""Batches a partition has in hand at most: one handled while the others' outputs wait for the stream."""
 
 
 def consumer_name(worker: str, subject: str, partition: int) -> str:
@@ -149,7 +156,8 @@ class NatsRunner:
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
             max_deliver=-1,  # we dead-letter after settings.max_deliver; the server must not drop
-            max_ack_pending=self.settings.batch,
+            # room for the batches in a partition's pipeline (see _Flow)
+            max_ack_pending=self.settings.batch * _DEPTH,
             max_waiting=16,
         )
         try:
@@ -272,6 +280,7 @@ class NatsRunner:
 
     async def _consume(self, subject: str, partition: int, puller: Puller, stop: asyncio.Event) -> None:
         lanes = _Lanes(self, subject, partition, stop) if self.worker.sessions_side_by_side else None
+        flow = None if lanes else _Flow(self, subject, partition, puller, stop)
         try:
             # once stopped, only what the open request still brings is handled
             while not stop.is_set() or puller.open:
@@ -280,14 +289,20 @@ class NatsRunner:
                 except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
                     await asyncio.sleep(0.5)
                     continue
-                if msgs:
-                    if lanes:
+                if lanes is not None:
+                    if msgs:
                         lanes.add(msgs)
-                    else:
-                        await self._handle_batch(subject, partition, msgs, stop)
+                elif flow is not None:
+                    await (flow.add(msgs) if msgs else flow.settle())
+        except asyncio.CancelledError:
+            if flow:
+                flow.drop()
+            raise
         finally:
             if lanes:
                 await lanes.close()
+            if flow:  # never leave batches in hand: a later ack-all would sweep them away
+                await flow.drain()
 
     async def _handle_batch(
         self, subject: str, partition: int, msgs: list[Msg], stop: asyncio.Event, ack: bool = True
@@ -298,30 +313,16 @@ class NatsRunner:
         (ack-all) sweep the failed messages away. True once handled."""
 
         async def attempt() -> None:
-            batch = self.publisher.batch()
-            publish = functools.partial(self.publisher.send, batch=batch)
-            try:
-                for msg in msgs:
-                    delivered, seq = _delivery(msg.reply)
-                    # subject, data, headers, attempt, partition, stream sequence
-                    incoming = Incoming(subject, msg.data, msg.headers or {}, delivered, partition, seq)
-                    await self.processor.process(incoming, publish)
-            except BaseException:
-                batch.abandon()
-                raise
+            batch = await self._send(subject, partition, msgs)
             await batch.flush()
-
-        def forget() -> None:  # handled again next time: their outputs were not confirmed
-            for msg in msgs:
-                self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
 
         self._working[id(msgs)] = msgs
         self.processor.in_flight.inc(len(msgs))
         try:
             done = await until_published(
                 attempt,
-                forget,
-                (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError, PublishFailed),
+                functools.partial(self._forget, msgs),
+                _UNCONFIRMED,
                 self.worker.name,
                 self._stop.is_set,
                 stop,
@@ -336,6 +337,28 @@ class NatsRunner:
             await msgs[-1].ack()
         return True
 
+    async def _send(self, subject: str, partition: int, msgs: list[Msg]) -> Batch:
+        """Handle a batch; its outputs are sent into the batch returned, not yet confirmed."""
+        batch = self.publisher.batch()
+        publish = functools.partial(self.publisher.send, batch=batch)
+        process = self.processor.process
+        try:
+            for msg in msgs:
+                delivered, seq = _delivery(msg.reply)
+                # subject, data, headers, attempt, partition, stream sequence
+                await process(
+                    Incoming(subject, msg.data, msg.headers or {}, delivered, partition, seq), publish
+                )
+        except BaseException:
+            batch.abandon()
+            raise
+        return batch
+
+    def _forget(self, msgs: list[Msg]) -> None:
+        """Handle these again next time: their outputs were not confirmed."""
+        for msg in msgs:
+            self.processor.seen.discard((msg.headers or {}).get(envelope.EVENT_ID, ""))
+
     async def _keepalive(self) -> None:
         """Tell the server that batches still being handled, and what was pulled
         ahead of them, are in progress, so a slow handler (a long LLM answer) and
@@ -347,6 +370,134 @@ class NatsRunner:
                 for msg in list(msgs):
                     with contextlib.suppress(nats.errors.Error):
                         await msg.in_progress()
+
+
+class _Sent(NamedTuple):
+    """A batch in a partition's pipeline: handled, its outputs sent."""
+
+    msgs: list[Msg]
+    batch: Batch
+    done: asyncio.Future[None]  # its outputs' confirmation
+    connection: int  # the connection (its reconnect count) they were sent on
+
+
+class _Flow:
+    """A partition's batches in a pipeline: a batch is handled while the outputs
+    of the batches before it wait for the stream's acks, and each is acked in
+    order once its outputs are stored (one ack-all for those settled together),
+    so a partition waits for the stream once per pipeline, not once per batch.
+    When a batch's outputs are not confirmed, it and every batch after it are
+    forgotten and handled again, in order, before anything new (their outputs
+    keep their ids: what was stored already is dropped by the stream's dedupe).
+    After a reconnect the pipeline is drained first: what the old connection
+    lost is sent again before anything newer is. The consumer's max_ack_pending
+    bounds what is in hand."""
+
+    def __init__(
+        self, runner: NatsRunner, subject: str, partition: int, puller: Puller, stop: asyncio.Event
+    ) -> None:
+        self.runner = runner
+        self.subject = subject
+        self.partition = partition
+        self.puller = puller
+        self.stop = stop
+        self.pending: collections.deque[_Sent] = collections.deque()
+        self.held = 0  # messages in the pipeline, not yet acked
+        # past this many, the server may soon stop delivering (max_ack_pending): ack at once
+        self.room = runner.settings.batch * (_DEPTH - 1)
+        self.stuck = False  # outputs were given up on (stopped): nothing after them is acked
+
+    async def add(self, msgs: list[Msg]) -> None:
+        """Handle a batch and send its outputs; ack what is confirmed."""
+        runner = self.runner
+        connection = runner.nc.stats["reconnects"]
+        if self.pending and self.pending[-1].connection != connection:
+            await self.drain()
+        if self.stuck:  # left unacked for the partition's next owner, after the batches before them
+            return
+        runner._working[id(msgs)] = msgs
+        runner.processor.in_flight.inc(len(msgs))
+        self.held += len(msgs)
+        try:
+            batch = await runner._send(self.subject, self.partition, msgs)
+        except _UNCONFIRMED as exc:
+            self._release(msgs)
+            await self._again(self._take_pending() + msgs, exc)
+            return
+        except BaseException:
+            self._release(msgs)
+            runner._forget(msgs)
+            raise
+        finally:
+            runner.processor.batch_done()
+        done = batch.confirmation()
+        done.add_done_callback(self._wake)
+        self.pending.append(_Sent(msgs, batch, done, connection))
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Ack the batches at the head whose outputs are stored; on a failed one, handle it and the rest again."""
+        last = None
+        pending = self.pending
+        while pending and pending[0].done.done():
+            head = pending.popleft()
+            self._release(head.msgs)
+            error = None if head.done.cancelled() else head.done.exception()
+            if error is not None:
+                if last is not None:
+                    await last.ack()
+                await self._again(head.msgs + self._take_pending(), error)
+                return
+            last = head.msgs[-1]
+        if last is not None:
+            await last.ack()
+
+    async def drain(self) -> None:
+        """Wait for every batch in hand to settle; ack what can be."""
+        while self.pending:
+            await asyncio.wait([self.pending[0].done])
+            await self.settle()
+
+    def drop(self) -> None:
+        """Give up on the batches in hand (cancelled): not acked, and forgotten,
+        so they are handled when they come again."""
+        self.runner._forget(self._take_pending())
+
+    def _take_pending(self) -> list[Msg]:
+        """The messages of every batch in hand, in order, their outputs given up on."""
+        out: list[Msg] = []
+        while self.pending:
+            sent = self.pending.popleft()
+            sent.batch.abandon()
+            self._release(sent.msgs)
+            out += sent.msgs
+        return out
+
+    async def _again(self, msgs: list[Msg], error: BaseException) -> None:
+        """``msgs`` were not all confirmed: forget them and handle them again, in
+        order, until confirmed (or the partition stops); ``_handle_batch`` acks them."""
+        self.runner._forget(msgs)
+        log.warning(
+            "outputs not confirmed; handling the partition's %d messages in hand again",
+            len(msgs),
+            extra={"worker": self.runner.worker.name, "error": str(error)[:300]},
+        )
+        if not await self.runner._handle_batch(self.subject, self.partition, msgs, self.stop):
+            self.stuck = True
+
+    def _wake(self, done: asyncio.Future[None]) -> None:
+        """The head settled: have the loop see it now if it failed or the pipeline
+        is nearly full. Else the ack waits for the loop's next turn (a message, or
+        the fetch's timeout): a wake per batch cost more than the rest of a small
+        batch's bookkeeping."""
+        head = self.pending and self.pending[0].done is done
+        if head and (self.held > self.room or done.cancelled() or done.exception() is not None):
+            self.puller.wake()
+
+    def _release(self, msgs: list[Msg]) -> None:
+        self.held -= len(msgs)
+        del self.runner._working[id(msgs)]
+        self.runner.processor.in_flight.dec(len(msgs))
 
 
 class _Lanes:
@@ -402,6 +553,10 @@ class _Lanes:
             await asyncio.wait(list(self.tails.values()))
         await self._advance()
         del self.runner._working[id(self.held)]
+
+
+_UNCONFIRMED = (TimeoutError, nats.errors.Error, nats.js.errors.Error, ValueError, PublishFailed)
+"""What a batch whose outputs were not confirmed raises: it is handled again."""
 
 
 def _delivery(reply: str) -> tuple[int, int | None]:
