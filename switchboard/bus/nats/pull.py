@@ -4,12 +4,15 @@ nats-py's ``fetch`` asks twice per call (a no-wait probe, then a lingering
 request) and waits for each message with its own task and timer. Here one
 request for a whole batch stays open while the batch before it is handled:
 what arrives meanwhile is taken at the next call in one piece, and a call
-waits once, for the first message.
+waits once, for the first message. Like nats-py's own ``fetch``, it reads the
+subscription's queue: no task per subscription between the socket and the
+caller (a callback subscription wakes one per message).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -40,7 +43,6 @@ class Puller:
         self.request = json.dumps({"batch": batch, "expires": int(expires_s * 1e9)}).encode()
         self.inbox = nc.new_inbox()
         self.ready: list[Msg] = []
-        self.arrived = asyncio.Event()
         self.owed = 0  # messages the open request may still bring
         self.open_until = 0.0  # monotonic: when the open request is taken as lost
         self.quiet_until = 0.0  # monotonic: no request before this (after a 409)
@@ -49,7 +51,9 @@ class Puller:
         self.error: nats.js.errors.Error | None = None
         self.woken = False  # ``wake`` was called: the next wait ends at once
         self._sub: Subscription | None = None
-        self._timer: asyncio.TimerHandle | None = None  # sets ``arrived`` when a wait must end
+        # the subscription's own queue, as nats-py's fetch reads it; None in it: look again
+        self._queue: asyncio.Queue[Msg | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # ends a wait when it must end
 
     @property
     def open(self) -> bool:
@@ -59,7 +63,8 @@ class Puller:
     async def start(self) -> None:
         """Subscribe to the inbox the requests' messages come to (once)."""
         if self._sub is None:
-            self._sub = await self.nc.subscribe(self.inbox, cb=self._on)
+            self._sub = await self.nc.subscribe(self.inbox)
+            self._queue = self._sub._pending_queue  # type: ignore[assignment]
 
     async def stop(self) -> None:
         """Unsubscribe (what an open request still brings is redelivered after ack_wait)."""
@@ -70,7 +75,26 @@ class Puller:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _on(self, msg: Msg) -> None:
+    def pulled(self) -> list[Msg]:
+        """What has arrived and waits to be fetched (a fetch waiting now is woken to take it)."""
+        if self._take():
+            self._poke()
+        return self.ready
+
+    def _take(self) -> bool:
+        """Take what is in the queue; False when it was empty."""
+        queue = self._queue
+        if queue is None or queue.empty():
+            return False
+        while not queue.empty():
+            self._on(queue.get_nowait())
+            queue.task_done()
+        return True
+
+    def _on(self, msg: Msg | None) -> None:
+        if msg is None:
+            return
+        self._sub._pending_size -= len(msg.data)  # type: ignore[union-attr]
         status = msg.headers.get(api.Header.STATUS) if msg.headers else None
         self.lost = 0
         if not status:
@@ -89,7 +113,6 @@ class Puller:
         else:
             self.owed = 0
             self.error = nats.js.errors.APIError.from_msg(msg)
-        self.arrived.set()
 
     async def _ask(self) -> None:
         self.owed = self.batch
@@ -101,6 +124,10 @@ class Puller:
         """What has arrived, waiting up to ``wait_s`` for the first message;
         ``ask``: open a request when none is (else only take what the open one brings)."""
         deadline = time.monotonic() + wait_s
+        queue = self._queue
+        if queue is None:
+            raise RuntimeError("fetch before start")
+        self._take()
         while not self.ready:
             self._raise()
             if self.woken:
@@ -120,9 +147,10 @@ class Puller:
                     await asyncio.sleep(min(self.quiet_until, deadline) - now)
                     continue
                 await self._ask()
-            self.arrived.clear()
             self._wake_by(min(deadline, self.open_until))
-            await self.arrived.wait()
+            self._on(await queue.get())
+            queue.task_done()
+            self._take()
             if not self.ready and (self.woken or time.monotonic() >= deadline):
                 self.woken = False
                 return []
@@ -133,13 +161,13 @@ class Puller:
         """End a ``fetch`` waiting now, or the next one, early: it returns what
         has arrived, perhaps nothing (the caller has something else to do)."""
         self.woken = True
-        self.arrived.set()
+        self._poke()
 
     def _wake_by(self, when: float) -> None:
-        """Have ``arrived`` set at ``when`` (monotonic, the loop's clock) at the
-        latest. One timer serves many waits: a wait that ends first leaves it
-        set, and it wakes a later wait early, which looks and waits again (a
-        timer per wait cost more than the rest of a quiet partition's fetch)."""
+        """End a wait at ``when`` (monotonic, the loop's clock) at the latest.
+        One timer serves many waits: a wait that ends first leaves it set, and
+        it wakes a later wait early, which looks and waits again (a timer per
+        wait cost more than the rest of a quiet partition's fetch)."""
         timer = self._timer
         if timer is not None:
             if timer.when() <= when:
@@ -149,7 +177,13 @@ class Puller:
 
     def _ring(self) -> None:
         self._timer = None
-        self.arrived.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        """Have a waiting fetch look again."""
+        if self._queue is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
 
     def _connection(self) -> int:
         """Which connection this is (-1 while there is none): a request does not outlive it."""

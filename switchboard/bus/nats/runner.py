@@ -366,7 +366,7 @@ class NatsRunner:
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.ack_wait_s / 3)
-            for msgs in [*self._working.values(), *(p.ready for p in self._pullers)]:
+            for msgs in [*self._working.values(), *(p.pulled() for p in self._pullers)]:
                 for msg in list(msgs):
                     with contextlib.suppress(nats.errors.Error):
                         await msg.in_progress()
