@@ -72,6 +72,7 @@ class Puller:
             self._timer.cancel()
             self._timer = None
         if self._sub is not None:
+            self._queue = None
             await self._sub.unsubscribe()
             self._sub = None
 
