@@ -156,8 +156,9 @@ class NatsRunner:
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
             max_deliver=-1,  # we dead-letter after settings.max_deliver; the server must not drop
-            # room for the batches in a partition's pipeline (see _Flow)
-            max_ack_pending=self.settings.batch * _DEPTH,
+            # room for the batches in a partition's pipeline (see _Flow); sessions side
+            # by side: as many sessions at once as a batch holds, no more
+            max_ack_pending=self.settings.batch * (1 if self.worker.sessions_side_by_side else _DEPTH),
             max_waiting=16,
         )
         try:
