@@ -276,6 +276,50 @@ async def test_a_batch_not_confirmed_is_handled_again_with_every_batch_after_it(
         out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent))
         assert by_session(out) == {"s0": list(range(12))}
     finally:
+        if not refused.done():  # a failed check: let the runner stop
+            refused.set_exception(TimeoutError("no publish ack"))
+        await runner.stop()
+        await nc.close()
+
+
+async def test_after_a_reconnect_batches_in_hand_settle_before_the_next_is_handled(
+    nats_settings: BusSettings,
+) -> None:
+    """What the old connection sent may be lost: it is settled (here refused, and
+    handled again) before anything newer is handled and sent on the new one."""
+    nc, pub = await _connect(nats_settings)
+    runner = NatsRunner(nc, relay, nats_settings)
+    refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    first = True
+
+    class RefusedLate(Batch):
+        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
+            nonlocal first
+            if not first:
+                return super().confirmation(timeout_s)
+            first = False
+            self.abandon()
+            return refused
+
+    runner.publisher.batch = lambda: RefusedLate(runner.publisher.pipeline)  # type: ignore[method-assign]
+    calls.clear()
+    await runner.start()
+    try:
+        sent = jobs(sessions=1, per_session=2)
+        await pub.publish(sent[0])
+        await _until(lambda: len(calls) >= 1)
+        nc.stats["reconnects"] += 1  # as if the connection was lost and made again
+        await pub.publish(sent[1])
+        await asyncio.sleep(0.5)
+        assert calls == [sent[0].id]  # the next batch waits for the one in hand
+        refused.set_exception(TimeoutError("no publish ack"))
+        await _until(lambda: len(calls) >= 3)
+        assert calls == [sent[0].id, sent[0].id, sent[1].id]
+        out = await collect(nc.jetstream(), nats_settings.namespace, "jobs.status", len(sent), wait_s=60)
+        assert by_session(out) == {"s0": [0, 1]}
+    finally:
+        if not refused.done():  # a failed check: let the runner stop
+            refused.set_exception(TimeoutError("no publish ack"))
         await runner.stop()
         await nc.close()
 
