@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from bench.bus import chain  # noqa: E402
 from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
 from switchboard.bus.kafka import provision_kafka  # noqa: E402
-from switchboard.bus.kafka.runner import FETCH_WAIT_S  # noqa: E402
+from switchboard.bus.kafka.runner import FETCH_WAIT_S, poll_records  # noqa: E402
 from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
 
@@ -70,7 +70,7 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event) -> None:
             group_id=f"{settings.namespace}.raw{i}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=settings.batch,
+            max_poll_records=poll_records(settings),  # polls as the bus's runners do
             fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
