@@ -247,18 +247,7 @@ async def test_a_batch_not_confirmed_is_handled_again_with_every_batch_after_it(
     nc, pub = await _connect(nats_settings)
     runner = NatsRunner(nc, relay, nats_settings)
     refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    first = True
-
-    class RefusedLate(Batch):
-        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
-            nonlocal first
-            if not first:
-                return super().confirmation(timeout_s)
-            first = False
-            self.abandon()
-            return refused  # answered once the batches after it are handled
-
-    runner.publisher.batch = lambda: RefusedLate(runner.publisher.pipeline)  # type: ignore[method-assign]
+    _first_confirmed_by(runner, refused)  # answered once the batches after it are handled
     calls.clear()
     await runner.start()
     try:
@@ -290,18 +279,7 @@ async def test_after_a_reconnect_batches_in_hand_settle_before_the_next_is_handl
     nc, pub = await _connect(nats_settings)
     runner = NatsRunner(nc, relay, nats_settings)
     refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    first = True
-
-    class RefusedLate(Batch):
-        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
-            nonlocal first
-            if not first:
-                return super().confirmation(timeout_s)
-            first = False
-            self.abandon()
-            return refused
-
-    runner.publisher.batch = lambda: RefusedLate(runner.publisher.pipeline)  # type: ignore[method-assign]
+    _first_confirmed_by(runner, refused)
     calls.clear()
     await runner.start()
     try:
@@ -322,6 +300,22 @@ async def test_after_a_reconnect_batches_in_hand_settle_before_the_next_is_handl
             refused.set_exception(TimeoutError("no publish ack"))
         await runner.stop()
         await nc.close()
+
+
+def _first_confirmed_by(runner: NatsRunner, answer: asyncio.Future[None]) -> None:
+    """The runner's first batch is confirmed by ``answer`` (the test sets it), the rest by the stream."""
+    first = True
+
+    class Answered(Batch):
+        def confirmation(self, timeout_s: float = 30.0) -> asyncio.Future[None]:
+            nonlocal first
+            if not first:
+                return super().confirmation(timeout_s)
+            first = False
+            self.abandon()
+            return answer
+
+    runner.publisher.batch = lambda: Answered(runner.publisher.pipeline)  # type: ignore[method-assign]
 
 
 async def _until(condition: Callable[[], bool], wait_s: float = 60.0) -> None:
