@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+BATCHES_IN_HAND = 4
+"""Batches a worker has in hand at most, on either broker: a NATS partition handles one
+while the outputs of the others wait for the stream's acks; a Kafka poll takes this many."""
+
 
 class BusSettings(BaseSettings):
     """The bus's settings (``SWITCHBOARD_*``): broker, addresses, namespace, partitions, delivery."""

@@ -31,7 +31,7 @@ from aiokafka.structs import OffsetAndMetadata
 from switchboard.schemas import Event
 
 from .. import envelope
-from ..config import BusSettings
+from ..config import BATCHES_IN_HAND, BusSettings
 from ..flapping import Flapping
 from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
@@ -42,18 +42,13 @@ from .client import ReplicaRangeAssignor, headers_of, kafka_history, value_of
 log = logging.getLogger(__name__)
 CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is in hand
 FETCH_WAIT_S = 0.1  # the longest a fetch waits for records (bench/bus/kafka.py: 0.5 s made hops wait)
-POLL_BATCHES = 4
-"""A poll takes up to this many batches of records (as a NATS partition has up to four
-in hand): bench/bus/kafka.py at 64 records a poll, 5,300 events/s and 113 ms per hop;
-at 256, 6,000 events/s and 63 ms (fewer handle-produce-commit rounds per fetch)."""
-
-
-_BATCH_BYTES = 256 * 1024
+_BATCH_BYTES = 256 * 1024  # a producer's record batch (aiokafka's default: 16 KB)
 
 
 def poll_records(settings: BusSettings) -> int:
-    """The most records a poll hands over."""
-    return settings.batch * POLL_BATCHES
+    """The most records a poll hands over: fewer handle-produce-commit rounds per fetch
+    (bench/bus/kafka.py: 64 records a poll, 113 ms per hop; 256, 63 ms)."""
+    return settings.batch * BATCHES_IN_HAND
 
 
 class KafkaPublisher:
@@ -173,9 +168,8 @@ class OutBatch:
 
 def producer(settings: BusSettings) -> AIOKafkaProducer:
     """A Kafka producer for the bus's outputs."""
-    # a few ms of linger batch a burst of outputs into one request; record batches of
-    # 256 KB rather than 16 KB: bench/bus/kafka.py 5,300 -> 7,700 events/s, broker CPU
-    # per event 75 -> 48 us (a real Kafka broker takes record batches up to 1 MB)
+    # a few ms of linger batch a burst of outputs into one request; 256 KB record batches:
+    # broker CPU per event 75 -> 48 us in bench/bus/kafka.py (Kafka takes up to 1 MB)
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, linger_ms=2, acks=1, max_batch_size=_BATCH_BYTES
     )

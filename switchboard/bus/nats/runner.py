@@ -29,7 +29,7 @@ from nats.js import JetStreamContext, api
 from switchboard.schemas import Event
 
 from .. import envelope
-from ..config import BusSettings
+from ..config import BATCHES_IN_HAND, BusSettings
 from ..flapping import Flapping
 from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
@@ -41,9 +41,6 @@ from .publish import Batch
 from .pull import Puller
 
 log = logging.getLogger(__name__)
-
-_DEPTH = 4
-"""Batches a partition has in hand at most: one handled while the others' outputs wait for the stream."""
 
 
 def consumer_name(worker: str, subject: str, partition: int) -> str:
@@ -147,6 +144,9 @@ class NatsRunner:
     async def _ensure_consumer(self, subject: str, partition: int) -> tuple[str, str, api.ConsumerInfo]:
         stream = stream_for(subject).stream_name(self.settings.namespace)
         durable = consumer_name(self.worker.name, subject, partition)
+        # room for the batches in a partition's pipeline (see _Flow); sessions side by
+        # side: as many sessions at once as a batch holds, no more
+        in_hand = 1 if self.worker.sessions_side_by_side else BATCHES_IN_HAND
         config = api.ConsumerConfig(
             durable_name=durable,
             filter_subject=address(self.settings.namespace, subject, partition),
@@ -156,9 +156,7 @@ class NatsRunner:
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
             max_deliver=-1,  # we dead-letter after settings.max_deliver; the server must not drop
-            # room for the batches in a partition's pipeline (see _Flow); sessions side
-            # by side: as many sessions at once as a batch holds, no more
-            max_ack_pending=self.settings.batch * (1 if self.worker.sessions_side_by_side else _DEPTH),
+            max_ack_pending=self.settings.batch * in_hand,
             max_waiting=16,
         )
         try:
@@ -405,7 +403,7 @@ class _Flow:
         self.pending: collections.deque[_Sent] = collections.deque()
         self.held = 0  # messages in the pipeline, not yet acked
         # past this many, the server may soon stop delivering (max_ack_pending): ack at once
-        self.room = runner.settings.batch * (_DEPTH - 1)
+        self.room = runner.settings.batch * (BATCHES_IN_HAND - 1)
         self.stuck = False  # outputs were given up on (stopped): nothing after them is acked
 
     async def add(self, msgs: list[Msg]) -> None:
