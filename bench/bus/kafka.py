@@ -84,20 +84,17 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event, typed: bool = Fals
                 batches = await consumer.getmany(timeout_ms=500)
                 if not batches:
                     continue
-                if typed:  # pydantic in, a new event out, as a typed hop written by hand would
-                    futures = [
-                        await producer.send(
-                            names[i + 1], forward(i, r.value), key=r.key, headers=list(r.headers)
-                        )
-                        for records in batches.values()
-                        for r in records
-                    ]
-                else:
-                    futures = [
-                        await producer.send(names[i + 1], r.value, key=r.key, headers=list(r.headers))
-                        for records in batches.values()
-                        for r in records
-                    ]
+                # raw-typed: pydantic in, a new event out, as a typed hop written by hand would
+                futures = [
+                    await producer.send(
+                        names[i + 1],
+                        forward(i, r.value) if typed else r.value,
+                        key=r.key,
+                        headers=list(r.headers),
+                    )
+                    for records in batches.values()
+                    for r in records
+                ]
                 await asyncio.gather(*futures)
                 await consumer.commit()
         finally:
