@@ -164,6 +164,52 @@ async def test_outputs_that_fail_to_publish_are_retried_not_committed_past(
         assert seqs == list(range(8)), session  # none lost, none twice, in order
 
 
+def _slow_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commit is answered half a second late: one is still in flight when
+    the next batch is handled, when the replica stops and when partitions move."""
+    real_commit = AIOKafkaConsumer.commit
+
+    async def slow_commit(self: AIOKafkaConsumer, offsets: object = None) -> None:
+        await asyncio.sleep(0.5)
+        await real_commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", slow_commit)
+
+
+async def test_a_stop_waits_for_the_last_commit(
+    kafka_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_commits(monkeypatch)
+    first, second = jobs(sessions=3, per_session=5), jobs(sessions=3, per_session=5)
+    await _publish(kafka_settings, first)
+    async with running(relay, kafka_settings):
+        assert len(await _consume(kafka_settings, "jobs.status", len(first))) == len(first)
+    await _publish(kafka_settings, second)
+    async with running(relay, kafka_settings):  # resumes after the first run's last commit
+        out = await _consume(kafka_settings, "jobs.status", len(first) + len(second))
+        await asyncio.sleep(2.0)
+        out = await _consume(kafka_settings, "jobs.status", len(first) + len(second))
+    assert len(out) == len(first) + len(second)  # nothing handled twice
+
+
+async def test_partitions_move_after_the_last_commit(
+    kafka_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second replica joins while the first is busy with commits in flight:
+    nothing is lost or handled twice (the handover itself: test_kafka_commits.py)."""
+    _slow_commits(monkeypatch)
+    sent = jobs(sessions=8, per_session=12, sleep=0.02)
+    await _publish(kafka_settings, sent)
+    async with running(relay, kafka_settings):
+        assert len(await _consume(kafka_settings, "jobs.status", 8, wait_s=60)) >= 8  # the first is busy
+        async with running(relay, kafka_settings):
+            out = await _consume(kafka_settings, "jobs.status", len(sent), wait_s=90)
+            await asyncio.sleep(2.0)
+            out = await _consume(kafka_settings, "jobs.status", len(sent))
+    for session, seqs in _seqs(out).items():
+        assert seqs == list(range(12)), session  # none lost, none twice, in order
+
+
 def _pair(label: str, seen: list[tuple[str, str, str]]) -> Worker:
     """A worker kind reading two subjects that records which replica saw what."""
     w = Worker("pair", emits=())

@@ -3,10 +3,11 @@ the group ``<namespace>.<kind>`` reading every topic the worker handles (the
 range assignor then gives a replica partition p of each of them, so a
 session's events of every kind meet in one process), fetched in batches,
 handled in order per partition (partitions side by side), outputs sent
-pipelined and confirmed by the broker, then one commit for the batch.
+pipelined and confirmed by the broker, then one commit for the batch, answered
+while the next batch is fetched and handled (one commit in flight at a time).
 
-A rebalance waits for the batch in hand to be committed before partitions
-move; a replica that dies leaves its uncommitted batch to the next owner.
+A rebalance or a stop waits for the batch in hand and its commit before
+partitions move; a replica that dies leaves its uncommitted batch to the next owner.
 
 While a batch is in hand (a long answer, a training run), the replica keeps
 reading its cancel topics: a cancel reaches the work it is meant to stop.
@@ -181,7 +182,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.runner.in_hand:  # the batch being handled is committed first
-            pass
+            await self.runner.committed()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         PARTITIONS.labels(self.runner.worker.name).set(len(assigned))
@@ -200,6 +201,7 @@ class KafkaRunner:
         self.settings = settings
         self.processor = Processor(worker, settings, self.history)
         self.in_hand = asyncio.Lock()
+        self._committing: asyncio.Future[None] | None = None  # the last commit, not yet answered
         self.cancel_topics = {address(settings.namespace, s) for s in worker.subjects if s in CANCELS}
         self._own = shared is None
         self._producer = shared or producer(settings)
@@ -262,6 +264,7 @@ class KafkaRunner:
             stopping.cancel()
         finally:
             READY.labels(self.worker.name).set(0)
+            await self.committed()  # the last commit answered before the group is left
             with contextlib.suppress(KafkaError):
                 await self.consumer.stop()  # leaves the group: partitions move at once
             if self._own:
@@ -328,7 +331,20 @@ class KafkaRunner:
             self.processor.in_flight.dec(count)
             self.processor.batch_done()
         offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
+        await self.committed()  # one commit in flight: they apply in order
+        # the next batch is fetched and handled while the broker answers this commit
+        self._committing = asyncio.ensure_future(self._commit(offsets))
+
+    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit; a commit that fails leaves its records to be handled again (deduped)."""
         try:
             await self.consumer.commit(offsets)
-        except KafkaError as exc:  # partitions moved: the next owner handles these again (deduped)
+        except KafkaError as exc:  # partitions moved
             log.warning("commit failed: %s", exc, extra={"worker": self.worker.name})
+        except Exception:
+            log.exception("commit failed", extra={"worker": self.worker.name})
+
+    async def committed(self) -> None:
+        """Wait until no commit is in flight (the last one is answered)."""
+        while self._committing is not None and not self._committing.done():
+            await asyncio.wait([self._committing])
