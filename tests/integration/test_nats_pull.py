@@ -10,6 +10,7 @@ import nats
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import api
 
 from switchboard.bus import BusSettings
@@ -104,6 +105,38 @@ async def test_a_deleted_consumer_is_an_error_not_a_silent_wait(consumer: tuple[
     with pytest.raises(RequestLost):  # nobody answers a request for it any more (3 in a row)
         await quick.fetch(60.0)
     await quick.stop()
+
+
+async def test_a_request_left_unended_is_replaced_and_its_late_end_ignored(
+    nats_settings: BusSettings,
+) -> None:
+    """A server that never ends a request (no 408: seen under load) costs a
+    moment past its expiry; the end it sends late does not end the next one."""
+    nc = await nats.connect(nats_settings.nats_url)
+    requests: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_request(msg: Msg) -> None:
+        await requests.put(msg.reply)
+
+    stream = f"STUCK{nats_settings.namespace}".replace("-", "_")
+    await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.d", cb=on_request)
+    puller = Puller(nc, stream, "d", batch=8, expires_s=0.5)
+    await puller.start()
+    try:
+        fetching = asyncio.create_task(puller.fetch(60.0))
+        first = await asyncio.wait_for(requests.get(), 10)
+        await nc.publish(first, b"a")  # 1 of 8, and the request is never ended
+        assert [m.data for m in await asyncio.wait_for(fetching, 10)] == [b"a"]
+        fetching = asyncio.create_task(puller.fetch(60.0))
+        second = await asyncio.wait_for(requests.get(), 30)
+        assert second != first
+        await nc.publish(first, b"", headers={"Status": "408", "Description": "Request Timeout"})
+        await nc.publish(second, b"b")
+        assert [m.data for m in await asyncio.wait_for(fetching, 10)] == [b"b"]
+        assert puller.owed == 7  # the first request's late end left the second open
+    finally:
+        await puller.stop()
+        await nc.close()
 
 
 async def test_the_runner_makes_a_deleted_consumer_again(nats_settings: BusSettings) -> None:
