@@ -3,9 +3,10 @@ broker (Tansu, a fresh one for each chain), written three ways and measured in o
 
 - ``sb``: the bus's own Kafka runner (bus/kafka/runner.py), 5 worker kinds;
 - ``raw``: raw aiokafka as well as it can be written: a consumer group per
-  hop, batched fetches, pipelined sends awaited per batch, one commit per
-  batch after the outputs are confirmed (the same durability), with the bus's
-  producer, fetch wait and poll size (each made raw faster too);
+  hop, batched fetches, the outputs built into one record batch per partition
+  and handed over whole (``send_batch``, as the bus does), awaited per batch,
+  one commit per batch after the outputs are confirmed (the same durability),
+  with the bus's producer, fetch wait and poll size (each made raw faster too);
 - ``raw-typed``: ``raw`` with each hop reading its event with pydantic and
   writing the next one (as the bus's hops do), not on the goal's line: it
   splits the gap into what typed events cost and what the bus adds;
@@ -31,6 +32,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -41,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from bench.bus import chain  # noqa: E402
 from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
 from switchboard.bus.kafka import provision_kafka  # noqa: E402
-from switchboard.bus.kafka.runner import FETCH_WAIT_S, poll_records  # noqa: E402
+from switchboard.bus.kafka.runner import FETCH_WAIT_S, _slot, poll_records  # noqa: E402
 from switchboard.bus.kafka.runner import producer as bus_producer  # noqa: E402
 from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
@@ -79,23 +81,35 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event, typed: bool = Fals
             fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
+        topic = names[i + 1]
+        partitions = sorted(await producer.partitions_for(topic))
         try:
             while not halt.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 if not batches:
                     continue
-                # raw-typed: pydantic in, a new event out, as a typed hop written by hand would
-                futures = [
-                    await producer.send(
-                        names[i + 1],
-                        forward(i, r.value) if typed else r.value,
-                        key=r.key,
-                        headers=list(r.headers),
-                    )
-                    for records in batches.values()
-                    for r in records
-                ]
-                await asyncio.gather(*futures)
+                # one record batch per partition, handed over whole (send_batch): a third
+                # less CPU than a send per record, each with its own future
+                open_: dict[int, Any] = {}
+                sent = []
+                for records in batches.values():
+                    for r in records:
+                        # raw-typed: pydantic in, a new event out, as a typed hop written by hand would
+                        value = forward(i, r.value) if typed else r.value
+                        partition = partitions[_slot(r.key, len(partitions))]
+                        headers = list(r.headers)
+                        builder = open_.get(partition)
+                        if builder is None:
+                            builder = open_[partition] = producer.create_batch()
+                        if builder.append(key=r.key, value=value, timestamp=None, headers=headers) is None:
+                            builder.close()  # full: hand it over, start the next one
+                            sent.append(await producer.send_batch(builder, topic, partition=partition))
+                            builder = open_[partition] = producer.create_batch()
+                            builder.append(key=r.key, value=value, timestamp=None, headers=headers)
+                for partition, builder in open_.items():
+                    builder.close()
+                    sent.append(await producer.send_batch(builder, topic, partition=partition))
+                await asyncio.gather(*sent)  # the outputs stored, then the commit
                 await consumer.commit()
         finally:
             await consumer.stop()
