@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing as mp
 import signal
@@ -39,11 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 
 from bench.bus import chain  # noqa: E402
 from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
 from switchboard.bus.kafka import provision_kafka  # noqa: E402
-from switchboard.bus.kafka.runner import FETCH_WAIT_S, _slot, poll_records  # noqa: E402
+from switchboard.bus.kafka.runner import FETCH_WAIT_S, poll_records  # noqa: E402
 from switchboard.bus.kafka.runner import producer as bus_producer  # noqa: E402
 from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
@@ -116,6 +118,12 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event, typed: bool = Fals
 
     await asyncio.gather(*(hop(i) for i in range(HOPS)))
     await producer.stop()
+
+
+@functools.lru_cache(maxsize=4096)
+def _slot(key: bytes, partitions: int) -> int:
+    """The partition index the producer's default partitioner gives a key (murmur2 in pure Python: once per session)."""
+    return int(DefaultPartitioner()(key, range(partitions), None))
 
 
 def forward(i: int, value: bytes) -> bytes:
