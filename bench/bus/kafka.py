@@ -45,13 +45,15 @@ from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 from bench.bus import chain  # noqa: E402
 from switchboard.bus import BusSettings, envelope, transport  # noqa: E402
 from switchboard.bus.kafka import provision_kafka  # noqa: E402
+from switchboard.bus.kafka.client import BUSY_FETCH_WAIT_S  # noqa: E402
 from switchboard.bus.kafka.runner import FETCH_WAIT_S, poll_records  # noqa: E402
 from switchboard.bus.kafka.runner import producer as bus_producer  # noqa: E402
 from switchboard.bus.servers import free_port, start_tansu, stop  # noqa: E402
 from switchboard.bus.subjects import address  # noqa: E402
 
 HOPS = chain.HOPS
-FETCH_WAIT_MS = int(FETCH_WAIT_S * 1000)  # every consumer waits as the bus's runners do
+# every consumer waits as the bus's runners do: short while records come, long once idle
+FETCH_WAIT_MS, BUSY_FETCH_WAIT_MS = int(FETCH_WAIT_S * 1000), int(BUSY_FETCH_WAIT_S * 1000)
 
 
 def topics(variant: str, ns: str) -> list[str]:
@@ -85,9 +87,13 @@ async def run_raw(settings: BusSettings, halt: asyncio.Event, typed: bool = Fals
         await consumer.start()
         topic = names[i + 1]
         partitions = sorted(await producer.partitions_for(topic))
+        busy = False
         try:
             while not halt.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
+                if bool(batches) != busy:  # as the bus's FetchWait does: Tansu holds a fetch its whole wait
+                    busy = bool(batches)
+                    consumer._fetcher._fetch_max_wait_ms = BUSY_FETCH_WAIT_MS if busy else FETCH_WAIT_MS
                 if not batches:
                     continue
                 # one record batch per partition, handed over whole (send_batch): about half
@@ -191,7 +197,7 @@ async def measure(
         names[-1],
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="latest",
-        fetch_max_wait_ms=FETCH_WAIT_MS,
+        fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,  # the measure's own wait kept short
     )
     await producer.start()
     await sink.start()

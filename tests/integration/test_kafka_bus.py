@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from switchboard.bus import BusSettings, Context, Worker, envelope, transport
 from switchboard.bus.kafka import provision_kafka
+from switchboard.bus.kafka.client import BUSY_FETCH_WAIT_S, FetchWait
 from switchboard.bus.kafka.runner import KafkaPublisher, OutBatch
 from switchboard.bus.subjects import address
 from switchboard.schemas import EVENT_TYPES, Cancel, DeadLetter, Event, JobSubmitted, Transcript
@@ -258,3 +259,34 @@ async def test_topics_no_worker_reads_are_reported(
         await provision_kafka(kafka_settings, list(EVENT_TYPES))
     [record] = [r for r in caplog.records if "no worker reads" in r.message]
     assert record.topics == [f"{kafka_settings.namespace}.analyst.codex"]  # type: ignore[attr-defined]
+
+
+async def test_fetches_wait_briefly_while_records_come_and_long_once_idle(
+    kafka_settings: BusSettings,
+) -> None:
+    """Tansu answers a fetch that found nothing only when its wait ends: while records
+    come, the consumer's fetches wait briefly; a read that finds none gives it its own wait back."""
+    consumer = AIOKafkaConsumer(
+        address(kafka_settings.namespace, "jobs.submitted"),
+        bootstrap_servers=kafka_settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    wait = FetchWait(consumer)
+    try:
+        await _publish(kafka_settings, jobs(sessions=2, per_session=2))
+        got = 0
+        deadline = time.monotonic() + 40
+        while got < 4 and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            wait.saw(bool(batches))
+            got += sum(len(r) for r in batches.values())
+        assert got == 4
+        # the wait aiokafka puts in its next fetch requests
+        assert consumer._fetcher._fetch_max_wait_ms == int(BUSY_FETCH_WAIT_S * 1000)
+        wait.saw(bool(await consumer.getmany(timeout_ms=500)))  # nothing more came
+        assert consumer._fetcher._fetch_max_wait_ms == 100
+    finally:
+        await consumer.stop()

@@ -38,11 +38,11 @@ from ..metrics import PARTITIONS, READY
 from ..processor import Incoming, Processor, PublishFailed, until_published
 from ..subjects import address, parse_address, stream_for
 from ..worker import Worker
-from .client import ReplicaRangeAssignor, headers_of, kafka_history, value_of
+from .client import FetchWait, ReplicaRangeAssignor, headers_of, kafka_history, value_of
 
 log = logging.getLogger(__name__)
 CANCELS = frozenset({"jobs.cancel", "voice.cancel"})  # read even while work is in hand
-FETCH_WAIT_S = 0.1  # the longest a fetch waits for records (bench/bus/kafka.py: 0.5 s made hops wait)
+FETCH_WAIT_S = 0.1  # an idle fetch's wait (bench/bus/kafka.py: 0.5 s made hops wait); FetchWait while busy
 _BATCH_BYTES = 256 * 1024  # a producer's record batch (aiokafka's default: 16 KB)
 
 
@@ -241,6 +241,7 @@ class KafkaRunner:
             failing = Flapping(
                 log, "kafka fetch", transient=(KafkaError,), cap_s=5.0, worker=self.worker.name
             )
+            wait = FetchWait(self.consumer)
             while not stop.is_set():
                 try:
                     # records fetched already come without a task and a wait (a busy stream's every batch)
@@ -254,6 +255,9 @@ class KafkaRunner:
                             getting.cancel()
                             break
                         batches = getting.result()
+                        wait.saw(bool(batches))  # empty: a whole fetch_timeout_s without records
+                    else:
+                        wait.saw(True)
                     failing.ok()
                 except KafkaError as exc:  # the client reconnects by itself
                     await asyncio.sleep(failing.failed(exc))
