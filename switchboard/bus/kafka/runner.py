@@ -220,6 +220,7 @@ class KafkaRunner:
             # partition just read wait for the fetch of the others, up to this long
             fetch_max_wait_ms=int(min(settings.fetch_timeout_s, FETCH_WAIT_S) * 1000),
         )
+        self.fetch_wait = FetchWait(self.consumer)
 
     async def history(
         self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
@@ -241,7 +242,6 @@ class KafkaRunner:
             failing = Flapping(
                 log, "kafka fetch", transient=(KafkaError,), cap_s=5.0, worker=self.worker.name
             )
-            wait = FetchWait(self.consumer)
             while not stop.is_set():
                 try:
                     # records fetched already come without a task and a wait (a busy stream's every batch)
@@ -255,9 +255,9 @@ class KafkaRunner:
                             getting.cancel()
                             break
                         batches = getting.result()
-                        wait.saw(bool(batches))  # empty: a whole fetch_timeout_s without records
+                        self.fetch_wait.saw(bool(batches))  # empty: a whole fetch_timeout_s without records
                     else:
-                        wait.saw(True)
+                        self.fetch_wait.saw(True)
                     failing.ok()
                 except KafkaError as exc:  # the client reconnects by itself
                     await asyncio.sleep(failing.failed(exc))
@@ -296,8 +296,11 @@ class KafkaRunner:
             await asyncio.wait([working, getting], return_when=asyncio.FIRST_COMPLETED)
             getting.cancel()  # records are taken from the buffer only when returned
             await asyncio.wait([getting])
-            if not getting.cancelled() and getting.exception() is None and getting.result():
-                await self._handle(getting.result())
+            if not getting.cancelled() and getting.exception() is None:
+                # a long job: its cancel topics read with the idle wait, not the busy one
+                self.fetch_wait.saw(bool(getting.result()))
+                if getting.result():
+                    await self._handle(getting.result())
         await working
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
