@@ -80,7 +80,9 @@ class FetchWait:
     500 events/s: 23 ms per hop with 100 ms, 12-14 ms with this). An idle consumer
     keeps its long wait, as each fetch costs CPU (24 partitions: with 10 ms, 7 %
     of a core in the client and 10 % in Tansu; with 100 ms, 1 % and 3 %). Kafka
-    itself answers as records come; there this only adds fetches while busy."""
+    itself answers as records come; there this only adds fetches while busy.
+    At 50 records/s on 24 partitions: 27 -> 4 ms per hop, for 4 % of a core more in
+    the client and 9 % more in Tansu while they come."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = consumer
@@ -134,13 +136,15 @@ async def tail(
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest" if from_start else "latest",
         enable_auto_commit=False,
-        fetch_max_wait_ms=50,  # idle; FetchWait shortens it while a session's frames come
+        # a session's frames should not wait for a full fetch; not shortened while records
+        # come (FetchWait): a tail reads every topic, and a fetch costs Tansu per partition
+        fetch_max_wait_ms=50,
     )
     try:
         await consumer.start()
         for tp in consumer.assignment():  # fix "the end" now, not at the first fetch
             await consumer.position(tp)
-        task = asyncio.create_task(_pump(consumer, handle, FetchWait(consumer)))
+        task = asyncio.create_task(_pump(consumer, handle))
         try:
             yield task
         finally:
@@ -151,9 +155,7 @@ async def tail(
         await consumer.stop()
 
 
-async def _pump(
-    consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None], wait: FetchWait
-) -> None:
+async def _pump(consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None]) -> None:
     while True:
         try:
             batches = await consumer.getmany(timeout_ms=500)
@@ -161,7 +163,6 @@ async def _pump(
             log.warning("kafka read: %s", exc)
             await asyncio.sleep(0.5)
             continue
-        wait.saw(bool(batches))
         for records in batches.values():
             for r in records:
                 handle(r)
