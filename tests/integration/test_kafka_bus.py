@@ -274,7 +274,7 @@ async def test_fetches_wait_briefly_while_records_come_and_long_once_idle(
         fetch_max_wait_ms=100,
     )
     await consumer.start()
-    wait = FetchWait(consumer)
+    wait = FetchWait(consumer, 100)
     try:
         await _publish(kafka_settings, jobs(sessions=2, per_session=2))
         got = 0

@@ -84,10 +84,12 @@ class FetchWait:
     At 50 records/s on 24 partitions: 27 -> 4 ms per hop, for 4 % of a core more in
     the client and 9 % more in Tansu while they come."""
 
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, idle_ms: int) -> None:
+        """``idle_ms``: the wait the consumer was made with."""
         self.consumer = consumer
+        self.idle_ms = idle_ms
+        self.busy_ms = min(idle_ms, int(BUSY_FETCH_WAIT_S * 1000))
         self.busy = False
-        self.idle_ms: int | None = None  # the consumer's own wait, read at the first change
 
     def saw(self, records: bool) -> None:
         """Say whether a read (one that waited) found records."""
@@ -97,12 +99,8 @@ class FetchWait:
         fetcher = getattr(self.consumer, "_fetcher", None)
         if fetcher is None or not isinstance(getattr(fetcher, "_fetch_max_wait_ms", None), int):
             return
-        if self.idle_ms is None:
-            self.idle_ms = fetcher._fetch_max_wait_ms
         self.busy = records
-        fetcher._fetch_max_wait_ms = (
-            min(self.idle_ms, int(BUSY_FETCH_WAIT_S * 1000)) if records else self.idle_ms
-        )
+        fetcher._fetch_max_wait_ms = self.busy_ms if records else self.idle_ms
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:

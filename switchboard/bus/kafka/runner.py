@@ -206,6 +206,7 @@ class KafkaRunner:
         self._own = shared is None
         self._producer = shared or producer(settings)
         self.publisher = KafkaPublisher(self._producer, settings, worker.producer)
+        idle_ms = int(min(settings.fetch_timeout_s, FETCH_WAIT_S) * 1000)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=f"{settings.namespace}.{worker.name}",
@@ -218,9 +219,9 @@ class KafkaRunner:
             partition_assignment_strategy=(ReplicaRangeAssignor.for_replica(replica),),
             # aiokafka keeps one fetch in flight per broker: records arriving on a
             # partition just read wait for the fetch of the others, up to this long
-            fetch_max_wait_ms=int(min(settings.fetch_timeout_s, FETCH_WAIT_S) * 1000),
+            fetch_max_wait_ms=idle_ms,
         )
-        self.fetch_wait = FetchWait(self.consumer)
+        self.fetch_wait = FetchWait(self.consumer, idle_ms)
 
     async def history(
         self, subject: str, partition: int, before: int, correlation_id: str, since: datetime
