@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 from nats.js import JetStreamContext
 
 from switchboard.bus import Worker
@@ -97,3 +98,14 @@ async def running(worker: Worker, settings: BusSettings) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def sandboxes() -> list[psutil.Process]:
+    """This process's descendants running untrusted code; one that has exited (or
+    was killed and is not yet reaped, a zombie) is not running any more."""
+    running = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # ZombieProcess is one: gone meanwhile
+            if p.status() != psutil.STATUS_ZOMBIE and "sandbox_child" in " ".join(p.cmdline()):
+                running.append(p)
+    return running

@@ -4,7 +4,6 @@ run is killed, and no status follows "cancelled"."""
 
 from __future__ import annotations
 
-import psutil
 import pytest
 
 from switchboard.schemas import Code, JobCancel, JobStatus, JobSubmitted, Result, advances
@@ -15,6 +14,7 @@ from switchboard.workers.analyst.cache import CacheSettings
 from switchboard.workers.analyst.sandbox import Limits, Sandbox
 from switchboard.workers.engines.llm import LLM
 from tests.fakes import FakeLLM, SlowLLM
+from tests.helpers import sandboxes
 from tests.memory_chain import on_memory, until
 
 
@@ -65,11 +65,6 @@ async def test_cancel_stops_the_model_mid_answer(data: datasets.AnalystSettings)
 
 async def test_cancel_kills_a_sandbox_run(data: datasets.AnalystSettings) -> None:
     llm = FakeLLM(["```python\nwhile True:\n    pass\n```"])
-    me = psutil.Process()
-
-    def sandboxes() -> list[psutil.Process]:
-        return [p for p in me.children(recursive=True) if "sandbox_child" in " ".join(p.cmdline())]
-
     async with on_memory(*analyst(llm, data)) as (bus, seen):  # type: ignore[arg-type]
         publish = bus.publisher("test@1")
         params = {"question": "Spin", "language": "python"}

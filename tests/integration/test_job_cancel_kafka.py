@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psutil
 import pytest
 from starlette.testclient import TestClient
 
@@ -24,7 +23,7 @@ from switchboard.workers.analyst.cache import CacheSettings
 from switchboard.workers.analyst.sandbox import Limits, Sandbox
 from switchboard.workers.engines.llm import LLM
 from tests.fakes import FakeLLM, SlowLLM
-from tests.helpers import job_state, running
+from tests.helpers import job_state, running, sandboxes
 from tests.memory_chain import until
 
 pytestmark = pytest.mark.kafka
@@ -87,11 +86,6 @@ async def test_cancel_stops_the_model_mid_answer(kafka_settings: BusSettings, du
 
 
 async def test_cancel_kills_a_sandbox_run(kafka_settings: BusSettings, duck: Path) -> None:
-    me = psutil.Process()
-
-    def sandboxes() -> list[psutil.Process]:
-        return [p for p in me.children(recursive=True) if "sandbox_child" in " ".join(p.cmdline())]
-
     llm = FakeLLM(["```python\nwhile True:\n    pass\n```"])
     async with analyst_on_kafka(llm, kafka_settings, duck) as client:
         job = await submit(client, {"question": "Spin", "language": "python"})
